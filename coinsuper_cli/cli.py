@@ -1,0 +1,326 @@
+# The command line: a thin Click layer that turns options into plans, runs them, and
+# maps every failure to PRODUCT.md's exit codes in `main`, the one place that does so.
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import dataclass
+
+import click
+
+from . import __version__, exchange
+from .errors import CoinsuperError, ExitStatus, Finished, exit_status
+from .mqtt.errors import MQTTError
+from .plans import Credentials, Target, describe, private_plan, public_plan
+from .transport import TLSOptions, check_url
+
+FORMATS = ("jsonl", "raw")
+ALIASES = {"orderbook": "book", "candles": "kline", "tickers": "trades"}
+
+
+def warn(text: str) -> None:
+    click.echo(f"coinsuper: {text}", err=True)
+
+
+@dataclass
+class StreamOptions:
+    """Every option the streaming commands share, gathered in one value."""
+
+    format: str
+    count: int | None
+    timeout: float | None
+    url: str
+    env: str
+    sandbox: bool
+    qos: int
+    keepalive: int
+    credentials: Credentials
+    tls: TLSOptions
+    verbose: bool
+
+
+def stream_options(command):
+    """Adds the shared options and hands the command one StreamOptions."""
+    options = [
+        click.option("--format", "fmt", type=click.Choice(FORMATS),
+                     help="jsonl: one JSON object per record; raw: payloads as received. "
+                          "[default: jsonl]"),
+        click.option("--count", type=click.IntRange(min=1), help="Stop after N records."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+                     help="Stop after SECONDS."),
+        click.option("--url", envvar="COINSUPER_URL", default=exchange.DEFAULT_URL,
+                     show_default=True, help="Broker: wss://, ws://, mqtts:// or mqtt://. "
+                     "[env: COINSUPER_URL]"),
+        click.option("--env", "env_prefix", envvar="COINSUPER_ENV",
+                     default=exchange.DEFAULT_ENV, show_default=True,
+                     help="Topic prefix. [env: COINSUPER_ENV]"),
+        click.option("--sandbox", is_flag=True,
+                     help="Run the simulated exchange in-process and stream from it."),
+        click.option("--qos", type=click.IntRange(0, 2), default=0, show_default=True,
+                     help="Subscription QoS."),
+        click.option("--keepalive", type=click.IntRange(0, 65535), default=60,
+                     show_default=True, help="MQTT keepalive in seconds (PINGREQ)."),
+        click.option("--email", envvar="COINSUPER_EMAIL", help="[env: COINSUPER_EMAIL]"),
+        click.option("--access-key", envvar="COINSUPER_ACCESS_KEY",
+                     help="[env: COINSUPER_ACCESS_KEY]"),
+        click.option("--secret-key", envvar="COINSUPER_SECRET_KEY",
+                     help="Prefer the environment: arguments show in ps. "
+                          "[env: COINSUPER_SECRET_KEY]"),
+        click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
+        click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
+                     help="Trust the certificate authorities in this PEM file."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Connection log on stderr (secrets masked); raw: topic first."),
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args, fmt, count, timeout, url, env_prefix, sandbox, qos, keepalive,
+                email, access_key, secret_key, insecure, cafile, verbose, **kwargs):
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("secret_key") == click.core.ParameterSource.COMMANDLINE:
+            warn("--secret-key on the command line shows in ps; prefer "
+                 "COINSUPER_SECRET_KEY")
+        if insecure:
+            warn("--insecure: TLS certificates are not verified")
+        try:
+            env_prefix = exchange.validate_env(env_prefix)
+        except exchange.InvalidArgument as error:
+            raise click.BadParameter(str(error), param_hint="--env") from None
+        opts = StreamOptions(
+            format=fmt or "jsonl", count=count, timeout=timeout, url=url, env=env_prefix,
+            sandbox=sandbox, qos=qos, keepalive=keepalive,
+            credentials=Credentials(email, access_key, secret_key),
+            tls=TLSOptions(insecure=insecure, cafile=cafile), verbose=verbose,
+        )
+        return command(*args, opts=opts, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def symbol_convert(ctx, param, value: str) -> str:
+    try:
+        return exchange.normalise_symbol(value)
+    except exchange.InvalidArgument as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
+def symbols_argument(command):
+    def convert(ctx, param, values):
+        if not values:
+            raise click.BadParameter("give at least one symbol, like BTC_USD", ctx, param)
+        return tuple(dict.fromkeys(symbol_convert(ctx, param, v) for v in values))
+
+    return click.argument("symbols", nargs=-1, metavar="SYMBOL...", callback=convert)(command)
+
+
+class AliasedGroup(click.Group):
+    def get_command(self, ctx, name):
+        return super().get_command(ctx, ALIASES.get(name, name))
+
+    def resolve_command(self, ctx, args):
+        name, command, args = super().resolve_command(ctx, args)
+        return command.name if command else name, command, args
+
+
+@click.group(cls=AliasedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="coinsuper")
+@click.pass_context
+def cli(ctx):
+    """Stream the Coinsuper exchange's real-time data: market depth, order book, candles
+    and trades, and your own balances, orders and fills.
+
+    Pipe it: `coinsuper trades BTC_USD --sandbox | jq .price`. Try it on the embedded
+    simulated exchange with --sandbox, or run one with `coinsuper sandbox`.
+    """
+    ctx.ensure_object(dict)
+
+
+def _run(opts: StreamOptions, build_plans) -> None:
+    """Build the plans, then print them (`topics`) or stream them."""
+    ctx = click.get_current_context()
+    dry_run = ctx.find_root().obj.get("dry_run", False)
+    sandbox = _start_sandbox(opts) if opts.sandbox and not dry_run else None
+    try:
+        _stream(opts, build_plans, dry_run)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def _stream(opts: StreamOptions, build_plans, dry_run: bool) -> None:
+    target = Target(check_url(opts.url), opts.env, opts.qos, opts.keepalive, opts.credentials)
+    plans = build_plans(target)
+    if dry_run:
+        for i, plan in enumerate(plans, 1):
+            click.echo(f"connection {i}")
+            for line in describe(plan):
+                click.echo(f"  {line}")
+        return
+    from .output import Output
+    from .runner import RunOptions, run_connections
+
+    output = Output(sys.stdout.buffer, fmt=opts.format, count=opts.count,
+                    with_topic=opts.verbose and opts.format == "raw", warn=warn)
+    run_options = RunOptions(tls=opts.tls, log=warn if opts.verbose else None)
+    try:
+        run_connections(plans, run_options, output.deliver, output.flush, opts.timeout)
+    finally:
+        output.flush()
+
+
+def _start_sandbox(opts: StreamOptions):
+    from .sandbox.server import SandboxConfig, start_in_thread
+
+    sandbox = start_in_thread(SandboxConfig(ws_port=0, tcp_port=0, env=opts.env))
+    opts.url = sandbox.ws_url
+    account = sandbox.account
+    opts.credentials = Credentials(account.email, account.access_key, account.secret_key)
+    if opts.verbose:
+        warn(f"sandbox listening on {sandbox.ws_url} and {sandbox.tcp_url}")
+    return sandbox
+
+
+@cli.command()
+@symbols_argument
+@stream_options
+def depth(symbols, opts):
+    """Market depth: cumulative bids and asks around the mid price."""
+    _run(opts, lambda t: [public_plan(t, "depth", s) for s in symbols])
+
+
+@cli.command(short_help="Order book: the best 15 levels a side. Alias: orderbook.")
+@symbols_argument
+@click.option("--step", help="Price aggregation step. [default: 0.01 for fiat quotes, "
+                             "0.00000001 for crypto quotes]")
+@stream_options
+def book(symbols, step, opts):
+    """Order book: the best 15 asks and bids, aggregated by --step. Alias: orderbook."""
+    if step is not None:
+        try:
+            step = exchange.validate_step(step)
+        except exchange.InvalidArgument as error:
+            raise click.BadParameter(str(error), param_hint="--step") from None
+    _run(opts, lambda t: [public_plan(t, "book", s, step=step) for s in symbols])
+
+
+@cli.command(short_help="Candles of an interval. Alias: candles.")
+@symbols_argument
+@click.option("--interval", default="1m", show_default=True,
+              help="1m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w, or milliseconds.")
+@stream_options
+def kline(symbols, interval, opts):
+    """Candles: the current candle of --interval, as the exchange updates it.
+    Alias: candles."""
+    try:
+        range_ms = exchange.parse_interval(interval)
+    except exchange.InvalidArgument as error:
+        raise click.BadParameter(str(error), param_hint="--interval") from None
+    _run(opts, lambda t: [public_plan(t, "kline", s, range_ms=range_ms) for s in symbols])
+
+
+@cli.command(short_help="Trades, each once, oldest first. Alias: tickers.")
+@symbols_argument
+@stream_options
+def trades(symbols, opts):
+    """Trades: one record per trade, each once although pushes repeat the latest 50,
+    oldest first. Alias: tickers."""
+    _run(opts, lambda t: [public_plan(t, "trade", s) for s in symbols])
+
+
+@cli.command()
+@stream_options
+def assets(opts):
+    """Your balances as they change (needs credentials)."""
+    _run(opts, lambda t: [private_plan(t, ("asset",))])
+
+
+@cli.command()
+@stream_options
+def orders(opts):
+    """Your orders as they change (needs credentials)."""
+    _run(opts, lambda t: [private_plan(t, ("order",))])
+
+
+@cli.command()
+@stream_options
+def fills(opts):
+    """Your own fills (needs credentials)."""
+    _run(opts, lambda t: [private_plan(t, ("fill",))])
+
+
+@cli.command()
+@click.argument("symbol", callback=symbol_convert)
+@stream_options
+def watch(symbol, opts):
+    """Depth, order book, candles and trades of one symbol together."""
+    _run(opts, lambda t: [public_plan(t, channel, symbol)
+                          for channel in ("depth", "book", "kline", "trade")])
+
+
+@cli.command()
+@stream_options
+def account(opts):
+    """Balances, orders and fills together, on one connection (needs credentials)."""
+    _run(opts, lambda t: [private_plan(t, ("asset", "order", "fill"))])
+
+
+@cli.command(context_settings={"ignore_unknown_options": True,
+                               "allow_interspersed_args": False})
+@click.argument("command")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def topics(ctx, command, args):
+    """Print the topics, client ids and user names COMMAND would use, without
+    connecting (secrets masked). Example: coinsuper topics book BTC_USD --step 0.1"""
+    target = cli.get_command(ctx, command)
+    if target is None or target.name in ("topics", "sandbox"):
+        raise click.BadParameter(f"not a streaming command: {command}",
+                                 param_hint="COMMAND")
+    ctx.find_root().obj["dry_run"] = True
+    with target.make_context(command, list(args), parent=ctx) as sub:
+        target.invoke(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every way out of it passes here and gets its exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in argv or "--verbose" in argv
+    try:
+        cli.main(argv, prog_name="coinsuper", standalone_mode=False)
+        return ExitStatus.OK
+    except click.exceptions.Abort:
+        return ExitStatus.INTERRUPTED
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except Finished:
+        return ExitStatus.OK
+    except CoinsuperError as error:
+        warn(str(error))
+        return exit_status(error)
+    except MQTTError as error:
+        warn(f"MQTT protocol error from the broker: {error}")
+        return exit_status(error)
+    except BrokenPipeError:
+        # The reader went away (| head): quiet success. Point stdout at /dev/null so
+        # that the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitStatus.OK
+    except KeyboardInterrupt:
+        return ExitStatus.INTERRUPTED
+    except Exception as error:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        warn(f"unexpected error: {type(error).__name__}: {error} "
+             "(a bug: please report it; -v shows the traceback)")
+        return ExitStatus.ERROR
+
+
+def run() -> None:
+    """The console script."""
+    sys.exit(main())

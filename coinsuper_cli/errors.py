@@ -1,0 +1,70 @@
+# The failures a user can hit, and the one table that turns them into exit codes
+# (PRODUCT.md, "Exit codes"). Everything else that escapes is a bug: exit 1.
+from __future__ import annotations
+
+import enum
+
+from .mqtt.errors import ConnectionRefused, MQTTError
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    SIGN_IN_REFUSED = 3
+    CONNECTION_FAILED = 4
+    SUBSCRIPTION_REFUSED = 5
+    INTERRUPTED = 130
+
+
+class CoinsuperError(Exception):
+    """A failure with a message meant for the user."""
+
+
+class UsageError(CoinsuperError):
+    """The command line asks for something that cannot be done."""
+
+
+class MissingCredentials(UsageError):
+    """A private channel was asked for without email, access key and secret key."""
+
+
+class ConnectFailed(CoinsuperError):
+    """The broker could not be reached, or the link failed and was not restored."""
+
+
+class SignInRefused(CoinsuperError):
+    """The broker refused CONNECT with a CONNACK return code."""
+
+
+class SubscriptionRefused(CoinsuperError):
+    """The broker answered SUBSCRIBE with 0x80 for a topic."""
+
+
+class PayloadError(CoinsuperError):
+    """A message's payload is not what its channel documents; it is skipped."""
+
+
+class Finished(Exception):
+    """Not an error: --count or --timeout was reached."""
+
+
+_EXIT_CODES: tuple[tuple[type[BaseException], ExitStatus], ...] = (
+    (Finished, ExitStatus.OK),
+    (BrokenPipeError, ExitStatus.OK),
+    (UsageError, ExitStatus.USAGE),
+    (SignInRefused, ExitStatus.SIGN_IN_REFUSED),
+    (ConnectionRefused, ExitStatus.SIGN_IN_REFUSED),
+    (ConnectFailed, ExitStatus.CONNECTION_FAILED),
+    (MQTTError, ExitStatus.CONNECTION_FAILED),
+    (SubscriptionRefused, ExitStatus.SUBSCRIPTION_REFUSED),
+    (KeyboardInterrupt, ExitStatus.INTERRUPTED),
+)
+
+
+def exit_status(error: BaseException) -> ExitStatus:
+    """The exit code PRODUCT.md gives for this failure."""
+    for kind, status in _EXIT_CODES:
+        if isinstance(error, kind):
+            return status
+    return ExitStatus.ERROR

@@ -1,0 +1,168 @@
+# The Coinsuper exchange's rules, in one place: symbols, topics and sign-in values
+# (spec/coinsuper-api.md). Pure functions: the client and the sandbox both use them, so
+# the two cannot drift apart.
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+DEFAULT_URL = "wss://api-mqtt-premium.coinsuper.com:443/mqtt"
+DEFAULT_ENV = "exchange_ha_prod_hk"
+
+PUBLIC_USERNAME = "api_subscriber"
+# Published in the exchange's documents: the same for every public subscriber.
+PUBLIC_PASSWORD = "da65be18f44b33b69603c39fd03ddf49"
+PRIVATE_USERNAME = "api_private"
+
+# Sub-topics, appended to the environment prefix with no separator (they start with /).
+# The private order and fill topics really have no /api prefix.
+SUBTOPICS = {
+    "depth": "/api/ws/v1/market/depth/{symbol}",
+    "book": "/api/ws/v1/market/orderBook/{symbol}/{step}",
+    "kline": "/api/ws/v1/market/kline/{symbol}/{range}",
+    "trade": "/api/ws/v1/market/tickers/{symbol}",
+    "asset": "/api/ws/personal/v1/asset/change/{email}",
+    "order": "/ws/personal/v1/order/change/{email}",
+    "fill": "/ws/personal/v1/trade/change/{email}",
+}
+PUBLIC_CHANNELS = ("depth", "book", "kline", "trade")
+PRIVATE_CHANNELS = ("asset", "order", "fill")
+
+# Kline ranges in milliseconds. The documents call 604800000 "1 month"; it is 7 days.
+INTERVALS = {
+    "1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
+    "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "12h": 43_200_000,
+    "1d": 86_400_000, "1w": 604_800_000,
+}
+INTERVAL_NAMES = {ms: name for name, ms in INTERVALS.items()}
+
+FIAT = frozenset({"USD", "EUR", "GBP", "JPY", "KRW", "CNY", "HKD", "SGD", "AUD", "CAD"})
+FIAT_STEPS = ("1.0", "0.1", "0.01")
+CRYPTO_STEPS = ("0.0001", "0.000001", "0.00000001")
+
+_SYMBOL_PART = re.compile(r"[A-Z0-9]{1,16}")
+_STEP = re.compile(r"[0-9]{1,10}(\.[0-9]{1,12})?")
+_EMAIL = re.compile(r"[^\s/+#@]+@[^\s/+#@]+")
+
+
+class InvalidArgument(ValueError):
+    """A value that cannot safely become part of a topic."""
+
+
+def normalise_symbol(text: str) -> str:
+    """`btc/usd`, `BTC-USD` and `BTC_USD` all become `BTC_USD`; anything that could add a
+    topic level or a wildcard is refused."""
+    parts = re.split(r"[_/-]", text.strip().upper())
+    if len(parts) != 2 or not all(_SYMBOL_PART.fullmatch(p) for p in parts):
+        raise InvalidArgument(
+            f"malformed symbol {text!r}: expected BASE_QUOTE, like BTC_USD or ETH/BTC")
+    return "_".join(parts)
+
+
+def payload_symbol(symbol: str) -> str:
+    """Topic form to payload form: BTC_USD -> BTC/USD."""
+    return symbol.replace("_", "/")
+
+
+def topic_symbol(text: str) -> str:
+    """Payload form to topic form: BTC/USD -> BTC_USD."""
+    return text.replace("/", "_")
+
+
+def quote_is_fiat(symbol: str) -> bool:
+    return symbol.rpartition("_")[2] in FIAT
+
+
+def default_step(symbol: str) -> str:
+    return "0.01" if quote_is_fiat(symbol) else "0.00000001"
+
+
+def documented_steps(symbol: str) -> tuple[str, ...]:
+    return FIAT_STEPS if quote_is_fiat(symbol) else CRYPTO_STEPS
+
+
+def validate_step(text: str) -> str:
+    """A plain positive decimal, kept as typed: the topic uses the text itself."""
+    if not _STEP.fullmatch(text) or Decimal(text) <= 0:
+        raise InvalidArgument(f"malformed step {text!r}: expected a decimal like 0.01")
+    return text
+
+
+def parse_interval(text: str) -> int:
+    """`1m` .. `1w`, or a number of milliseconds; returns milliseconds."""
+    if text in INTERVALS:
+        return INTERVALS[text]
+    if text.isdigit() and 0 < int(text) <= 10 * 365 * 86_400_000:
+        return int(text)
+    raise InvalidArgument(
+        f"unknown interval {text!r}: use one of {', '.join(INTERVALS)} or milliseconds")
+
+
+def interval_name(range_ms: int) -> str:
+    return INTERVAL_NAMES.get(range_ms, f"{range_ms}ms")
+
+
+def validate_email(text: str) -> str:
+    if not _EMAIL.fullmatch(text):
+        raise InvalidArgument(f"malformed email {text!r}")
+    return text
+
+
+def validate_env(text: str) -> str:
+    if not text or any(c in text for c in "+#\x00") or text != text.strip():
+        raise InvalidArgument(f"malformed topic prefix {text!r}")
+    return text
+
+
+def topic(env: str, channel: str, **values: str) -> str:
+    return env + SUBTOPICS[channel].format(**values)
+
+
+def md5_hex(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    client_id: str
+    username: str
+    password: str
+
+
+def public_sign_in(full_topic: str, *, access_key: str | None = None,
+                   email: str | None = None) -> SignIn:
+    """client id = md5(access_key) + md5(email) + md5(full topic).
+
+    Without credentials the documents say nothing; a random stand-in for the key and the
+    email keeps the 96-digit shape and, unlike md5(""), never collides with another
+    user's connection (a broker drops the older of two equal client ids, §3.1.4-2).
+    """
+    if access_key is None or email is None:
+        access_key = access_key or secrets.token_hex(16)
+        email = email or secrets.token_hex(16)
+    client_id = md5_hex(access_key) + md5_hex(email) + md5_hex(full_topic)
+    return SignIn(client_id, PUBLIC_USERNAME, PUBLIC_PASSWORD)
+
+
+def private_signature(access_key: str, secret_key: str, email: str, timestamp_ms: int) -> str:
+    return md5_hex(f"{access_key},{secret_key},{email},{timestamp_ms}")
+
+
+def private_sign_in(*, access_key: str, secret_key: str, email: str,
+                    timestamp_ms: int | None = None) -> SignIn:
+    """client id = access key; password = email,timestamp,md5(key,secret,email,timestamp)."""
+    if timestamp_ms is None:
+        timestamp_ms = int(time.time() * 1000)
+    sign = private_signature(access_key, secret_key, email, timestamp_ms)
+    return SignIn(access_key, PRIVATE_USERNAME, f"{email},{timestamp_ms},{sign}")
+
+
+def is_decimal_text(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except InvalidOperation:
+        return False

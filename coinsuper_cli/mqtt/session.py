@@ -1,0 +1,180 @@
+# The client side of one MQTT 3.1.1 connection, sans-I/O: what to send, what a received
+# packet means, when to ping. The caller moves the bytes and passes the time in, so the
+# whole state machine runs in tests without a socket or a clock.
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .codec import DEFAULT_MAX_PACKET, Decoder, encode
+from .errors import ConnectionRefused, KeepaliveTimeout, ProtocolViolation
+from .packets import (
+    ConnAck, Connect, Disconnect, PingReq, PingResp, PubAck, PubComp, Publish, PubRec, PubRel,
+    SubAck, Subscribe, Unsubscribe,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    session_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    topics: tuple[str, ...]
+    granted: tuple[int, ...]
+
+
+Event = Connected | Message | Subscribed
+
+
+class ClientSession:
+    """One client connection's protocol state.
+
+    Call `connect`, then feed every received chunk to `receive_data`, which returns
+    events; send whatever `data_to_send` returns after each call; call `tick` when
+    `next_deadline` passes so that keepalive pings go out.
+
+    Args:
+        keepalive: seconds; 0 turns keepalive off (§3.1.2.10).
+        max_packet: the largest packet accepted from the server.
+    """
+
+    def __init__(self, *, client_id: str, username: str | None = None,
+                 password: str | None = None, keepalive: int = 60,
+                 clean_session: bool = True, max_packet: int = DEFAULT_MAX_PACKET) -> None:
+        self._connect = Connect(
+            client_id, username, None if password is None else password.encode("utf-8"),
+            keepalive, clean_session,
+        )
+        self.keepalive = keepalive
+        self.connected = False
+        self._decoder = Decoder.for_client(max_packet=max_packet)
+        self._out = bytearray()
+        self._last_sent = 0.0
+        self._ping_sent_at: float | None = None
+        self._next_id = 0
+        self._pending_subscribe: dict[int, tuple[str, ...]] = {}
+        # Packet ids of QoS 2 messages delivered and answered with PUBREC, whose PUBREL
+        # has not come yet (§4.3.3 "method B": deliver on receipt, remember the id).
+        self._awaiting_pubrel: set[int] = set()
+
+    # -- sending ---------------------------------------------------------------------
+
+    def _send(self, packet, now: float) -> None:
+        self._out += encode(packet)
+        self._last_sent = now
+
+    def data_to_send(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def connect(self, now: float) -> None:
+        self._send(self._connect, now)
+
+    def _packet_id(self) -> int:
+        self._next_id = self._next_id % 65535 + 1
+        return self._next_id
+
+    def subscribe(self, topics: list[str] | tuple[str, ...], qos: int, now: float) -> int:
+        packet_id = self._packet_id()
+        self._pending_subscribe[packet_id] = tuple(topics)
+        self._send(Subscribe(packet_id, tuple((t, qos) for t in topics)), now)
+        return packet_id
+
+    def unsubscribe(self, topics: list[str] | tuple[str, ...], now: float) -> int:
+        packet_id = self._packet_id()
+        self._send(Unsubscribe(packet_id, tuple(topics)), now)
+        return packet_id
+
+    def disconnect(self, now: float) -> None:
+        self._send(Disconnect(), now)
+
+    # -- time ------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When `tick` next has work to do, or None when keepalive is off."""
+        if not self.keepalive:
+            return None
+        if self._ping_sent_at is not None:
+            return self._ping_sent_at + self.keepalive
+        return self._last_sent + self.keepalive
+
+    def tick(self, now: float) -> None:
+        """Send PINGREQ when the link has been quiet for the keepalive period; raise
+        KeepaliveTimeout when a PINGREQ has had no answer for as long again."""
+        if not self.keepalive or not self.connected:
+            return
+        if self._ping_sent_at is not None:
+            if now - self._ping_sent_at >= self.keepalive:
+                raise KeepaliveTimeout(f"no PINGRESP within {self.keepalive} s")
+        elif now - self._last_sent >= self.keepalive:
+            self._send(PingReq(), now)
+            self._ping_sent_at = now
+
+    # -- receiving -------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        events: list[Event] = []
+        self._decoder.feed(data)
+        while (packet := self._decoder.next_packet()) is not None:
+            event = self._handle(packet, now)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _handle(self, packet, now: float) -> Event | None:
+        if not self.connected:
+            # §3.2.0-1: the first packet a server sends is CONNACK.
+            if type(packet) is not ConnAck:
+                raise ProtocolViolation(f"{type(packet).__name__} before CONNACK")
+            if packet.return_code:
+                raise ConnectionRefused(packet.return_code)
+            self.connected = True
+            return Connected(packet.session_present)
+        kind = type(packet)
+        if kind is Publish:
+            return self._on_publish(packet, now)
+        if kind is PingResp:
+            self._ping_sent_at = None
+        elif kind is PubRel:
+            # §4.3.3: release the id; answer PUBCOMP even for an id we do not know,
+            # since our PUBCOMP may have been lost before a reconnect.
+            self._awaiting_pubrel.discard(packet.packet_id)
+            self._send(PubComp(packet.packet_id), now)
+        elif kind is SubAck:
+            topics = self._pending_subscribe.pop(packet.packet_id, None)
+            if topics is None:
+                raise ProtocolViolation(f"SUBACK for unknown packet id {packet.packet_id}")
+            if len(topics) != len(packet.return_codes):
+                raise ProtocolViolation(f"SUBACK has {len(packet.return_codes)} return codes "
+                                        f"for {len(topics)} topics")  # §3.8.4-5
+            return Subscribed(topics, packet.return_codes)
+        elif kind is ConnAck:
+            raise ProtocolViolation("a second CONNACK")  # §3.2.0-1: exactly one
+        # PUBACK, PUBREC and PUBCOMP answer publishes this client never sends, and
+        # UNSUBACK needs no action: all are ignored quietly.
+        return None
+
+    def _on_publish(self, packet: Publish, now: float) -> Message | None:
+        message = Message(packet.topic, packet.payload, packet.qos, packet.retain)
+        if packet.qos == 0:
+            return message
+        if packet.qos == 1:
+            self._send(PubAck(packet.packet_id), now)
+            return message
+        # QoS 2: a re-sent PUBLISH (DUP) whose PUBREL has not come yet was delivered
+        # already; answer PUBREC again but do not deliver it twice (§4.3.3).
+        self._send(PubRec(packet.packet_id), now)
+        if packet.packet_id in self._awaiting_pubrel:
+            return None
+        self._awaiting_pubrel.add(packet.packet_id)
+        return message

@@ -1,0 +1,95 @@
+# From what a user asks for (channels, symbols, credentials) to connection plans: which
+# topics, on how many connections, signed in how. Pure: no I/O, so `topics` can print a
+# plan without connecting and tests can check every sign-in value.
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import exchange
+from .errors import MissingCredentials
+from .payloads import Feed, make_parser
+from .runner import ConnectionPlan
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    email: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.email and self.access_key and self.secret_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and how to connect, shared by every plan of one command."""
+
+    url: str
+    env: str = exchange.DEFAULT_ENV
+    qos: int = 0
+    keepalive: int = 60
+    credentials: Credentials = Credentials()
+
+
+def public_plan(target: Target, channel: str, symbol: str, *, step: str | None = None,
+                range_ms: int | None = None) -> ConnectionPlan:
+    """One connection per public topic: the client id is derived from the topic."""
+    values = {"symbol": symbol}
+    if channel == "book":
+        values["step"] = step or exchange.default_step(symbol)
+    elif channel == "kline":
+        range_ms = range_ms or exchange.INTERVALS["1m"]
+        values["range"] = str(range_ms)
+    full_topic = exchange.topic(target.env, channel, **values)
+    creds = target.credentials
+    sign_in = exchange.public_sign_in(full_topic, access_key=creds.access_key,
+                                      email=creds.email)
+    parser = make_parser(channel, range_ms=range_ms or 0)
+    feed = Feed(full_topic, channel, symbol, parser)
+    return ConnectionPlan(target.url, sign_in, (feed,), target.qos, target.keepalive)
+
+
+def private_plan(target: Target, channels: tuple[str, ...]) -> ConnectionPlan:
+    """One connection for all private topics: its client id is the access key, and the
+    exchange allows one connection per client id."""
+    creds = target.credentials
+    if not creds.complete:
+        missing = [name for name, value in (
+            ("--email / COINSUPER_EMAIL", creds.email),
+            ("--access-key / COINSUPER_ACCESS_KEY", creds.access_key),
+            ("--secret-key / COINSUPER_SECRET_KEY", creds.secret_key)) if not value]
+        raise MissingCredentials("private channels need credentials; missing "
+                                 + ", ".join(missing))
+    email = exchange.validate_email(creds.email)
+    sign_in = exchange.private_sign_in(access_key=creds.access_key,
+                                       secret_key=creds.secret_key, email=email)
+    feeds = tuple(
+        Feed(exchange.topic(target.env, channel, email=email), channel, None,
+             make_parser(channel))
+        for channel in channels
+    )
+    return ConnectionPlan(target.url, sign_in, feeds, target.qos, target.keepalive)
+
+
+def mask(secret: str, keep: int = 4) -> str:
+    if len(secret) <= 2 * keep:
+        return "*" * len(secret)
+    return f"{secret[:keep]}…{secret[-keep:]}"
+
+
+def describe(plan: ConnectionPlan) -> list[str]:
+    """Human-readable lines for `topics`: the secret parts of sign-in masked."""
+    sign_in = plan.sign_in
+    if sign_in.username == exchange.PRIVATE_USERNAME:
+        email, timestamp, sign = sign_in.password.split(",")
+        client_id = mask(sign_in.client_id)
+        password = f"{email},{timestamp},{mask(sign)}"
+    else:
+        client_id = sign_in.client_id
+        password = f"{sign_in.password} (the exchange's published public password)"
+    lines = [f"url        {plan.url}", f"client id  {client_id}",
+             f"user name  {sign_in.username}", f"password   {password}"]
+    lines += [f"topic      {feed.topic}" for feed in plan.feeds]
+    return lines
