@@ -1,0 +1,99 @@
+"""jsonl and raw output: keys, exact decimals, counting, skipping bad payloads."""
+import io
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from coinsuper_cli.errors import Finished
+from coinsuper_cli.output import Output, record_json
+from coinsuper_cli.payloads import Feed, make_parser
+from coinsuper_cli.records import Book, Trade
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def feed(channel, topic="env/t"):
+    return Feed(topic, channel, None, make_parser(channel, range_ms=60000))
+
+
+def test_record_json_keys_and_exact_decimals():
+    trade = Trade("BTC_USD", 5, Decimal("0.00000010"), Decimal("1E+2"), "sell")
+    obj = json.loads(record_json(trade, 42))
+    assert list(obj) == ["channel", "recv", "symbol", "ts", "price", "qty", "side"]
+    assert obj == {"channel": "trade", "recv": 42, "symbol": "BTC_USD", "ts": 5,
+                   "price": "0.00000010", "qty": "100", "side": "sell"}
+
+
+def test_levels_become_lists_of_strings():
+    book = Book("BTC_USD", 1, Decimal("0.01"), ((Decimal("1.10"), Decimal("2.0000")),), ())
+    obj = json.loads(record_json(book, 0))
+    assert obj["asks"] == [["1.10", "2.0000"]] and obj["bids"] == [] and obj["step"] == "0.01"
+
+
+def test_jsonl_output_of_every_sample_keeps_every_digit():
+    out = io.BytesIO()
+    output = Output(out, fmt="jsonl", warn=pytest.fail)
+    for name, channel in [("asset_change.json", "asset"), ("depth.json", "depth"),
+                          ("orderbook.json", "book"), ("kline.json", "kline"),
+                          ("tickers.json", "trade"), ("trade_change.json", "fill"),
+                          ("order_change.constructed.json", "order")]:
+        output.deliver(feed(channel), (SAMPLES / name).read_bytes())
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(lines) == 2 + 1 + 1 + 1 + 20 + 1 + 1
+    assert all(isinstance(line["recv"], int) for line in lines)
+    assert lines[0]["total"] == "1.306763122563248000000000000000"
+    assert lines[2]["asks"][0] == ["6681.39", "25.1470"]
+    assert lines[-1]["price"] == "1234.56000000"
+    # every decimal in the payloads appears verbatim in the output, but the order
+    # book's `amount`, which the exchange deprecated
+    text = out.getvalue().decode()
+    for name in SAMPLES.iterdir():
+        for key, value in decimals(json.loads(name.read_text(), parse_float=str)):
+            if key != "amount" or name.name != "orderbook.json":
+                assert f'"{value}"' in text, (name, key, value)
+
+
+def decimals(value, key=None):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from decimals(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from decimals(v, key)
+    elif isinstance(value, str) and "." in value and value.replace(".", "").isdigit():
+        yield key, value
+
+
+def test_count_stops_in_the_middle_of_a_push():
+    out = io.BytesIO()
+    output = Output(out, fmt="jsonl", count=3, warn=pytest.fail)
+    with pytest.raises(Finished):
+        output.deliver(feed("trade"), (SAMPLES / "tickers.json").read_bytes())
+    assert len(out.getvalue().splitlines()) == 3
+
+
+def test_raw_is_byte_for_byte_with_optional_topic():
+    out = io.BytesIO()
+    Output(out, fmt="raw", warn=pytest.fail).deliver(feed("trade"), b"not even json")
+    Output(out, fmt="raw", with_topic=True, warn=pytest.fail).deliver(feed("kline"), b"{}")
+    assert out.getvalue() == b"not even json\nenv/t {}\n"
+
+
+def test_a_bad_payload_is_skipped_with_one_warning_naming_the_topic():
+    out, warnings = io.BytesIO(), []
+    output = Output(out, fmt="jsonl", warn=warnings.append)
+    output.deliver(feed("kline", "env/api/kline/BTC_USD/60000"), b"{oops")
+    output.deliver(feed("kline"), (SAMPLES / "kline.json").read_bytes())
+    assert len(warnings) == 1 and "env/api/kline/BTC_USD/60000" in warnings[0]
+    assert "not JSON" in warnings[0]
+    assert len(out.getvalue().splitlines()) == 1
+
+
+def test_jsonl_and_raw_do_not_import_rich():
+    code = ("import sys, coinsuper_cli.cli, coinsuper_cli.output, coinsuper_cli.runner; "
+            "assert 'rich' not in sys.modules, 'rich imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,136 @@
+"""The client session state machine: sign-in, QoS flows (MQTT 3.1.1 §4.3), keepalive."""
+import pytest
+
+from coinsuper_cli.mqtt.codec import Decoder, encode
+from coinsuper_cli.mqtt.errors import ConnectionRefused, KeepaliveTimeout, ProtocolViolation
+from coinsuper_cli.mqtt.packets import (
+    CLIENT_TO_SERVER, ConnAck, Connect, PingReq, PingResp, PubAck, PubComp, Publish, PubRec,
+    PubRel, SubAck, Subscribe,
+)
+from coinsuper_cli.mqtt.session import ClientSession, Connected, Message, Subscribed
+
+
+def sent(session: ClientSession) -> list:
+    return list(Decoder(CLIENT_TO_SERVER).packets(session.data_to_send()))
+
+
+@pytest.fixture
+def session():
+    s = ClientSession(client_id="cid", username="u", password="p", keepalive=10)
+    s.connect(now=0.0)
+    assert sent(s) == [Connect("cid", "u", b"p", 10, True)]
+    assert s.receive_data(encode(ConnAck(0)), 0.0) == [Connected(False)]
+    return s
+
+
+def test_subscribe_then_suback(session):
+    packet_id = session.subscribe(["a/b", "c/d"], 1, 0.0)
+    assert sent(session) == [Subscribe(packet_id, (("a/b", 1), ("c/d", 1)))]
+    events = session.receive_data(encode(SubAck(packet_id, (1, 0x80))), 0.0)
+    assert events == [Subscribed(("a/b", "c/d"), (1, 0x80))]
+
+
+def test_suback_for_an_unknown_id_is_a_violation(session):
+    with pytest.raises(ProtocolViolation):
+        session.receive_data(encode(SubAck(99, (0,))), 0.0)
+
+
+def test_qos0_is_delivered_without_answer(session):
+    events = session.receive_data(encode(Publish("t", b"x")), 0.0)
+    assert events == [Message("t", b"x", 0, False)]
+    assert sent(session) == []
+
+
+def test_qos1_is_delivered_and_acknowledged(session):
+    events = session.receive_data(encode(Publish("t", b"x", 1, packet_id=5)), 0.0)
+    assert events == [Message("t", b"x", 1, False)]
+    assert sent(session) == [PubAck(5)]
+
+
+def test_qos2_is_delivered_once_even_when_resent_with_dup(session):
+    first = session.receive_data(encode(Publish("t", b"x", 2, packet_id=9)), 0.0)
+    assert first == [Message("t", b"x", 2, False)]
+    assert sent(session) == [PubRec(9)]
+    again = session.receive_data(encode(Publish("t", b"x", 2, dup=True, packet_id=9)), 0.0)
+    assert again == []
+    assert sent(session) == [PubRec(9)]  # §4.3.3: PUBREC again, no second delivery
+    assert session.receive_data(encode(PubRel(9)), 0.0) == []
+    assert sent(session) == [PubComp(9)]
+    # After PUBREL the id is free: a new message with id 9 is a new message.
+    new = session.receive_data(encode(Publish("t", b"y", 2, packet_id=9)), 0.0)
+    assert new == [Message("t", b"y", 2, False)]
+
+
+def test_pubrel_for_an_unknown_id_still_gets_pubcomp(session):
+    session.receive_data(encode(PubRel(77)), 0.0)
+    assert sent(session) == [PubComp(77)]
+
+
+def test_unexpected_acks_are_ignored(session):
+    for packet in (PubAck(3), PubComp(3), PubRec(3)):
+        assert session.receive_data(encode(packet), 0.0) == []
+    assert sent(session) == []
+
+
+def test_many_packets_in_one_chunk(session):
+    wire = b"".join(encode(Publish("t", bytes([i]))) for i in range(5))
+    events = session.receive_data(wire, 0.0)
+    assert [e.payload for e in events] == [bytes([i]) for i in range(5)]
+
+
+def test_refused_connack_raises_with_the_reason():
+    s = ClientSession(client_id="c")
+    s.connect(0.0)
+    with pytest.raises(ConnectionRefused, match="bad user name or password") as info:
+        s.receive_data(encode(ConnAck(4)), 0.0)
+    assert info.value.return_code == 4
+
+
+def test_anything_before_connack_is_a_violation():
+    s = ClientSession(client_id="c")
+    s.connect(0.0)
+    with pytest.raises(ProtocolViolation, match="before CONNACK"):
+        s.receive_data(encode(Publish("t", b"x")), 0.0)
+
+
+def test_a_second_connack_is_a_violation(session):
+    with pytest.raises(ProtocolViolation, match="second CONNACK"):
+        session.receive_data(encode(ConnAck(0)), 1.0)
+
+
+def test_keepalive_pings_when_quiet_and_times_out_without_pingresp(session):
+    assert session.next_deadline() == 10.0
+    session.tick(9.9)
+    assert sent(session) == []
+    session.tick(10.0)
+    assert sent(session) == [PingReq()]
+    assert session.next_deadline() == 20.0
+    session.tick(19.9)
+    with pytest.raises(KeepaliveTimeout):
+        session.tick(20.0)
+
+
+def test_pingresp_clears_the_pending_ping(session):
+    session.tick(10.0)
+    sent(session)
+    session.receive_data(encode(PingResp()), 11.0)
+    session.tick(25.0)  # no timeout: the ping was answered; a new one goes out
+    assert sent(session) == [PingReq()]
+
+
+def test_sending_resets_the_keepalive_clock(session):
+    session.subscribe(["t"], 0, 8.0)
+    sent(session)
+    session.tick(17.0)
+    assert sent(session) == []
+    session.tick(18.0)
+    assert sent(session) == [PingReq()]
+
+
+def test_keepalive_zero_never_pings():
+    s = ClientSession(client_id="c", keepalive=0)
+    s.connect(0.0)
+    s.receive_data(encode(ConnAck(0)), 0.0)
+    sent(s)
+    s.tick(10_000.0)
+    assert sent(s) == [] and s.next_deadline() is None
