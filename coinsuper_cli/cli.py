@@ -166,9 +166,16 @@ def _stream(opts: StreamOptions, build_plans, dry_run: bool) -> None:
                     with_topic=opts.verbose and opts.format == "raw", warn=warn)
     run_options = RunOptions(tls=opts.tls, log=warn if opts.verbose else None)
     try:
-        run_connections(plans, run_options, output.deliver, output.flush, opts.timeout)
-    finally:
-        output.flush()
+        try:
+            run_connections(plans, run_options, output.deliver, output.flush, opts.timeout)
+        finally:
+            output.flush()
+    except BrokenPipeError:
+        # The reader went away (| head): a quiet success. Caught here, before Click's
+        # own EPIPE handling turns it into exit 1; stdout now points at /dev/null so
+        # that the interpreter's last flush has nowhere to fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise Finished("the reader of stdout went away") from None
 
 
 def _start_sandbox(opts: StreamOptions):
@@ -304,11 +311,6 @@ def main(argv: list[str] | None = None) -> int:
     except MQTTError as error:
         warn(f"MQTT protocol error from the broker: {error}")
         return exit_status(error)
-    except BrokenPipeError:
-        # The reader went away (| head): quiet success. Point stdout at /dev/null so
-        # that the interpreter's final flush does not complain.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return ExitStatus.OK
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
     except Exception as error:
