@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import click
 
 from . import __version__, exchange
-from .errors import CoinsuperError, ExitStatus, Finished, exit_status
+from .errors import CoinsuperError, ExitStatus, Finished, UsageError, exit_status
 from .mqtt.errors import MQTTError
 from .plans import Credentials, Target, describe, private_plan, public_plan
 from .transport import TLSOptions, check_url
@@ -272,6 +272,66 @@ def watch(symbol, opts):
 def account(opts):
     """Balances, orders and fills together, on one connection (needs credentials)."""
     _run(opts, lambda t: [private_plan(t, ("asset", "order", "fill"))])
+
+
+def symbols_option(ctx, param, value: str | None):
+    if value is None:
+        return None
+    return tuple(dict.fromkeys(symbol_convert(ctx, param, v) for v in value.split(",") if v))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--ws-port", type=click.IntRange(0, 65535), default=9001, show_default=True,
+              help="MQTT over WebSocket port; 0 picks a free one.")
+@click.option("--tcp-port", type=click.IntRange(0, 65535), default=1883, show_default=True,
+              help="MQTT over TCP port; 0 picks a free one.")
+@click.option("--speed", type=click.FloatRange(min=0.01, max=1000), default=1.0,
+              show_default=True, help="Run the market and its pushes this many times faster.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Seed of the simulation and of the demo account's keys.")
+@click.option("--symbols", callback=symbols_option,
+              help="Comma-separated symbols to simulate. [default: BTC_USD,ETH_USD,ETH_BTC,"
+                   "...]")
+@click.option("--env", "env_prefix", envvar="COINSUPER_ENV", default=exchange.DEFAULT_ENV,
+              show_default=True, help="Topic prefix. [env: COINSUPER_ENV]")
+@click.option("-v", "--verbose", is_flag=True, help="One log line per connection on stderr.")
+def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, verbose):
+    """Run a simulated Coinsuper exchange on this machine: the exchange's protocol, a
+    matching engine's market and a demo account. Ctrl-C stops it."""
+    import asyncio
+    import shlex
+
+    from .sandbox.server import Sandbox, SandboxConfig
+
+    config = SandboxConfig(host=host, ws_port=ws_port, tcp_port=tcp_port, seed=seed,
+                           speed=speed, env=env_prefix, log=warn if verbose else None)
+    if symbols:
+        config.symbols = symbols
+
+    async def serve():
+        server = Sandbox(config)
+        try:
+            await server.start()
+        except OSError as error:
+            raise UsageError(f"cannot listen on {host}: {error.strerror or error}") from None
+        account = server.account
+        click.echo(f"Coinsuper sandbox: simulated market data, not the real exchange\n"
+                   f"  symbols          {' '.join(server.market.symbols)}\n"
+                   f"  MQTT over WS     {server.ws_url}\n"
+                   f"  MQTT over TCP    {server.tcp_url}\n\n"
+                   "# Paste into another shell (sandbox secrets, made to be shown):")
+        for name, value in (("URL", server.ws_url), ("EMAIL", account.email),
+                            ("ACCESS_KEY", account.access_key),
+                            ("SECRET_KEY", account.secret_key)):
+            click.echo(f"export COINSUPER_{name}={shlex.quote(value)}")
+        sys.stdout.flush()
+        try:
+            await server.serve_forever()
+        finally:
+            await server.stop()
+
+    asyncio.run(serve())
 
 
 @cli.command(context_settings={"ignore_unknown_options": True,

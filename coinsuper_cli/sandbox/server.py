@@ -1,0 +1,232 @@
+# The sandbox as a running service: MQTT over WebSocket (path /mqtt, subprotocol "mqtt",
+# binary frames, MQTT 3.1.1 §6) and over plain TCP, both on one asyncio loop with the
+# broker and the publisher. `Sandbox` is the in-loop API; `start_in_thread` runs one in
+# a daemon thread for callers that are not async.
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Callable
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from ..exchange import DEFAULT_ENV
+from .broker import MAX_PACKET, Broker
+from .market import DEFAULT_SYMBOLS, SimulatedExchange
+from .publisher import Publisher
+from .topics import TopicParser
+
+WS_PATH = "/mqtt"
+HOUSEKEEPING_SECONDS = 0.5
+
+
+@dataclass
+class SandboxConfig:
+    host: str = "127.0.0.1"
+    ws_port: int = 9001  # 0 picks a free port
+    tcp_port: int = 1883  # 0 picks a free port
+    seed: int = 1
+    speed: float = 1.0
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    env: str = DEFAULT_ENV
+    log: Callable[[str], None] | None = None  # one line per connection event when given
+
+
+def _peer(address) -> str:
+    return f"{address[0]}:{address[1]}" if address else "?"
+
+
+class Sandbox:
+    """A simulated exchange served over MQTT. `start`, then `stop` on the same loop."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.ws_url = ""
+        self.tcp_url = ""
+        self.market: SimulatedExchange | None = None
+        self.broker: Broker | None = None
+        self.publisher: Publisher | None = None
+        self._ws_server = None
+        self._tcp_server: asyncio.Server | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._handlers: set[asyncio.Task] = set()
+
+    @property
+    def account(self):
+        return self.market.account if self.market is not None else None
+
+    async def start(self) -> None:
+        cfg = self.config
+        start_ms = int(time.time() * 1000)
+        self.market = SimulatedExchange(seed=cfg.seed, symbols=cfg.symbols, start_ms=start_ms)
+        parser = TopicParser(cfg.env, tuple(self.market.symbols))
+        self.broker = Broker(parser, self.market.account, log=cfg.log)
+        self.publisher = Publisher(self.broker, self.market, parser, speed=cfg.speed,
+                                   start_ms=start_ms, log=cfg.log)
+        # compression=None: per-message deflate would cost CPU on every frame to every
+        # subscriber, and MQTT clients do not ask for it.
+        self._ws_server = await serve(
+            self._serve_websocket, cfg.host, cfg.ws_port, subprotocols=["mqtt"],
+            process_request=_only_mqtt_path, compression=None, max_size=MAX_PACKET)
+        try:
+            self._tcp_server = await asyncio.start_server(self._serve_tcp, cfg.host,
+                                                          cfg.tcp_port)
+        except BaseException:
+            self._ws_server.close()
+            raise
+        ws_port = self._ws_server.sockets[0].getsockname()[1]
+        tcp_port = self._tcp_server.sockets[0].getsockname()[1]
+        self.ws_url = f"ws://{cfg.host}:{ws_port}{WS_PATH}"
+        self.tcp_url = f"mqtt://{cfg.host}:{tcp_port}"
+        self._tasks = [asyncio.create_task(self.publisher.run()),
+                       asyncio.create_task(self._housekeeping())]
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            self.broker.housekeeping()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+        if self._ws_server is not None:
+            self._ws_server.close(close_connections=False)
+        if self.broker is not None:
+            self.broker.close_all()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=3.0)
+        if self._ws_server is not None:
+            await self._ws_server.wait_closed()
+        if self._tcp_server is not None:
+            await self._tcp_server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        """Run until cancelled, then stop."""
+        if self.broker is None:
+            await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    # -- transports -------------------------------------------------------------------
+
+    async def _serve_websocket(self, ws: ServerConnection) -> None:
+        conn = self.broker.open(_peer(ws.remote_address) + " ws", send=ws.send,
+                                close=ws.close, abort=ws.transport.abort)
+        await self._run(conn, self._ws_reader(ws, conn))
+
+    async def _ws_reader(self, ws: ServerConnection, conn) -> None:
+        try:
+            async for message in ws:
+                if isinstance(message, str):  # §6.0-1: MQTT travels in binary frames
+                    conn.drop("text WebSocket frame")
+                    return
+                conn.receive(message)
+                if conn.closing:
+                    return
+        except ConnectionClosed:
+            pass
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        async def send(frame: bytes) -> None:
+            writer.write(frame)
+            await writer.drain()
+
+        async def close() -> None:
+            writer.close()
+            await writer.wait_closed()
+
+        peer = _peer(writer.get_extra_info("peername")) + " tcp"
+        conn = self.broker.open(peer, send=send, close=close, abort=writer.transport.abort)
+        await self._run(conn, self._tcp_reader(reader, conn))
+
+    async def _tcp_reader(self, reader: asyncio.StreamReader, conn) -> None:
+        try:
+            while data := await reader.read(65536):
+                conn.receive(data)
+                if conn.closing:
+                    return
+        except OSError:
+            pass
+
+    async def _run(self, conn, reading) -> None:
+        """Read until the client or the broker ends the connection, then let the writer
+        flush what is queued (a refusing CONNACK) and close."""
+        task = asyncio.current_task()
+        self._handlers.add(task)
+        writer = asyncio.create_task(conn.write_loop())
+        try:
+            await reading
+        finally:
+            conn.connection_lost()
+            await writer
+            self._handlers.discard(task)
+
+
+def _only_mqtt_path(connection: ServerConnection, request):
+    if request.path.partition("?")[0] != WS_PATH:
+        return connection.respond(HTTPStatus.NOT_FOUND, f"MQTT is served at {WS_PATH}\n")
+    return None
+
+
+class SandboxThread:
+    """A Sandbox on its own event loop in a daemon thread."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.sandbox = Sandbox(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="coinsuper-sandbox",
+                                        daemon=True)
+
+    ws_url = property(lambda self: self.sandbox.ws_url)
+    tcp_url = property(lambda self: self.sandbox.tcp_url)
+    account = property(lambda self: self.sandbox.account)
+
+    def _main(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        try:
+            await self.sandbox.start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.sandbox.stop()
+
+    def start(self) -> SandboxThread:
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join()
+
+
+def start_in_thread(config: SandboxConfig) -> SandboxThread:
+    """Run a sandbox in a daemon thread; returns once both servers are listening."""
+    return SandboxThread(config).start()

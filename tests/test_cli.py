@@ -1,0 +1,145 @@
+"""The Click layer in-process: help, aliases, `topics`, validation and the exit-code map."""
+import hashlib
+
+import pytest
+
+from coinsuper_cli.cli import main
+from coinsuper_cli.errors import ConnectFailed, ExitStatus, Finished, SignInRefused, \
+    SubscriptionRefused, UsageError, exit_status
+from coinsuper_cli.mqtt.errors import ConnectionRefused, MalformedPacket
+
+
+def md5(text):
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def no_env(monkeypatch):
+    for name in ("COINSUPER_URL", "COINSUPER_ENV", "COINSUPER_EMAIL", "COINSUPER_ACCESS_KEY",
+                 "COINSUPER_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_topics_for_a_public_command_with_credentials(capsys):
+    code, out, err = run(capsys, "topics", "book", "btc/usd", "eth_btc", "--email", "e@x.io",
+                         "--access-key", "KEY")
+    assert code == 0 and err == ""
+    usd = "exchange_ha_prod_hk/api/ws/v1/market/orderBook/BTC_USD/0.01"
+    btc = "exchange_ha_prod_hk/api/ws/v1/market/orderBook/ETH_BTC/0.00000001"
+    assert out.count("connection ") == 2
+    assert f"topic      {usd}" in out and f"topic      {btc}" in out
+    assert md5("KEY") + md5("e@x.io") + md5(usd) in out
+    assert "user name  api_subscriber" in out
+    assert "url        wss://api-mqtt-premium.coinsuper.com:443/mqtt" in out
+
+
+def test_topics_masks_private_secrets(capsys, monkeypatch):
+    monkeypatch.setenv("COINSUPER_SECRET_KEY", "TOPSECRET")
+    code, out, err = run(capsys, "topics", "account", "--email", "me@x.io", "--access-key",
+                         "ACCESSKEY123456", "--env", "test_env")
+    assert code == 0, err
+    assert out.count("connection ") == 1
+    for topic in ("test_env/api/ws/personal/v1/asset/change/me@x.io",
+                  "test_env/ws/personal/v1/order/change/me@x.io",
+                  "test_env/ws/personal/v1/trade/change/me@x.io"):
+        assert f"topic      {topic}" in out
+    assert "client id  ACCE…3456" in out
+    assert "TOPSECRET" not in out and "ACCESSKEY123456" not in out
+    password_line = next(line for line in out.splitlines() if "password" in line)
+    email, timestamp, sign = password_line.split()[1].split(",")
+    assert email == "me@x.io" and timestamp.isdigit() and "…" in sign
+
+
+def test_topics_kline_alias_and_interval(capsys):
+    code, out, _ = run(capsys, "topics", "candles", "ETH-BTC", "--interval", "1w")
+    assert code == 0
+    assert "exchange_ha_prod_hk/api/ws/v1/market/kline/ETH_BTC/604800000" in out
+
+
+def test_topics_watch_uses_four_connections(capsys):
+    code, out, _ = run(capsys, "topics", "watch", "BTC_USD")
+    assert code == 0
+    assert out.count("connection ") == 4
+    assert "/market/tickers/BTC_USD" in out and "/market/depth/BTC_USD" in out
+
+
+def test_topics_refuses_non_streaming_commands(capsys):
+    code, _, err = run(capsys, "topics", "topics", "x")
+    assert code == 2 and "not a streaming command" in err
+
+
+def test_secret_key_on_the_command_line_warns(capsys):
+    code, out, err = run(capsys, "topics", "assets", "--email", "a@b.c", "--access-key", "K",
+                         "--secret-key", "S3CR3T")
+    assert code == 0
+    assert "prefer COINSUPER_SECRET_KEY" in err and "S3CR3T" not in out + err
+
+
+@pytest.mark.parametrize("alias, name", [("orderbook", "book"), ("candles", "kline"),
+                                         ("tickers", "trades")])
+def test_aliases_resolve(capsys, alias, name):
+    code, out, _ = run(capsys, alias, "--help")
+    assert code == 0 and f"Usage: coinsuper {name} " in out
+
+
+def test_help_lists_every_command(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for name in ("depth", "book", "kline", "trades", "assets", "orders", "fills", "watch",
+                 "account", "topics"):
+        assert f"  {name} " in out
+
+
+def test_bad_url_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "trades", "BTC_USD", "--url", "http://example.com")
+    assert code == 2 and "unsupported broker URL" in err
+
+
+def test_bad_env_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "trades", "BTC_USD", "--env", "prod/#")
+    assert code == 2 and "malformed topic prefix" in err
+
+
+def test_format_live_is_not_offered_yet(capsys):
+    code, _, err = run(capsys, "trades", "BTC_USD", "--format", "live")
+    assert code == 2
+
+
+@pytest.mark.parametrize("error, status", [
+    (Finished(), 0), (BrokenPipeError(), 0), (UsageError("x"), 2), (SignInRefused("x"), 3),
+    (ConnectionRefused(5), 3), (ConnectFailed("x"), 4), (MalformedPacket("x"), 4),
+    (SubscriptionRefused("x"), 5), (KeyboardInterrupt(), 130), (ZeroDivisionError(), 1),
+])
+def test_exit_status_map(error, status):
+    assert exit_status(error) == status
+
+
+def test_a_bug_exits_1_with_one_line_and_no_traceback(capsys, monkeypatch):
+    import coinsuper_cli.cli as cli_module
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(cli_module, "_stream", broken)
+    code, _, err = run(capsys, "trades", "BTC_USD")
+    assert code == ExitStatus.ERROR
+    assert err.count("\n") == 1 and "Traceback" not in err and "a bug" in err
+    code, _, err = run(capsys, "trades", "BTC_USD", "-v")
+    assert code == 1 and "Traceback" in err
+
+
+def test_ctrl_c_exits_130(capsys, monkeypatch):
+    import coinsuper_cli.cli as cli_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "_stream", interrupted)
+    code, _, err = run(capsys, "trades", "BTC_USD")
+    assert code == 130 and "Traceback" not in err
