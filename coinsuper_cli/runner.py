@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .errors import ConnectFailed, Finished, SignInRefused, SubscriptionRefused
 from .exchange import SignIn
-from .mqtt.errors import ConnectionRefused, MQTTError
+from .mqtt.errors import ConnectionRefused
 from .mqtt.packets import SUBACK_FAILURE
 from .mqtt.session import ClientSession, Connected, Message, Subscribed
 from .payloads import Feed
@@ -34,10 +34,19 @@ class ConnectionPlan:
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
+    """How every connection runs.
+
+    Args:
+        log: receives one line per connection event (-v).
+        on_state: receives (plan, state) as a connection moves through "connecting",
+            "connected", "subscribed" and "closed"; live views show it.
+    """
+
     tls: TLSOptions = TLSOptions()
     connect_timeout: float = 10.0
     max_packet: int = 1024 * 1024
     log: Callable[[str], None] | None = None
+    on_state: Callable[[ConnectionPlan, str], None] | None = None
 
 
 class Connection:
@@ -55,10 +64,15 @@ class Connection:
         if self._options.log:
             self._options.log(text)
 
+    def _state(self, state: str) -> None:
+        if self._options.on_state:
+            self._options.on_state(self.plan, state)
+
     def run(self, deliver: Callable[[Feed, bytes], None], flush: Callable[[], None],
             deadline: float | None = None) -> None:
         plan, options = self.plan, self._options
         self._log(f"connecting to {plan.url} as {plan.sign_in.username}")
+        self._state("connecting")
         transport = open_transport(plan.url, timeout=options.connect_timeout, tls=options.tls)
         session = ClientSession(
             client_id=plan.sign_in.client_id, username=plan.sign_in.username,
@@ -75,6 +89,7 @@ class Connection:
                 except (ConnectFailed, OSError):
                     pass
             transport.close()
+            self._state("closed")
 
     def _converse(self, transport, session: ClientSession, deliver, flush,
                   deadline: float | None) -> None:
@@ -121,6 +136,7 @@ class Connection:
 
     def _on_connected(self, session: ClientSession) -> None:
         topics = [feed.topic for feed in self.plan.feeds]
+        self._state("connected")
         self._log(f"signed in; subscribing to {', '.join(topics)} at QoS {self.plan.qos}")
         session.subscribe(topics, self.plan.qos, self._clock())
 
@@ -129,6 +145,7 @@ class Connection:
         if refused:
             raise SubscriptionRefused(f"the broker refused the subscription to "
                                       f"{', '.join(refused)}")
+        self._state("subscribed")
         self._log("subscribed (granted QoS " + ", ".join(map(str, event.granted)) + ")")
 
 
