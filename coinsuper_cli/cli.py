@@ -38,6 +38,9 @@ class StreamOptions:
     credentials: Credentials
     tls: TLSOptions
     verbose: bool
+    retries: int | None
+    stale_after: float
+    max_packet: int
 
 
 def stream_options(command):
@@ -67,6 +70,14 @@ def stream_options(command):
         click.option("--secret-key", envvar="COINSUPER_SECRET_KEY",
                      help="Prefer the environment: arguments show in ps. "
                           "[env: COINSUPER_SECRET_KEY]"),
+        click.option("--retries", type=click.IntRange(min=0),
+                     help="Reconnect attempts after a lost link before exit 4. "
+                          "[default: forever]"),
+        click.option("--stale-after", type=click.FloatRange(min=0), default=15.0,
+                     show_default=True, help="Reconnect when a market topic is silent this "
+                     "many seconds; 0: never."),
+        click.option("--max-packet", type=click.IntRange(min=1024), default=1024 * 1024,
+                     show_default=True, help="Largest MQTT packet accepted, in bytes."),
         click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
         click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
                      help="Trust the certificate authorities in this PEM file."),
@@ -76,7 +87,8 @@ def stream_options(command):
 
     @functools.wraps(command)
     def wrapper(*args, fmt, count, timeout, url, env_prefix, sandbox, qos, keepalive,
-                email, access_key, secret_key, insecure, cafile, verbose, **kwargs):
+                email, access_key, secret_key, retries, stale_after, max_packet, insecure,
+                cafile, verbose, **kwargs):
         ctx = click.get_current_context()
         if ctx.get_parameter_source("secret_key") == click.core.ParameterSource.COMMANDLINE:
             warn("--secret-key on the command line shows in ps; prefer "
@@ -92,6 +104,7 @@ def stream_options(command):
             sandbox=sandbox, qos=qos, keepalive=keepalive,
             credentials=Credentials(email, access_key, secret_key),
             tls=TLSOptions(insecure=insecure, cafile=cafile), verbose=verbose,
+            retries=retries, stale_after=stale_after, max_packet=max_packet,
         )
         return command(*args, opts=opts, **kwargs)
 
@@ -138,10 +151,15 @@ def cli(ctx):
     ctx.ensure_object(dict)
 
 
-def _run(opts: StreamOptions, build_plans) -> None:
+def _run(opts: StreamOptions, build_plans, *, private: bool = False) -> None:
     """Build the plans, then print them (`topics`) or stream them."""
     ctx = click.get_current_context()
     dry_run = ctx.find_root().obj.get("dry_run", False)
+    creds = opts.credentials
+    if (private and not opts.sandbox and creds.email and creds.access_key
+            and not creds.secret_key and sys.stdin.isatty()):
+        secret = click.prompt("Secret key", hide_input=True, err=True)
+        opts.credentials = Credentials(creds.email, creds.access_key, secret)
     sandbox = _start_sandbox(opts) if opts.sandbox and not dry_run else None
     try:
         _stream(opts, build_plans, dry_run)
@@ -164,7 +182,9 @@ def _stream(opts: StreamOptions, build_plans, dry_run: bool) -> None:
 
     output = Output(sys.stdout.buffer, fmt=opts.format, count=opts.count,
                     with_topic=opts.verbose and opts.format == "raw", warn=warn)
-    run_options = RunOptions(tls=opts.tls, log=warn if opts.verbose else None)
+    run_options = RunOptions(
+        tls=opts.tls, max_packet=opts.max_packet, retries=opts.retries,
+        stale_after=opts.stale_after or None, warn=warn, log=warn if opts.verbose else None)
     try:
         try:
             run_connections(plans, run_options, output.deliver, output.flush, opts.timeout)
@@ -241,21 +261,21 @@ def trades(symbols, opts):
 @stream_options
 def assets(opts):
     """Your balances as they change (needs credentials)."""
-    _run(opts, lambda t: [private_plan(t, ("asset",))])
+    _run(opts, lambda t: [private_plan(t, ("asset",))], private=True)
 
 
 @cli.command()
 @stream_options
 def orders(opts):
     """Your orders as they change (needs credentials)."""
-    _run(opts, lambda t: [private_plan(t, ("order",))])
+    _run(opts, lambda t: [private_plan(t, ("order",))], private=True)
 
 
 @cli.command()
 @stream_options
 def fills(opts):
     """Your own fills (needs credentials)."""
-    _run(opts, lambda t: [private_plan(t, ("fill",))])
+    _run(opts, lambda t: [private_plan(t, ("fill",))], private=True)
 
 
 @cli.command()
@@ -271,7 +291,7 @@ def watch(symbol, opts):
 @stream_options
 def account(opts):
     """Balances, orders and fills together, on one connection (needs credentials)."""
-    _run(opts, lambda t: [private_plan(t, ("asset", "order", "fill"))])
+    _run(opts, lambda t: [private_plan(t, ("asset", "order", "fill"))], private=True)
 
 
 def symbols_option(ctx, param, value: str | None):

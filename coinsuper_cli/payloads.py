@@ -186,6 +186,36 @@ class TradeDeduplicator:
         return fresh
 
 
+class RecentKeys:
+    """A bounded set: remembers the latest `capacity` keys, forgets the oldest."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._keys: dict = {}
+        self._capacity = capacity
+
+    def add(self, key) -> bool:
+        """Remember `key`; False if it was already there."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._capacity:
+            del self._keys[next(iter(self._keys))]
+        return True
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+# The exchange warns that private pushes may be repeated; these say when two are the same.
+# Two changes can share a millisecond (a partial fill and the next one), so the values
+# that change are part of the key: only a true repeat is dropped.
+_PRIVATE_KEYS = {
+    "order": lambda r: (r.order_no, r.state, r.updated, r.qty_remaining),
+    "fill": lambda r: r.deal_no,
+    "asset": lambda r: (r.currency, r.updated, r.total, r.available),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Feed:
     """What one subscribed topic carries, and how to read its payloads."""
@@ -197,14 +227,17 @@ class Feed:
 
 
 def make_parser(channel: str, *, range_ms: int = 60_000) -> Callable[[bytes], list[Record]]:
-    """A parser for one topic's payloads; trades keep de-duplication state."""
+    """A parser for one topic's payloads. Trades and private channels keep
+    de-duplication state, which outlives reconnects because the parser does."""
     if channel == "trade":
         dedup = TradeDeduplicator()
         return lambda payload: dedup.new_trades(parse_trades(load_json(payload)))
     if channel == "kline":
         return lambda payload: [parse_kline(load_json(payload), range_ms)]
-    if channel == "asset":
-        return lambda payload: parse_assets(load_json(payload))
-    single = {"depth": parse_depth, "book": parse_book, "order": parse_order,
-              "fill": parse_fill}[channel]
+    if channel in _PRIVATE_KEYS:
+        key, seen = _PRIVATE_KEYS[channel], RecentKeys()
+        parse = {"asset": parse_assets, "order": lambda d: [parse_order(d)],
+                 "fill": lambda d: [parse_fill(d)]}[channel]
+        return lambda payload: [r for r in parse(load_json(payload)) if seen.add(key(r))]
+    single = {"depth": parse_depth, "book": parse_book}[channel]
     return lambda payload: [single(load_json(payload))]

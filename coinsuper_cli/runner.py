@@ -1,24 +1,28 @@
 # The one blocking runner: open a transport, sign in, subscribe, keep the link alive,
-# and hand every message to the output. Several connections (the exchange wants one per
-# public topic) run in threads that feed the main thread, which alone writes output.
+# hand every message to the output, and reconnect when the link is lost. Several
+# connections (the exchange wants one per public topic) run in threads that feed the
+# main thread, which alone writes output.
 from __future__ import annotations
 
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ConnectFailed, Finished, SignInRefused, SubscriptionRefused
-from .exchange import SignIn
-from .mqtt.errors import ConnectionRefused
+from .exchange import PUBLIC_CHANNELS, SignIn
+from .mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
 from .mqtt.packets import SUBACK_FAILURE
 from .mqtt.session import ClientSession, Connected, Message, Subscribed
 from .payloads import Feed
-from .transport import TLSOptions, open_transport
+from .transport import TLSOptions, open_transport, redact_url
 
 # How often a blocked receive wakes to check for a stop request or a deadline.
 POLL_SECONDS = 0.25
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,20 +41,39 @@ class RunOptions:
     """How every connection runs.
 
     Args:
+        retries: reconnect attempts after a lost link before giving up; None: forever.
+        stale_after: seconds a public topic may stay silent before the link is presumed
+            dead (the exchange pushes each one every 1-2 s); None: never.
+        warn: receives lines the user must see (the broker broke the protocol).
         log: receives one line per connection event (-v).
         on_state: receives (plan, state) as a connection moves through "connecting",
-            "connected", "subscribed" and "closed"; live views show it.
+            "connected", "subscribed", "reconnecting" and "closed"; live views show it.
     """
 
     tls: TLSOptions = TLSOptions()
     connect_timeout: float = 10.0
     max_packet: int = 1024 * 1024
+    retries: int | None = None
+    stale_after: float | None = 15.0
+    warn: Callable[[str], None] | None = None
     log: Callable[[str], None] | None = None
     on_state: Callable[[ConnectionPlan, str], None] | None = None
 
 
+class StaleStream(ConnectFailed):
+    """A subscribed topic that should push every second or two has gone silent."""
+
+
+def backoff_delay(attempt: int, uniform: Callable[[float, float], float] = random.uniform
+                  ) -> float:
+    """Exponential from 0.5 s to 30 s, jittered within its upper half, so that many
+    clients cut off together do not all come back in the same instant."""
+    ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (min(attempt, 16) - 1))
+    return uniform(ceiling / 2, ceiling)
+
+
 class Connection:
-    """Runs one plan until told to stop, a deadline passes, or the link fails."""
+    """Runs one plan until told to stop or a deadline passes, reconnecting as needed."""
 
     def __init__(self, plan: ConnectionPlan, options: RunOptions,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -58,7 +81,12 @@ class Connection:
         self._options = options
         self._clock = clock
         self._feeds = {feed.topic: feed for feed in plan.feeds}
+        # Only public channels push on a timetable; a quiet account is not a dead link.
+        self._timed_topics = [f.topic for f in plan.feeds if f.channel in PUBLIC_CHANNELS]
         self.stopping = threading.Event()
+        self.reconnects = 0
+        self._ever_subscribed = False
+        self._delivered = False  # since the latest (re)connection
 
     def _log(self, text: str) -> None:
         if self._options.log:
@@ -70,10 +98,47 @@ class Connection:
 
     def run(self, deliver: Callable[[Feed, bytes], None], flush: Callable[[], None],
             deadline: float | None = None) -> None:
+        attempt = 0
+        while not self.stopping.is_set():
+            self._delivered = False
+            try:
+                self._run_once(deliver, flush, deadline)
+                return
+            except (SignInRefused, SubscriptionRefused):
+                raise  # the broker said no: asking again will not change its mind
+            except (ConnectFailed, MQTTError) as error:
+                if not self._ever_subscribed:
+                    raise  # never got going: a wrong URL or a refused TLS certificate
+                if isinstance(error, MQTTError) and not isinstance(error, KeepaliveTimeout):
+                    self._warn(f"protocol error from the broker: {error}")
+                attempt = 0 if self._delivered else attempt + 1
+                retries = self._options.retries
+                if retries is not None and attempt > retries:
+                    raise ConnectFailed(f"gave up after {retries} reconnect attempts: "
+                                        f"{error}") from None
+                self._wait_to_reconnect(max(attempt, 1), error, deadline)
+
+    def _warn(self, text: str) -> None:
+        if self._options.warn:
+            self._options.warn(text)
+
+    def _wait_to_reconnect(self, attempt: int, error: BaseException,
+                           deadline: float | None) -> None:
+        delay = backoff_delay(attempt)
+        self.reconnects += 1
+        self._state("reconnecting")
+        self._log(f"connection lost ({error}); reconnecting in {delay:.1f} s")
+        if deadline is not None and self._clock() + delay >= deadline:
+            self.stopping.wait(max(deadline - self._clock(), 0))
+            raise Finished("timeout")
+        self.stopping.wait(delay)
+
+    def _run_once(self, deliver, flush, deadline: float | None) -> None:
         plan, options = self.plan, self._options
-        self._log(f"connecting to {plan.url} as {plan.sign_in.username}")
+        self._log(f"connecting to {redact_url(plan.url)} as {plan.sign_in.username}")
         self._state("connecting")
-        transport = open_transport(plan.url, timeout=options.connect_timeout, tls=options.tls)
+        transport = open_transport(plan.url, timeout=options.connect_timeout,
+                                   tls=options.tls, max_frame=options.max_packet)
         session = ClientSession(
             client_id=plan.sign_in.client_id, username=plan.sign_in.username,
             password=plan.sign_in.password, keepalive=plan.keepalive,
@@ -97,20 +162,24 @@ class Connection:
         session.connect(clock())
         transport.send(session.data_to_send())
         connect_by = clock() + self._options.connect_timeout
+        stale_after = self._options.stale_after
         feeds = self._feeds
+        heard: dict[str, float] = {}
         while not self.stopping.is_set():
             now = clock()
             if deadline is not None and now >= deadline:
                 raise Finished("timeout")
             if not session.connected and now >= connect_by:
-                raise ConnectFailed(f"no CONNACK from {self.plan.url} within "
+                raise ConnectFailed(f"no CONNACK from {redact_url(self.plan.url)} within "
                                     f"{self._options.connect_timeout:g} s")
+            if heard and stale_after:
+                self._check_stale(heard, now, stale_after)
             wait = POLL_SECONDS
             if deadline is not None:
                 wait = min(wait, deadline - now)
             keepalive_due = session.next_deadline()
             if keepalive_due is not None:
-                wait = min(wait, max(keepalive_due - now, 0.0))
+                wait = min(wait, keepalive_due - now)
             data = transport.recv(max(wait, 0.001))
             if data:
                 try:
@@ -120,31 +189,42 @@ class Connection:
                 for event in events:
                     if type(event) is Message:
                         feed = feeds.get(event.topic)
-                        if feed is not None:
-                            deliver(feed, event.payload)
-                        else:
+                        if feed is None:
                             self._log(f"ignored a message on unsubscribed topic {event.topic}")
+                            continue
+                        heard[event.topic] = clock()
+                        self._delivered = True
+                        deliver(feed, event.payload)
                     elif type(event) is Connected:
                         self._on_connected(session)
                     elif type(event) is Subscribed:
-                        self._on_subscribed(event)
+                        self._on_subscribed(event, heard)
                 flush()
             session.tick(clock())
             out = session.data_to_send()
             if out:
                 transport.send(out)
 
+    def _check_stale(self, heard: dict[str, float], now: float, stale_after: float) -> None:
+        for topic in self._timed_topics:
+            if now - heard[topic] > stale_after:
+                raise StaleStream(f"no message on {topic} for {stale_after:g} s")
+
     def _on_connected(self, session: ClientSession) -> None:
-        topics = [feed.topic for feed in self.plan.feeds]
         self._state("connected")
+        topics = [feed.topic for feed in self.plan.feeds]
         self._log(f"signed in; subscribing to {', '.join(topics)} at QoS {self.plan.qos}")
         session.subscribe(topics, self.plan.qos, self._clock())
 
-    def _on_subscribed(self, event: Subscribed) -> None:
+    def _on_subscribed(self, event: Subscribed, heard: dict[str, float]) -> None:
         refused = [t for t, code in zip(event.topics, event.granted) if code == SUBACK_FAILURE]
         if refused:
             raise SubscriptionRefused(f"the broker refused the subscription to "
                                       f"{', '.join(refused)}")
+        self._ever_subscribed = True
+        now = self._clock()
+        for topic in self._timed_topics:  # the stale clock starts at the SUBACK
+            heard.setdefault(topic, now)
         self._state("subscribed")
         self._log("subscribed (granted QoS " + ", ".join(map(str, event.granted)) + ")")
 

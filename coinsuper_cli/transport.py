@@ -31,6 +31,14 @@ class TLSOptions:
         return context
 
 
+def redact_url(url: str) -> str:
+    """The URL without any user:password@ part, for logs and messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
 def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
@@ -94,10 +102,28 @@ class TCPTransport:
             pass
 
 
+def _limited_frame_buffer(websocket, max_frame: int):
+    """websocket-client reads a whole frame, however large its header says it is, before
+    returning any of it. This frame reader refuses an oversized frame as soon as its
+    length is known, so a hostile server cannot make us buffer hundreds of MB."""
+    from websocket._abnf import frame_buffer  # no public hook exists for this check
+
+    class LimitedFrameBuffer(frame_buffer):
+        def recv_length(self) -> None:
+            super().recv_length()
+            if self.length > max_frame:
+                raise websocket.WebSocketProtocolException(
+                    f"WebSocket frame of {self.length} bytes is over the "
+                    f"{max_frame}-byte limit")
+
+    return LimitedFrameBuffer
+
+
 class WebSocketTransport:
     """MQTT over WebSocket: subprotocol `mqtt`, every packet in binary frames."""
 
-    def __init__(self, url: str, *, timeout: float, tls: TLSOptions) -> None:
+    def __init__(self, url: str, *, timeout: float, tls: TLSOptions,
+                 max_frame: int = 1024 * 1024) -> None:
         import websocket  # websocket-client; imported here so that --help stays quick
 
         self._ws_errors = (websocket.WebSocketException, OSError, ssl.SSLError)
@@ -111,7 +137,10 @@ class WebSocketTransport:
                 enable_multithread=False, skip_utf8_validation=True,
             )
         except self._ws_errors as error:
-            raise ConnectFailed(f"could not connect to {url}: {_describe(error)}") from None
+            raise ConnectFailed(f"could not connect to {redact_url(url)}: "
+                                f"{_describe(error)}") from None
+        self._ws.frame_buffer = _limited_frame_buffer(websocket, max_frame + 16)(
+            self._ws._recv, True)
         self._timeout: float | None = timeout
 
     def send(self, data: bytes) -> None:
@@ -146,7 +175,8 @@ class WebSocketTransport:
             pass
 
 
-def open_transport(url: str, *, timeout: float, tls: TLSOptions):
+def open_transport(url: str, *, timeout: float, tls: TLSOptions,
+                   max_frame: int = 1024 * 1024):
     if url.startswith(("ws:", "wss:")):
-        return WebSocketTransport(url, timeout=timeout, tls=tls)
+        return WebSocketTransport(url, timeout=timeout, tls=tls, max_frame=max_frame)
     return TCPTransport(url, timeout=timeout, tls=tls)

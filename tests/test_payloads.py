@@ -170,3 +170,34 @@ def test_trade_parser_deduplicates_repeated_pushes():
     parse = make_parser("trade")
     assert len(parse(sample("tickers.json"))) == 20
     assert parse(sample("tickers.json")) == []
+
+
+def test_repeated_private_pushes_are_dropped_but_changes_in_the_same_ms_are_not():
+    orders = make_parser("order")
+    body = sample("order_change.constructed.json")
+    assert len(orders(body)) == 1
+    assert orders(body) == []  # the exchange repeated itself
+    changed = body.replace(b'"quantityRemaining":"0.00081000"',
+                           b'"quantityRemaining":"0.00001000"')
+    assert len(orders(changed)) == 1  # same order, state and time, but it moved
+    cancelled = body.replace(b'"NEW"', b'"CANCEL"')
+    assert len(orders(cancelled)) == 1
+
+    fills = make_parser("fill")
+    assert len(fills(sample("trade_change.json"))) == 1
+    assert fills(sample("trade_change.json")) == []
+
+    assets = make_parser("asset")
+    assert len(assets(sample("asset_change.json"))) == 2
+    assert assets(sample("asset_change.json")) == []
+    moved = sample("asset_change.json").replace(b"0.738763122563248", b"0.738763122563249")
+    assert [a.currency for a in assets(moved)] == ["BTC"]
+
+
+def test_recent_keys_is_bounded():
+    from coinsuper_cli.payloads import RecentKeys
+
+    keys = RecentKeys(capacity=3)
+    assert all(keys.add(i) for i in range(5))
+    assert len(keys) == 3
+    assert not keys.add(4) and keys.add(0)  # 0 was forgotten
