@@ -15,7 +15,7 @@ from .mqtt.errors import MQTTError
 from .plans import Credentials, Target, describe, private_plan, public_plan
 from .transport import TLSOptions, check_url
 
-FORMATS = ("jsonl", "raw")
+FORMATS = ("live", "jsonl", "raw")
 ALIASES = {"orderbook": "book", "candles": "kline", "tickers": "trades"}
 
 
@@ -47,8 +47,9 @@ def stream_options(command):
     """Adds the shared options and hands the command one StreamOptions."""
     options = [
         click.option("--format", "fmt", type=click.Choice(FORMATS),
-                     help="jsonl: one JSON object per record; raw: payloads as received. "
-                          "[default: jsonl]"),
+                     help="live: a full-screen view; jsonl: one JSON object per record; "
+                          "raw: payloads as received. [default: live on a terminal, "
+                          "else jsonl]"),
         click.option("--count", type=click.IntRange(min=1), help="Stop after N records."),
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
                      help="Stop after SECONDS."),
@@ -100,7 +101,8 @@ def stream_options(command):
         except exchange.InvalidArgument as error:
             raise click.BadParameter(str(error), param_hint="--env") from None
         opts = StreamOptions(
-            format=fmt or "jsonl", count=count, timeout=timeout, url=url, env=env_prefix,
+            format=fmt or ("live" if sys.stdout.isatty() else "jsonl"), count=count,
+            timeout=timeout, url=url, env=env_prefix,
             sandbox=sandbox, qos=qos, keepalive=keepalive,
             credentials=Credentials(email, access_key, secret_key),
             tls=TLSOptions(insecure=insecure, cafile=cafile), verbose=verbose,
@@ -177,6 +179,9 @@ def _stream(opts: StreamOptions, build_plans, dry_run: bool) -> None:
             for line in describe(plan):
                 click.echo(f"  {line}")
         return
+    if opts.format == "live" and not sys.stdout.isatty():
+        raise UsageError("--format live needs a terminal on stdout; use jsonl or raw in a "
+                         "pipe")
     from .output import Output
     from .runner import RunOptions, run_connections
 
@@ -185,6 +190,12 @@ def _stream(opts: StreamOptions, build_plans, dry_run: bool) -> None:
     run_options = RunOptions(
         tls=opts.tls, max_packet=opts.max_packet, retries=opts.retries,
         stale_after=opts.stale_after or None, warn=warn, log=warn if opts.verbose else None)
+    if opts.format == "live":
+        from .live.app import run_live  # rich is imported here, in live mode only
+
+        run_live(plans, run_options, sandbox=opts.sandbox, verbose=opts.verbose,
+                 count=opts.count, timeout=opts.timeout)
+        return
     try:
         try:
             run_connections(plans, run_options, output.deliver, output.flush, opts.timeout)
@@ -315,8 +326,13 @@ def symbols_option(ctx, param, value: str | None):
                    "...]")
 @click.option("--env", "env_prefix", envvar="COINSUPER_ENV", default=exchange.DEFAULT_ENV,
               show_default=True, help="Topic prefix. [env: COINSUPER_ENV]")
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False),
+              help="Serve TLS (wss://, mqtts://) with this PEM certificate chain.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False),
+              help="The certificate's private key, if not in --certfile.")
 @click.option("-v", "--verbose", is_flag=True, help="One log line per connection on stderr.")
-def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, verbose):
+def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile, keyfile,
+            verbose):
     """Run a simulated Coinsuper exchange on this machine: the exchange's protocol, a
     matching engine's market and a demo account. Ctrl-C stops it."""
     import asyncio
@@ -326,6 +342,13 @@ def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, verbose):
 
     config = SandboxConfig(host=host, ws_port=ws_port, tcp_port=tcp_port, seed=seed,
                            speed=speed, env=env_prefix, log=warn if verbose else None)
+    if keyfile and not certfile:
+        raise click.BadParameter("--keyfile needs --certfile", param_hint="--keyfile")
+    if certfile:
+        import ssl
+
+        config.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        config.ssl_context.load_cert_chain(certfile, keyfile)
     if symbols:
         config.symbols = symbols
 

@@ -3,6 +3,7 @@
 # plan without connecting and tests can check every sign-in value.
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from . import exchange
@@ -48,7 +49,7 @@ def public_plan(target: Target, channel: str, symbol: str, *, step: str | None =
                                       email=creds.email)
     parser = make_parser(channel, range_ms=range_ms or 0)
     feed = Feed(full_topic, channel, symbol, parser)
-    return ConnectionPlan(target.url, sign_in, (feed,), target.qos, target.keepalive)
+    return ConnectionPlan(target.url, lambda: sign_in, (feed,), target.qos, target.keepalive)
 
 
 def private_plan(target: Target, channels: tuple[str, ...]) -> ConnectionPlan:
@@ -63,8 +64,8 @@ def private_plan(target: Target, channels: tuple[str, ...]) -> ConnectionPlan:
         raise MissingCredentials("private channels need credentials; missing "
                                  + ", ".join(missing))
     email = exchange.validate_email(creds.email)
-    sign_in = exchange.private_sign_in(access_key=creds.access_key,
-                                       secret_key=creds.secret_key, email=email)
+    sign_in = functools.partial(exchange.private_sign_in, access_key=creds.access_key,
+                                secret_key=creds.secret_key, email=email)
     feeds = tuple(
         Feed(exchange.topic(target.env, channel, email=email), channel, None,
              make_parser(channel))
@@ -81,7 +82,7 @@ def mask(secret: str, keep: int = 4) -> str:
 
 def describe(plan: ConnectionPlan) -> list[str]:
     """Human-readable lines for `topics`: the secret parts of sign-in masked."""
-    sign_in = plan.sign_in
+    sign_in = plan.sign_in()
     if sign_in.username == exchange.PRIVATE_USERNAME:
         email, timestamp, sign = sign_in.password.split(",")
         client_id = mask(sign_in.client_id)

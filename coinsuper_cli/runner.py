@@ -17,7 +17,7 @@ from .mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
 from .mqtt.packets import SUBACK_FAILURE
 from .mqtt.session import ClientSession, Connected, Message, Subscribed
 from .payloads import Feed
-from .transport import TLSOptions, open_transport, redact_url
+from .transport import ConnectionClosed, TLSOptions, open_transport, redact_url
 
 # How often a blocked receive wakes to check for a stop request or a deadline.
 POLL_SECONDS = 0.25
@@ -30,7 +30,9 @@ class ConnectionPlan:
     """One MQTT connection: where, who, and which topics."""
 
     url: str
-    sign_in: SignIn
+    # Called for each connection: a private password carries a timestamp that the
+    # exchange checks, so a reconnect an hour later must sign anew.
+    sign_in: Callable[[], SignIn]
     feeds: tuple[Feed, ...]
     qos: int = 0
     keepalive: int = 60
@@ -108,7 +110,12 @@ class Connection:
                 raise  # the broker said no: asking again will not change its mind
             except (ConnectFailed, MQTTError) as error:
                 if not self._ever_subscribed:
-                    raise  # never got going: a wrong URL or a refused TLS certificate
+                    # Never got going (a wrong URL, a refused certificate, a broker that
+                    # hangs up): retrying would only hide the problem.
+                    if isinstance(error, ConnectionClosed):
+                        raise ConnectFailed(f"{redact_url(self.plan.url)} hung up before "
+                                            f"the subscription was confirmed ({error})") from None
+                    raise
                 if isinstance(error, MQTTError) and not isinstance(error, KeepaliveTimeout):
                     self._warn(f"protocol error from the broker: {error}")
                 attempt = 0 if self._delivered else attempt + 1
@@ -135,13 +142,14 @@ class Connection:
 
     def _run_once(self, deliver, flush, deadline: float | None) -> None:
         plan, options = self.plan, self._options
-        self._log(f"connecting to {redact_url(plan.url)} as {plan.sign_in.username}")
+        sign_in = plan.sign_in()
+        self._log(f"connecting to {redact_url(plan.url)} as {sign_in.username}")
         self._state("connecting")
         transport = open_transport(plan.url, timeout=options.connect_timeout,
                                    tls=options.tls, max_frame=options.max_packet)
         session = ClientSession(
-            client_id=plan.sign_in.client_id, username=plan.sign_in.username,
-            password=plan.sign_in.password, keepalive=plan.keepalive,
+            client_id=sign_in.client_id, username=sign_in.username,
+            password=sign_in.password, keepalive=plan.keepalive,
             max_packet=options.max_packet,
         )
         try:
@@ -159,11 +167,11 @@ class Connection:
     def _converse(self, transport, session: ClientSession, deliver, flush,
                   deadline: float | None) -> None:
         clock = self._clock
+        self._session = session
         session.connect(clock())
         transport.send(session.data_to_send())
         connect_by = clock() + self._options.connect_timeout
         stale_after = self._options.stale_after
-        feeds = self._feeds
         heard: dict[str, float] = {}
         while not self.stopping.is_set():
             now = clock()
@@ -183,27 +191,31 @@ class Connection:
             data = transport.recv(max(wait, 0.001))
             if data:
                 try:
-                    events = session.receive_data(data, clock())
+                    self._handle_events(session.receive_data(data, clock()), heard, deliver)
                 except ConnectionRefused as refused:
                     raise SignInRefused(f"the broker refused the sign-in: {refused}") from None
-                for event in events:
-                    if type(event) is Message:
-                        feed = feeds.get(event.topic)
-                        if feed is None:
-                            self._log(f"ignored a message on unsubscribed topic {event.topic}")
-                            continue
-                        heard[event.topic] = clock()
-                        self._delivered = True
-                        deliver(feed, event.payload)
-                    elif type(event) is Connected:
-                        self._on_connected(session)
-                    elif type(event) is Subscribed:
-                        self._on_subscribed(event, heard)
-                flush()
+                finally:
+                    flush()  # what was delivered before any error is written out
             session.tick(clock())
             out = session.data_to_send()
             if out:
                 transport.send(out)
+
+    def _handle_events(self, events, heard: dict[str, float], deliver) -> None:
+        feeds = self._feeds
+        for event in events:
+            if type(event) is Message:
+                feed = feeds.get(event.topic)
+                if feed is None:
+                    self._log(f"ignored a message on unsubscribed topic {event.topic}")
+                    continue
+                heard[event.topic] = self._clock()
+                self._delivered = True
+                deliver(feed, event.payload)
+            elif type(event) is Connected:
+                self._on_connected(self._session)
+            elif type(event) is Subscribed:
+                self._on_subscribed(event, heard)
 
     def _check_stale(self, heard: dict[str, float], now: float, stale_after: float) -> None:
         for topic in self._timed_topics:

@@ -56,6 +56,8 @@ def _describe(error: BaseException) -> str:
         return f"TLS certificate not trusted ({error.verify_message}); see --cafile"
     if isinstance(error, socket.timeout):
         return "timed out"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror  # without the "[Errno 104]" prefix
     return str(error) or type(error).__name__
 
 
@@ -128,6 +130,7 @@ class WebSocketTransport:
 
         self._ws_errors = (websocket.WebSocketException, OSError, ssl.SSLError)
         self._timeout_errors = (websocket.WebSocketTimeoutException, socket.timeout)
+        self._ws_protocol_error = websocket.WebSocketProtocolException
         self._opcodes = websocket.ABNF
         sslopt = {"context": tls.context()} if url.startswith("wss:") else None
         try:
@@ -157,6 +160,8 @@ class WebSocketTransport:
             opcode, data = self._ws.recv_data()
         except self._timeout_errors:
             return None
+        except self._ws_protocol_error as error:  # bad framing is bad input, not a drop
+            raise ProtocolViolation(f"WebSocket: {error}") from None
         except self._ws_errors as error:
             raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
         if opcode == self._opcodes.OPCODE_BINARY:

@@ -10,6 +10,10 @@ from coinsuper_cli.mqtt.packets import (
 from coinsuper_cli.mqtt.session import ClientSession, Connected, Message, Subscribed
 
 
+def receive(session: ClientSession, data: bytes, now: float) -> list:
+    return list(session.receive_data(data, now))
+
+
 def sent(session: ClientSession) -> list:
     return list(Decoder(CLIENT_TO_SERVER).packets(session.data_to_send()))
 
@@ -19,62 +23,69 @@ def session():
     s = ClientSession(client_id="cid", username="u", password="p", keepalive=10)
     s.connect(now=0.0)
     assert sent(s) == [Connect("cid", "u", b"p", 10, True)]
-    assert s.receive_data(encode(ConnAck(0)), 0.0) == [Connected(False)]
+    assert receive(s, encode(ConnAck(0)), 0.0) == [Connected(False)]
     return s
 
 
 def test_subscribe_then_suback(session):
     packet_id = session.subscribe(["a/b", "c/d"], 1, 0.0)
     assert sent(session) == [Subscribe(packet_id, (("a/b", 1), ("c/d", 1)))]
-    events = session.receive_data(encode(SubAck(packet_id, (1, 0x80))), 0.0)
+    events = receive(session, encode(SubAck(packet_id, (1, 0x80))), 0.0)
     assert events == [Subscribed(("a/b", "c/d"), (1, 0x80))]
 
 
 def test_suback_for_an_unknown_id_is_a_violation(session):
     with pytest.raises(ProtocolViolation):
-        session.receive_data(encode(SubAck(99, (0,))), 0.0)
+        receive(session, encode(SubAck(99, (0,))), 0.0)
 
 
 def test_qos0_is_delivered_without_answer(session):
-    events = session.receive_data(encode(Publish("t", b"x")), 0.0)
+    events = receive(session, encode(Publish("t", b"x")), 0.0)
     assert events == [Message("t", b"x", 0, False)]
     assert sent(session) == []
 
 
 def test_qos1_is_delivered_and_acknowledged(session):
-    events = session.receive_data(encode(Publish("t", b"x", 1, packet_id=5)), 0.0)
+    events = receive(session, encode(Publish("t", b"x", 1, packet_id=5)), 0.0)
     assert events == [Message("t", b"x", 1, False)]
     assert sent(session) == [PubAck(5)]
 
 
 def test_qos2_is_delivered_once_even_when_resent_with_dup(session):
-    first = session.receive_data(encode(Publish("t", b"x", 2, packet_id=9)), 0.0)
+    first = receive(session, encode(Publish("t", b"x", 2, packet_id=9)), 0.0)
     assert first == [Message("t", b"x", 2, False)]
     assert sent(session) == [PubRec(9)]
-    again = session.receive_data(encode(Publish("t", b"x", 2, dup=True, packet_id=9)), 0.0)
+    again = receive(session, encode(Publish("t", b"x", 2, dup=True, packet_id=9)), 0.0)
     assert again == []
     assert sent(session) == [PubRec(9)]  # §4.3.3: PUBREC again, no second delivery
-    assert session.receive_data(encode(PubRel(9)), 0.0) == []
+    assert receive(session, encode(PubRel(9)), 0.0) == []
     assert sent(session) == [PubComp(9)]
     # After PUBREL the id is free: a new message with id 9 is a new message.
-    new = session.receive_data(encode(Publish("t", b"y", 2, packet_id=9)), 0.0)
+    new = receive(session, encode(Publish("t", b"y", 2, packet_id=9)), 0.0)
     assert new == [Message("t", b"y", 2, False)]
 
 
 def test_pubrel_for_an_unknown_id_still_gets_pubcomp(session):
-    session.receive_data(encode(PubRel(77)), 0.0)
+    receive(session, encode(PubRel(77)), 0.0)
     assert sent(session) == [PubComp(77)]
 
 
 def test_unexpected_acks_are_ignored(session):
     for packet in (PubAck(3), PubComp(3), PubRec(3)):
-        assert session.receive_data(encode(packet), 0.0) == []
+        assert list(receive(session, encode(packet), 0.0)) == []
     assert sent(session) == []
+
+
+def test_events_before_garbage_in_the_same_chunk_are_not_lost(session):
+    events = session.receive_data(encode(Publish("t", b"a")) + b"\xf0\x00", 0.0)
+    assert next(events) == Message("t", b"a", 0, False)
+    with pytest.raises(ProtocolViolation):
+        next(events)
 
 
 def test_many_packets_in_one_chunk(session):
     wire = b"".join(encode(Publish("t", bytes([i]))) for i in range(5))
-    events = session.receive_data(wire, 0.0)
+    events = list(receive(session, wire, 0.0))
     assert [e.payload for e in events] == [bytes([i]) for i in range(5)]
 
 
@@ -82,7 +93,7 @@ def test_refused_connack_raises_with_the_reason():
     s = ClientSession(client_id="c")
     s.connect(0.0)
     with pytest.raises(ConnectionRefused, match="bad user name or password") as info:
-        s.receive_data(encode(ConnAck(4)), 0.0)
+        receive(s, encode(ConnAck(4)), 0.0)
     assert info.value.return_code == 4
 
 
@@ -90,12 +101,12 @@ def test_anything_before_connack_is_a_violation():
     s = ClientSession(client_id="c")
     s.connect(0.0)
     with pytest.raises(ProtocolViolation, match="before CONNACK"):
-        s.receive_data(encode(Publish("t", b"x")), 0.0)
+        receive(s, encode(Publish("t", b"x")), 0.0)
 
 
 def test_a_second_connack_is_a_violation(session):
     with pytest.raises(ProtocolViolation, match="second CONNACK"):
-        session.receive_data(encode(ConnAck(0)), 1.0)
+        receive(session, encode(ConnAck(0)), 1.0)
 
 
 def test_keepalive_pings_when_quiet_and_times_out_without_pingresp(session):
@@ -113,7 +124,7 @@ def test_keepalive_pings_when_quiet_and_times_out_without_pingresp(session):
 def test_pingresp_clears_the_pending_ping(session):
     session.tick(10.0)
     sent(session)
-    session.receive_data(encode(PingResp()), 11.0)
+    receive(session, encode(PingResp()), 11.0)
     session.tick(25.0)  # no timeout: the ping was answered; a new one goes out
     assert sent(session) == [PingReq()]
 
@@ -130,7 +141,7 @@ def test_sending_resets_the_keepalive_clock(session):
 def test_keepalive_zero_never_pings():
     s = ClientSession(client_id="c", keepalive=0)
     s.connect(0.0)
-    s.receive_data(encode(ConnAck(0)), 0.0)
+    receive(s, encode(ConnAck(0)), 0.0)
     sent(s)
     s.tick(10_000.0)
     assert sent(s) == [] and s.next_deadline() is None

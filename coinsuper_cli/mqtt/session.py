@@ -3,6 +3,7 @@
 # whole state machine runs in tests without a socket or a clock.
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .codec import DEFAULT_MAX_PACKET, Decoder, encode
@@ -38,8 +39,8 @@ Event = Connected | Message | Subscribed
 class ClientSession:
     """One client connection's protocol state.
 
-    Call `connect`, then feed every received chunk to `receive_data`, which returns
-    events; send whatever `data_to_send` returns after each call; call `tick` when
+    Call `connect`, then feed every received chunk to `receive_data` and handle the
+    events it yields; send whatever `data_to_send` returns after each call; call `tick` when
     `next_deadline` passes so that keepalive pings go out.
 
     Args:
@@ -122,14 +123,18 @@ class ClientSession:
 
     # -- receiving -------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now: float) -> list[Event]:
-        events: list[Event] = []
+    def receive_data(self, data: bytes, now: float) -> Iterator[Event]:
+        """Feed received bytes; yield the events they complete, one at a time.
+
+        A generator, so that a protocol error in the middle of a chunk is raised only
+        after the events before it have been handled: a message that arrived whole is
+        never lost because garbage followed it.
+        """
         self._decoder.feed(data)
         while (packet := self._decoder.next_packet()) is not None:
             event = self._handle(packet, now)
             if event is not None:
-                events.append(event)
-        return events
+                yield event
 
     def _handle(self, packet, now: float) -> Event | None:
         if not self.connected:

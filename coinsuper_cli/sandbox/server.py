@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ class SandboxConfig:
     speed: float = 1.0
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     env: str = DEFAULT_ENV
-    log: Callable[[str], None] | None = None  # one line per connection event when given
+    log: Callable[[str], None] | None = None
+    # With a server context, both listeners speak TLS: wss:// and mqtts://.
+    ssl_context: ssl.SSLContext | None = None  # one line per connection event when given
 
 
 def _peer(address) -> str:
@@ -71,17 +74,19 @@ class Sandbox:
         # subscriber, and MQTT clients do not ask for it.
         self._ws_server = await serve(
             self._serve_websocket, cfg.host, cfg.ws_port, subprotocols=["mqtt"],
-            process_request=_only_mqtt_path, compression=None, max_size=MAX_PACKET)
+            process_request=_only_mqtt_path, compression=None, max_size=MAX_PACKET,
+            ssl=cfg.ssl_context)
         try:
             self._tcp_server = await asyncio.start_server(self._serve_tcp, cfg.host,
-                                                          cfg.tcp_port)
+                                                          cfg.tcp_port, ssl=cfg.ssl_context)
         except BaseException:
             self._ws_server.close()
             raise
         ws_port = self._ws_server.sockets[0].getsockname()[1]
         tcp_port = self._tcp_server.sockets[0].getsockname()[1]
-        self.ws_url = f"ws://{cfg.host}:{ws_port}{WS_PATH}"
-        self.tcp_url = f"mqtt://{cfg.host}:{tcp_port}"
+        secure = "s" if cfg.ssl_context else ""
+        self.ws_url = f"ws{secure}://{cfg.host}:{ws_port}{WS_PATH}"
+        self.tcp_url = f"mqtt{secure}://{cfg.host}:{tcp_port}"
         self._tasks = [asyncio.create_task(self.publisher.run()),
                        asyncio.create_task(self._housekeeping())]
 
