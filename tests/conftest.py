@@ -59,11 +59,14 @@ class Mosquitto:
         # As root, mosquitto would switch to its own user, who cannot read the test's
         # private temporary directory; as anyone else this line has no effect.
         lines += ["per_listener_settings false", "persistence false", "user root"]
-        conf = directory / f"mosquitto-{self.tcp_port}.conf"
-        conf.write_text("\n".join(lines) + "\n")
+        self.conf = directory / f"mosquitto-{self.tcp_port}.conf"
+        self.conf.write_text("\n".join(lines) + "\n")
         self.log = directory / f"mosquitto-{self.tcp_port}.log"
-        self.process = subprocess.Popen(["mosquitto", "-c", str(conf)],
-                                        stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
+                                        stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         wait_for_port(self.tcp_port)
         wait_for_port(self.ws_port)
 
