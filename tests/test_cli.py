@@ -143,3 +143,13 @@ def test_ctrl_c_exits_130(capsys, monkeypatch):
     monkeypatch.setattr(cli_module, "_stream", interrupted)
     code, _, err = run(capsys, "trades", "BTC_USD")
     assert code == 130 and "Traceback" not in err
+
+
+def test_python_dash_m_runs_the_same_cli():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "coinsuper_cli", "topics", "trades",
+                             "eth/btc"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "exchange_ha_prod_hk/api/ws/v1/market/tickers/ETH_BTC" in result.stdout
