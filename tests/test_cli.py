@@ -106,9 +106,9 @@ def test_bad_env_is_a_usage_error(capsys):
     assert code == 2 and "malformed topic prefix" in err
 
 
-def test_format_live_is_not_offered_yet(capsys):
+def test_format_live_in_a_pipe_is_a_usage_error(capsys):
     code, _, err = run(capsys, "trades", "BTC_USD", "--format", "live")
-    assert code == 2
+    assert code == 2 and "needs a terminal" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("error, status", [

@@ -1,0 +1,84 @@
+# The live model: one view state per subscribed feed, plus the status counters. The
+# network thread applies records to it and the drawing thread takes snapshots, both
+# under the app's lock; the states themselves are frozen, so a snapshot is a shallow copy.
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..payloads import Feed
+from ..runner import ConnectionPlan
+from .account_state import (AssetsState, FillsState, OrdersState, reduce_assets,
+                            reduce_fills, reduce_orders)
+from .state import (BookState, CandlesState, DepthState, TapeState, reduce_book,
+                    reduce_candles, reduce_depth, reduce_trades)
+from .status_line import Status
+
+# channel -> (the empty state, its reducer)
+REDUCERS: dict[str, tuple[Callable, Callable]] = {
+    "depth": (DepthState, reduce_depth),
+    "book": (BookState, reduce_book),
+    "kline": (CandlesState, reduce_candles),
+    "trade": (TapeState, reduce_trades),
+    "asset": (AssetsState, reduce_assets),
+    "order": (OrdersState, reduce_orders),
+    "fill": (FillsState, reduce_fills),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Pane:
+    """One view on screen: a channel, for a symbol (None for the private channels)."""
+
+    channel: str
+    symbol: str | None
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    panes: tuple[Pane, ...]
+    views: dict[Pane, object]
+    status: Status
+
+
+class LiveModel:
+    """Everything the screen shows. Not thread-safe by itself: the app holds a lock.
+
+    Args:
+        plans: the connections being run; their feeds become panes, in order.
+        url: the broker URL, for the status line.
+        sandbox: whether the data comes from the simulated exchange.
+    """
+
+    def __init__(self, plans: list[ConnectionPlan], *, url: str, sandbox: bool) -> None:
+        self.panes = tuple(Pane(f.channel, f.symbol, f.topic) for p in plans for f in p.feeds)
+        self._by_topic = {pane.topic: pane for pane in self.panes}
+        self.views = {pane: REDUCERS[pane.channel][0]() for pane in self.panes}
+        self._plan_index = {id(plan): i for i, plan in enumerate(plans)}
+        self._states = ["connecting"] * len(plans)
+        self._url, self._sandbox = url, sandbox
+        self.messages = self.records = self.skipped = 0
+        self.last_message: float | None = None
+        self.note = ""
+
+    def apply(self, feed: Feed, records: list, recv_ms: int) -> None:
+        """Folds one message's records into its pane's state."""
+        pane = self._by_topic[feed.topic]
+        reducer = REDUCERS[pane.channel][1]
+        self.views[pane] = reducer(self.views[pane], records, recv_ms)
+        self.records += len(records)
+
+    def received(self, now: float) -> None:
+        self.messages += 1
+        self.last_message = now
+
+    def set_state(self, plan: ConnectionPlan, state: str) -> None:
+        index = self._plan_index.get(id(plan))
+        if index is not None:
+            self._states[index] = state
+
+    def snapshot(self) -> Snapshot:
+        status = Status(self._url, self._sandbox, tuple(self._states), self.messages,
+                        self.records, self.last_message, self.skipped, self.note)
+        return Snapshot(self.panes, dict(self.views), status)
