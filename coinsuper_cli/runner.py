@@ -50,6 +50,8 @@ class RunOptions:
         log: receives one line per connection event (-v).
         on_state: receives (plan, state) as a connection moves through "connecting",
             "connected", "subscribed", "reconnecting" and "closed"; live views show it.
+        stop: when set, every connection says goodbye and `run_connections` returns
+            within a poll interval (a live view's `q`).
     """
 
     tls: TLSOptions = TLSOptions()
@@ -60,6 +62,7 @@ class RunOptions:
     warn: Callable[[str], None] | None = None
     log: Callable[[str], None] | None = None
     on_state: Callable[[ConnectionPlan, str], None] | None = None
+    stop: threading.Event | None = None
 
 
 class StaleStream(ConnectFailed):
@@ -85,7 +88,7 @@ class Connection:
         self._feeds = {feed.topic: feed for feed in plan.feeds}
         # Only public channels push on a timetable; a quiet account is not a dead link.
         self._timed_topics = [f.topic for f in plan.feeds if f.channel in PUBLIC_CHANNELS]
-        self.stopping = threading.Event()
+        self.stopping = options.stop if options.stop is not None else threading.Event()
         self.reconnects = 0
         self._ever_subscribed = False
         self._delivered = False  # since the latest (re)connection
@@ -271,6 +274,8 @@ def run_connections(plans: list[ConnectionPlan], options: RunOptions,
             except queue.Empty:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise Finished("timeout") from None
+                if options.stop is not None and options.stop.is_set():
+                    return
                 continue
             while True:
                 if feed is None:

@@ -46,14 +46,14 @@ class Receiver:
                  options: RunOptions, *, verbose: bool = False, count: int | None = None,
                  timeout: float | None = None) -> None:
         self._plans, self._model, self._lock = plans, model, lock
+        self.stopping = threading.Event()
         self._options = dataclasses.replace(options, warn=self._note,
                                             log=self._note if verbose else None,
-                                            on_state=self._on_state)
+                                            on_state=self._on_state, stop=self.stopping)
         self._left = count
         self._timeout = timeout
         self.changed = threading.Event()
         self.done = threading.Event()
-        self.stopping = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="coinsuper-receiver",
                                         daemon=True)
@@ -62,9 +62,9 @@ class Receiver:
         self._thread.start()
 
     def stop(self) -> None:
-        """Asks the connections to end. The runner has no stop switch of its own, so the
-        next message or flush ends it; the thread is a daemon, so a silent link cannot
-        hold the process."""
+        """Asks the connections to end: they say goodbye within the runner's poll
+        interval. The thread is a daemon, so not even a stuck socket can hold the
+        process."""
         self.stopping.set()
         self._thread.join(JOIN_SECONDS)
 
