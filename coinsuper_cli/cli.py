@@ -58,6 +58,7 @@ def stream_options(command):
                      "[env: COINSUPER_URL]"),
         click.option("--env", "env_prefix", envvar="COINSUPER_ENV",
                      default=exchange.DEFAULT_ENV, show_default=True,
+                     callback=checked(exchange.validate_env),
                      help="Topic prefix. [env: COINSUPER_ENV]"),
         click.option("--sandbox", is_flag=True,
                      help="Run the simulated exchange in-process and stream from it."),
@@ -96,10 +97,6 @@ def stream_options(command):
                  "COINSUPER_SECRET_KEY")
         if insecure:
             warn("--insecure: TLS certificates are not verified")
-        try:
-            env_prefix = exchange.validate_env(env_prefix)
-        except exchange.InvalidArgument as error:
-            raise click.BadParameter(str(error), param_hint="--env") from None
         opts = StreamOptions(
             format=fmt or ("live" if sys.stdout.isatty() else "jsonl"), count=count,
             timeout=timeout, url=url, env=env_prefix,
@@ -115,11 +112,20 @@ def stream_options(command):
     return wrapper
 
 
-def symbol_convert(ctx, param, value: str) -> str:
-    try:
-        return exchange.normalise_symbol(value)
-    except exchange.InvalidArgument as error:
-        raise click.BadParameter(str(error), ctx, param) from None
+def checked(validate):
+    """A Click callback that runs one of the exchange's validators on a value, so that
+    anything that could change a topic is refused as bad usage (exit 2)."""
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return validate(value)
+        except exchange.InvalidArgument as error:
+            raise click.BadParameter(str(error), ctx, param) from None
+    return callback
+
+
+symbol_convert = checked(exchange.normalise_symbol)
 
 
 def symbols_argument(command):
@@ -231,31 +237,24 @@ def depth(symbols, opts):
 
 @cli.command(short_help="Order book: the best 15 levels a side. Alias: orderbook.")
 @symbols_argument
-@click.option("--step", help="Price aggregation step. [default: 0.01 for fiat quotes, "
-                             "0.00000001 for crypto quotes]")
+@click.option("--step", callback=checked(exchange.validate_step),
+              help="Price aggregation step. [default: 0.01 for fiat quotes, 0.00000001 for "
+                   "crypto quotes]")
 @stream_options
 def book(symbols, step, opts):
     """Order book: the best 15 asks and bids, aggregated by --step. Alias: orderbook."""
-    if step is not None:
-        try:
-            step = exchange.validate_step(step)
-        except exchange.InvalidArgument as error:
-            raise click.BadParameter(str(error), param_hint="--step") from None
     _run(opts, lambda t: [public_plan(t, "book", s, step=step) for s in symbols])
 
 
 @cli.command(short_help="Candles of an interval. Alias: candles.")
 @symbols_argument
-@click.option("--interval", default="1m", show_default=True,
+@click.option("--interval", "range_ms", default="1m", show_default=True,
+              callback=checked(exchange.parse_interval),
               help="1m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w, or milliseconds.")
 @stream_options
-def kline(symbols, interval, opts):
+def kline(symbols, range_ms, opts):
     """Candles: the current candle of --interval, as the exchange updates it.
     Alias: candles."""
-    try:
-        range_ms = exchange.parse_interval(interval)
-    except exchange.InvalidArgument as error:
-        raise click.BadParameter(str(error), param_hint="--interval") from None
     _run(opts, lambda t: [public_plan(t, "kline", s, range_ms=range_ms) for s in symbols])
 
 
