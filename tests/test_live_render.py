@@ -289,6 +289,27 @@ def test_status_line_states_and_age():
     assert narrow.startswith("1 subscribed · 1 connecting  last msg 2.5s ago")
 
 
+def test_status_line_counts_reconnects():
+    status = Status("ws://127.0.0.1:9001/mqtt", True, ("subscribed",), messages=3,
+                    last_message=1.0, reconnects=2)
+    (line,) = render(StatusLine(status, now=1.0), 120)
+    assert line.startswith(" SANDBOX ") and "2 reconnects" in line
+    quiet = Status("ws://127.0.0.1:9001/mqtt", True, ("subscribed",))
+    assert "reconnect" not in render(StatusLine(quiet, now=1.0), 120)[0]
+
+
+def test_the_model_counts_each_reconnect():
+    from coinsuper_cli.live.model import LiveModel
+    from coinsuper_cli.plans import Target, public_plan
+
+    plan = public_plan(Target("ws://x/mqtt"), "trade", "BTC_USD")
+    model = LiveModel([plan], url="ws://x/mqtt", sandbox=False)
+    for state in ("connecting", "subscribed", "reconnecting", "connecting", "subscribed",
+                  "reconnecting"):
+        model.set_state(plan, state)
+    assert model.snapshot().status.reconnects == 2
+
+
 def test_no_color_keeps_the_words(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     trades = sample("trade", "tickers.json")

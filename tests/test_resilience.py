@@ -79,13 +79,14 @@ def test_streams_resume_when_the_sandbox_is_killed_and_restarted(command):
     assert all(json.loads(line)["channel"] for _, line in lines)
 
 
-def test_qos1_through_a_mosquitto_restart_prints_each_delivered_message_once(tmp_path):
+@pytest.mark.parametrize("qos", [1, 2])
+def test_a_mosquitto_restart_prints_each_delivered_message_once(tmp_path, qos):
     import paho.mqtt.client as mqtt
 
     broker = Mosquitto(tmp_path)
     topic = "exchange_ha_prod_hk/api/ws/v1/market/tickers/BTC_USD"
     client = subprocess.Popen(
-        coinsuper_command() + ["trades", "BTC_USD", "--url", broker.ws_url, "--qos", "1",
+        coinsuper_command() + ["trades", "BTC_USD", "--url", broker.ws_url, "--qos", str(qos),
                                "--format", "raw", "--timeout", "6", "-v"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
     lines: list = []
@@ -98,7 +99,7 @@ def test_qos1_through_a_mosquitto_restart_prints_each_delivered_message_once(tmp
         publisher.connect("127.0.0.1", broker.tcp_port)
         publisher.loop_start()
         for i in range(300):
-            publisher.publish(topic, str(i).encode(), qos=1)
+            publisher.publish(topic, str(i).encode(), qos=qos)
             if i == 100:
                 broker.stop()
                 broker.start()

@@ -58,7 +58,7 @@ class LiveModel:
         self._plan_index = {id(plan): i for i, plan in enumerate(plans)}
         self._states = ["connecting"] * len(plans)
         self._url, self._sandbox = url, sandbox
-        self.messages = self.records = self.skipped = 0
+        self.messages = self.records = self.skipped = self.reconnects = 0
         self.last_message: float | None = None
         self.note = ""
 
@@ -77,8 +77,11 @@ class LiveModel:
         index = self._plan_index.get(id(plan))
         if index is not None:
             self._states[index] = state
+        if state == "reconnecting":
+            self.reconnects += 1
 
     def snapshot(self) -> Snapshot:
         status = Status(self._url, self._sandbox, tuple(self._states), self.messages,
-                        self.records, self.last_message, self.skipped, self.note)
+                        self.records, self.last_message, self.skipped, self.note,
+                        self.reconnects)
         return Snapshot(self.panes, dict(self.views), status)

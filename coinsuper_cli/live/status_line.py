@@ -1,6 +1,6 @@
 # The status line under every live view: the SANDBOX mark when the data is simulated,
 # the connections' state, seconds since the last message, messages received, the broker
-# URL, and how to quit. It is one line; the URL gives way first when it is narrow.
+# URL, reconnects, and how to quit. It is one line; the URL gives way first when it is narrow.
 from __future__ import annotations
 
 from collections import Counter
@@ -27,6 +27,7 @@ class Status:
     last_message: float | None = None  # time.monotonic() of the last message
     skipped: int = 0  # payloads that could not be parsed
     note: str = ""  # the last connection log line (-v)
+    reconnects: int = 0  # links lost and re-established (or being re-established)
 
 
 def connection_summary(states: tuple[str, ...]) -> str:
@@ -67,6 +68,8 @@ class StatusLine:
             ("age", age_text(status.last_message, self.now), ""),
             ("messages", f"{status.messages:,} msgs", LABEL),
             ("skipped", f"{status.skipped} skipped", WARNING) if status.skipped else None,
+            ("reconnects", f"{status.reconnects} reconnect"
+             + ("s" if status.reconnects > 1 else ""), WARNING) if status.reconnects else None,
             ("url", status.note or status.url, LABEL),
         ]
         items = [item for item in items if item]
