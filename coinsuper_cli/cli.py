@@ -12,8 +12,6 @@ import click
 from . import __version__, exchange
 from .errors import CoinsuperError, ExitStatus, Finished, UsageError, exit_status
 from .mqtt.errors import MQTTError
-from .plans import Credentials, Target, describe, private_plan, public_plan
-from .transport import TLSOptions, check_url
 
 FORMATS = ("live", "jsonl", "raw")
 ALIASES = {"orderbook": "book", "candles": "kline", "tickers": "trades"}
@@ -35,8 +33,11 @@ class StreamOptions:
     sandbox: bool
     qos: int
     keepalive: int
-    credentials: Credentials
-    tls: TLSOptions
+    email: str | None
+    access_key: str | None
+    secret_key: str | None
+    insecure: bool
+    cafile: str | None
     verbose: bool
     retries: int | None
     stale_after: float
@@ -101,8 +102,8 @@ def stream_options(command):
             format=fmt or ("live" if sys.stdout.isatty() else "jsonl"), count=count,
             timeout=timeout, url=url, env=env_prefix,
             sandbox=sandbox, qos=qos, keepalive=keepalive,
-            credentials=Credentials(email, access_key, secret_key),
-            tls=TLSOptions(insecure=insecure, cafile=cafile), verbose=verbose,
+            email=email, access_key=access_key, secret_key=secret_key, insecure=insecure,
+            cafile=cafile, verbose=verbose,
             retries=retries, stale_after=stale_after, max_packet=max_packet,
         )
         return command(*args, opts=opts, **kwargs)
@@ -159,27 +160,52 @@ def cli(ctx):
     ctx.ensure_object(dict)
 
 
-def _run(opts: StreamOptions, build_plans, *, private: bool = False) -> None:
-    """Build the plans, then print them (`topics`) or stream them."""
+@dataclass(frozen=True)
+class Wanted:
+    """What a command asks for: public channels of some symbols, or private channels
+    (all on one connection, as the exchange allows one per access key)."""
+
+    public: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    private: tuple[str, ...] = ()
+    step: str | None = None
+    range_ms: int | None = None
+
+
+def _run(opts: StreamOptions, wanted: Wanted) -> None:
+    """Plan the connections, then print them (`topics`) or stream them."""
     ctx = click.get_current_context()
     dry_run = ctx.find_root().obj.get("dry_run", False)
-    creds = opts.credentials
-    if (private and not opts.sandbox and creds.email and creds.access_key
-            and not creds.secret_key and sys.stdin.isatty()):
-        secret = click.prompt("Secret key", hide_input=True, err=True)
-        opts.credentials = Credentials(creds.email, creds.access_key, secret)
+    if (wanted.private and not opts.sandbox and opts.email and opts.access_key
+            and not opts.secret_key and sys.stdin.isatty()):
+        opts.secret_key = click.prompt("Secret key", hide_input=True, err=True)
     sandbox = _start_sandbox(opts) if opts.sandbox and not dry_run else None
     try:
-        _stream(opts, build_plans, dry_run)
+        _stream(opts, wanted, dry_run)
     finally:
         if sandbox is not None:
             sandbox.stop()
 
 
-def _stream(opts: StreamOptions, build_plans, dry_run: bool) -> None:
-    target = Target(check_url(opts.url), opts.env, opts.qos, opts.keepalive, opts.credentials)
-    plans = build_plans(target)
+def _plan(opts: StreamOptions, wanted: Wanted) -> list:
+    # Imported here, not at the top: `--help` and `--version` need none of it.
+    from . import plans
+    from .transport import check_url
+
+    target = plans.Target(check_url(opts.url), opts.env, opts.qos, opts.keepalive,
+                          plans.Credentials(opts.email, opts.access_key, opts.secret_key))
+    if wanted.private:
+        return [plans.private_plan(target, wanted.private)]
+    return [plans.public_plan(target, channel, symbol, step=wanted.step,
+                              range_ms=wanted.range_ms)
+            for channel in wanted.public for symbol in wanted.symbols]
+
+
+def _stream(opts: StreamOptions, wanted: Wanted, dry_run: bool) -> None:
+    plans = _plan(opts, wanted)
     if dry_run:
+        from .plans import describe
+
         for i, plan in enumerate(plans, 1):
             click.echo(f"connection {i}")
             for line in describe(plan):
@@ -190,11 +216,11 @@ def _stream(opts: StreamOptions, build_plans, dry_run: bool) -> None:
                          "pipe")
     from .output import Output
     from .runner import RunOptions, run_connections
+    from .transport import TLSOptions
 
-    output = Output(sys.stdout.buffer, fmt=opts.format, count=opts.count,
-                    with_topic=opts.verbose and opts.format == "raw", warn=warn)
     run_options = RunOptions(
-        tls=opts.tls, max_packet=opts.max_packet, retries=opts.retries,
+        tls=TLSOptions(insecure=opts.insecure, cafile=opts.cafile),
+        max_packet=opts.max_packet, retries=opts.retries,
         stale_after=opts.stale_after or None, warn=warn, log=warn if opts.verbose else None)
     if opts.format == "live":
         from .live.app import run_live  # rich is imported here, in live mode only
@@ -202,6 +228,11 @@ def _stream(opts: StreamOptions, build_plans, dry_run: bool) -> None:
         run_live(plans, run_options, sandbox=opts.sandbox, verbose=opts.verbose,
                  count=opts.count, timeout=opts.timeout)
         return
+    # A large buffer of our own: the runner flushes once per chunk received, so a burst
+    # of messages costs one write, not one per line.
+    stdout = open(sys.stdout.fileno(), "wb", buffering=256 * 1024, closefd=False)
+    output = Output(stdout, fmt=opts.format, count=opts.count,
+                    with_topic=opts.verbose and opts.format == "raw", warn=warn)
     try:
         try:
             run_connections(plans, run_options, output.deliver, output.flush, opts.timeout)
@@ -221,7 +252,8 @@ def _start_sandbox(opts: StreamOptions):
     sandbox = start_in_thread(SandboxConfig(ws_port=0, tcp_port=0, env=opts.env))
     opts.url = sandbox.ws_url
     account = sandbox.account
-    opts.credentials = Credentials(account.email, account.access_key, account.secret_key)
+    opts.email, opts.access_key = account.email, account.access_key
+    opts.secret_key = account.secret_key
     if opts.verbose:
         warn(f"sandbox listening on {sandbox.ws_url} and {sandbox.tcp_url}")
     return sandbox
@@ -232,7 +264,7 @@ def _start_sandbox(opts: StreamOptions):
 @stream_options
 def depth(symbols, opts):
     """Market depth: cumulative bids and asks around the mid price."""
-    _run(opts, lambda t: [public_plan(t, "depth", s) for s in symbols])
+    _run(opts, Wanted(public=("depth",), symbols=symbols))
 
 
 @cli.command(short_help="Order book: the best 15 levels a side. Alias: orderbook.")
@@ -243,7 +275,7 @@ def depth(symbols, opts):
 @stream_options
 def book(symbols, step, opts):
     """Order book: the best 15 asks and bids, aggregated by --step. Alias: orderbook."""
-    _run(opts, lambda t: [public_plan(t, "book", s, step=step) for s in symbols])
+    _run(opts, Wanted(public=("book",), symbols=symbols, step=step))
 
 
 @cli.command(short_help="Candles of an interval. Alias: candles.")
@@ -255,7 +287,7 @@ def book(symbols, step, opts):
 def kline(symbols, range_ms, opts):
     """Candles: the current candle of --interval, as the exchange updates it.
     Alias: candles."""
-    _run(opts, lambda t: [public_plan(t, "kline", s, range_ms=range_ms) for s in symbols])
+    _run(opts, Wanted(public=("kline",), symbols=symbols, range_ms=range_ms))
 
 
 @cli.command(short_help="Trades, each once, oldest first. Alias: tickers.")
@@ -264,28 +296,28 @@ def kline(symbols, range_ms, opts):
 def trades(symbols, opts):
     """Trades: one record per trade, each once although pushes repeat the latest 50,
     oldest first. Alias: tickers."""
-    _run(opts, lambda t: [public_plan(t, "trade", s) for s in symbols])
+    _run(opts, Wanted(public=("trade",), symbols=symbols))
 
 
 @cli.command()
 @stream_options
 def assets(opts):
     """Your balances as they change (needs credentials)."""
-    _run(opts, lambda t: [private_plan(t, ("asset",))], private=True)
+    _run(opts, Wanted(private=("asset",)))
 
 
 @cli.command()
 @stream_options
 def orders(opts):
     """Your orders as they change (needs credentials)."""
-    _run(opts, lambda t: [private_plan(t, ("order",))], private=True)
+    _run(opts, Wanted(private=("order",)))
 
 
 @cli.command()
 @stream_options
 def fills(opts):
     """Your own fills (needs credentials)."""
-    _run(opts, lambda t: [private_plan(t, ("fill",))], private=True)
+    _run(opts, Wanted(private=("fill",)))
 
 
 @cli.command()
@@ -293,15 +325,14 @@ def fills(opts):
 @stream_options
 def watch(symbol, opts):
     """Depth, order book, candles and trades of one symbol together."""
-    _run(opts, lambda t: [public_plan(t, channel, symbol)
-                          for channel in ("depth", "book", "kline", "trade")])
+    _run(opts, Wanted(public=("depth", "book", "kline", "trade"), symbols=(symbol,)))
 
 
 @cli.command()
 @stream_options
 def account(opts):
     """Balances, orders and fills together, on one connection (needs credentials)."""
-    _run(opts, lambda t: [private_plan(t, ("asset", "order", "fill"))], private=True)
+    _run(opts, Wanted(private=("asset", "order", "fill")))
 
 
 def symbols_option(ctx, param, value: str | None):

@@ -153,3 +153,13 @@ def test_python_dash_m_runs_the_same_cli():
                              "eth/btc"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "exchange_ha_prod_hk/api/ws/v1/market/tickers/ETH_BTC" in result.stdout
+
+
+def test_start_up_imports_no_network_or_drawing_code():
+    import subprocess
+    import sys
+
+    code = ("import sys, coinsuper_cli.cli; "
+            "heavy = {'ssl', 'rich', 'websocket', 'coinsuper_cli.runner', 'coinsuper_cli.plans'}"
+            " & set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+# The benchmark in one command: `python bench/run.py` (a few minutes) or `--full` (adds
+# 1,000,000-message memory runs and a longer live-view sample). Starts its own mosquitto
+# and prints one Markdown table; every ratio is taken within one repetition, then the
+# median over repetitions is shown with its spread (min-max).
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import measure  # noqa: E402
+import workloads  # noqa: E402
+from harness import Broker, Publisher, Subject, coinsuper_command  # noqa: E402
+
+SUBJECTS = (
+    Subject("coinsuper raw, ws", "coinsuper", "ws", "raw"),
+    Subject("coinsuper raw, mqtt", "coinsuper", "mqtt", "raw"),
+    Subject("coinsuper jsonl, ws", "coinsuper", "ws", "jsonl"),
+    Subject("coinsuper jsonl, mqtt", "coinsuper", "mqtt", "jsonl"),
+    Subject("mosquitto_sub, mqtt", "mosquitto_sub", "mqtt"),
+    Subject("paho-mqtt, ws", "paho", "ws"),
+    Subject("paho-mqtt, mqtt", "paho", "mqtt"),
+)
+MOSQUITTO, PAHO_WS = "mosquitto_sub, mqtt", "paho-mqtt, ws"
+
+
+def spread(values: list[float], fmt: str = "{:.0f}") -> str:
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return (fmt.format(statistics.median(values)) + " (" + fmt.format(min(values)) + "–"
+            + fmt.format(max(values)) + ")")
+
+
+def throughput_rows(broker, publisher, workdir, args) -> list[str]:
+    rows = []
+    for workload, n in ((workloads.trades(), args.messages),
+                        (workloads.depth(), args.messages)):
+        rates: dict[str, list[float]] = {s.name: [] for s in SUBJECTS}
+        for rep in range(args.repeat):
+            order = SUBJECTS if rep % 2 == 0 else tuple(reversed(SUBJECTS))
+            for k, subject in enumerate(order):
+                env = f"tp_{workload.name}_{rep}_{k}"
+                rate = measure.throughput(broker, publisher, subject, workload, n, env,
+                                          workdir)
+                rates[subject.name].append(rate)
+                print(f"  {workload.name:6} rep {rep + 1}: {subject.name:24} {rate:9.0f} "
+                      "msg/s", file=sys.stderr)
+        per_push = workload.total_records(1, n + 1) / n
+        for subject in SUBJECTS:
+            mine = rates[subject.name]
+            to_mosq = [a / b for a, b in zip(mine, rates[MOSQUITTO])]
+            to_paho = [a / b for a, b in zip(mine, rates[PAHO_WS])]
+            note = (f"; {statistics.median(mine) * per_push:.0f} records/s"
+                    if subject.counts_records and per_push != 1 else "")
+            rows.append(f"| {workload.name}: {subject.name} | {spread(mine)} msg/s{note} | "
+                        f"{spread(to_mosq, '{:.2f}')} | {spread(to_paho, '{:.2f}')} |")
+    return rows
+
+
+def latency_rows(broker, publisher, workdir, args) -> list[str]:
+    rows = []
+    workload = workloads.trades()
+    subjects = [s for s in SUBJECTS if s.name in (
+        "coinsuper raw, ws", "coinsuper jsonl, ws", MOSQUITTO, PAHO_WS)]
+    for subject in subjects:
+        p50s, p99s = [], []
+        for rep in range(args.repeat):
+            delays = sorted(measure.latency(broker, publisher, subject, workload,
+                                            args.latency_messages, 1000.0,
+                                            f"lat_{rep}_{len(rows)}", workdir))
+            p50s.append(delays[len(delays) // 2] * 1000)
+            p99s.append(delays[int(len(delays) * 0.99)] * 1000)
+        rows.append(f"| latency at 1,000 msg/s: {subject.name} | p50 {spread(p50s, '{:.2f}')}"
+                    f" ms, p99 {spread(p99s, '{:.2f}')} ms | | |")
+    return rows
+
+
+def startup_rows(args) -> list[str]:
+    coinsuper = coinsuper_command()
+    rows = []
+    for label, command in (("python -c pass (the floor)", [sys.executable, "-c", "pass"]),
+                           ("coinsuper --version", [coinsuper, "--version"]),
+                           ("coinsuper --help", [coinsuper, "--help"])):
+        times = [t * 1000 for t in measure.wall_times(command, 10)]
+        rows.append(f"| start-up: {label} | {spread(times, '{:.0f}')} ms | | |")
+    for channel in ("depth", "trades"):
+        times = [measure.time_to_first_line([coinsuper, channel, "BTC_USD", "--sandbox",
+                                             "--format", "jsonl"]) * 1000
+                 for _ in range(args.repeat)]
+        rows.append(f"| start-up: `coinsuper {channel} BTC_USD --sandbox` to the first "
+                    f"record | {spread(times, '{:.0f}')} ms | | |")
+    return rows
+
+
+def rich_rows(broker, publisher) -> list[str]:
+    workload = workloads.trades()
+    rows = []
+    for fmt in ("raw", "jsonl"):
+        env = f"rich_{fmt}"
+        publisher.send(Publisher.packet(workload.topic(env), workload.payload(0), retain=True))
+        found = measure.imports_rich(["trades", "BTC_USD", "--url", broker.url("mqtt"),
+                                      "--env", env, "--format", fmt, "--count", "1"])
+        rows.append(f"| `--format {fmt}` imports rich | {'yes' if found else 'no'} | | |")
+    return rows
+
+
+def memory_rows(broker, publisher, workdir, args) -> list[str]:
+    rows = []
+    n = args.memory_messages
+    checkpoints = (10_000, n // 4, n // 2, 3 * n // 4, n)
+    for subject, workload in ((SUBJECTS[0], workloads.trades()),
+                              (SUBJECTS[2], workloads.trades())):
+        trace = measure.memory(broker, publisher, subject, workload, n,
+                               f"mem_{subject.fmt}", workdir, checkpoints=checkpoints)
+        mb = [r / 2**20 for r in trace.rss]
+        growth = mb[-1] - mb[0]
+        path = ", ".join(f"{m:,}: {r:.1f}" for m, r in zip(trace.messages, mb))
+        rows.append(f"| memory, {n:,} trade pushes: {subject.name} | peak RSS "
+                    f"{trace.peak / 2**20:.1f} MB, growth after 10,000: {growth:+.1f} MB "
+                    f"(RSS MB at {path}) | | |")
+    return rows
+
+
+def live_rows(args) -> list[str]:
+    if not measure.has_live_view():
+        return ["| live view: `coinsuper watch BTC_USD --sandbox` | not measured: this "
+                "build has no `--format live` yet | | |"]
+    per_minute = [measure.live_view_cpu([coinsuper_command(), "watch", "BTC_USD",
+                                         "--sandbox", "--format", "live"], args.live_seconds)
+                  for _ in range(max(1, args.repeat // 2))]
+    return [f"| live view: `coinsuper watch BTC_USD --sandbox` (sandbox in-process) | "
+            f"{spread(per_minute, '{:.2f}')} CPU s/min | | |"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true",
+                        help="add 1,000,000-message memory runs and a 60 s live-view sample")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=20_000,
+                        help="messages per throughput run")
+    parser.add_argument("--only", choices=("throughput", "latency", "startup", "memory",
+                                           "live"), action="append")
+    args = parser.parse_args()
+    args.latency_messages = 3000
+    args.memory_messages = 1_000_000 if args.full else 100_000
+    args.live_seconds = 60 if args.full else 20
+    parts = set(args.only or ("throughput", "latency", "startup", "memory", "live"))
+
+    started = time.time()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="coinsuper-bench-") as tmp:
+        workdir = Path(tmp)
+        broker = Broker(workdir)
+        try:
+            publisher = Publisher(broker.tcp_port)
+            if "throughput" in parts:
+                rows += throughput_rows(broker, publisher, workdir, args)
+            if "latency" in parts:
+                rows += latency_rows(broker, publisher, workdir, args)
+            if "startup" in parts:
+                rows += startup_rows(args) + rich_rows(broker, publisher)
+            if "memory" in parts:
+                rows += memory_rows(broker, publisher, workdir, args)
+            publisher.close()
+        finally:
+            broker.stop()
+    if "live" in parts:
+        rows += live_rows(args)
+
+    print(f"coinsuper benchmark, {time.strftime('%Y-%m-%d')}, {platform.node()}: "
+          f"{platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}, "
+          f"{args.repeat} repetitions, {args.messages:,} messages per throughput run, "
+          f"{time.time() - started:.0f} s in all\n")
+    print("| case | median (min–max) | × mosquitto_sub | × paho-mqtt ws |")
+    print("|---|---|---|---|")
+    print("\n".join(rows))
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    main()
