@@ -113,16 +113,43 @@ def parse_kline(data, range_ms: int) -> Kline:
     )
 
 
-def parse_trades(data) -> list[Trade]:
-    """The pushed trades, oldest first (the exchange sends newest first)."""
+def _trade(item) -> Trade:
+    return Trade(_symbol(item), _millis(item, "timestamp"), _decimal(item, "price"),
+                 _decimal(item, "quantity"), _choice(item, "action", _SIDES))
+
+
+def _trade_list(data) -> list:
     if not isinstance(data, list):
         raise PayloadError("trades payload is not a list")
-    trades = [
-        Trade(_symbol(t), _millis(t, "timestamp"), _decimal(t, "price"),
-              _decimal(t, "quantity"), _choice(t, "action", _SIDES))
-        for t in data
-    ]
-    trades.reverse()
+    return data[::-1]  # the exchange sends newest first
+
+
+def parse_trades(data) -> list[Trade]:
+    """The pushed trades, oldest first."""
+    return [_trade(item) for item in _trade_list(data)]
+
+
+def _trade_key(item) -> tuple:
+    """A trade as it was sent: (timestamp, price, quantity, side), compared as text, so
+    that trades already seen cost no Decimal and no record."""
+    try:
+        key = (item["timestamp"], item["price"], item["quantity"], item["action"])
+        if type(key[0]) is int:
+            hash(key)
+            return key
+    except (TypeError, KeyError):
+        pass
+    _trade(item)  # raises the PayloadError that says what is wrong
+    raise PayloadError(f"malformed trade: {item!r:.60}")
+
+
+def parse_new_trades(data, dedup: TradeDeduplicator) -> list[Trade]:
+    """The trades of a push not seen in earlier pushes, oldest first. Only those are
+    validated and turned into records: most of every push is a repeat."""
+    items = _trade_list(data)
+    fresh, updates = dedup.select([_trade_key(item) for item in items])
+    trades = [_trade(items[i]) for i in fresh]
+    dedup.commit(updates)  # only once the whole push is known to be good
     return trades
 
 
@@ -164,26 +191,38 @@ class TradeDeduplicator:
     """
 
     def __init__(self, capacity: int = 2000) -> None:
-        self._seen: dict[Trade, int] = {}
+        self._seen: dict[tuple, int] = {}
         self._capacity = capacity
         self._forgotten_before = -1
 
-    def new_trades(self, trades: list[Trade]) -> list[Trade]:
-        counts: dict[Trade, int] = {}
+    def select(self, keys: list[tuple]) -> tuple[list[int], dict[tuple, int]]:
+        """The indices of the keys not seen before, oldest first, and the counts that
+        `commit` must then remember. Each key starts with the trade's time."""
+        counts: dict[tuple, int] = {}
         fresh = []
         seen = self._seen
-        for trade in trades:
-            if trade.ts < self._forgotten_before:
+        forgotten_before = self._forgotten_before
+        for i, key in enumerate(keys):
+            if key[0] < forgotten_before:
                 continue
-            n = counts[trade] = counts.get(trade, 0) + 1
-            if n > seen.get(trade, 0):
-                seen[trade] = n
-                fresh.append(trade)
+            n = counts[key] = counts.get(key, 0) + 1
+            if n > seen.get(key, 0):
+                fresh.append(i)
+        return fresh, {keys[i]: counts[keys[i]] for i in fresh}
+
+    def commit(self, updates: dict[tuple, int]) -> None:
+        seen = self._seen
+        seen.update(updates)
         while len(seen) > self._capacity:
             oldest = next(iter(seen))
             del seen[oldest]
-            self._forgotten_before = max(self._forgotten_before, oldest.ts)
-        return fresh
+            self._forgotten_before = max(self._forgotten_before, oldest[0])
+
+    def new_trades(self, trades: list[Trade]) -> list[Trade]:
+        """The trades not seen before, for records already built."""
+        fresh, updates = self.select([(t.ts, t.price, t.qty, t.side) for t in trades])
+        self.commit(updates)
+        return [trades[i] for i in fresh]
 
 
 class RecentKeys:
@@ -231,7 +270,7 @@ def make_parser(channel: str, *, range_ms: int = 60_000) -> Callable[[bytes], li
     de-duplication state, which outlives reconnects because the parser does."""
     if channel == "trade":
         dedup = TradeDeduplicator()
-        return lambda payload: dedup.new_trades(parse_trades(load_json(payload)))
+        return lambda payload: parse_new_trades(load_json(payload), dedup)
     if channel == "kline":
         return lambda payload: [parse_kline(load_json(payload), range_ms)]
     if channel in _PRIVATE_KEYS:

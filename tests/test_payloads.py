@@ -201,3 +201,19 @@ def test_recent_keys_is_bounded():
     assert all(keys.add(i) for i in range(5))
     assert len(keys) == 3
     assert not keys.add(4) and keys.add(0)  # 0 was forgotten
+
+
+def test_a_bad_trade_spoils_its_push_but_not_the_memory_of_the_good_ones():
+    parse = make_parser("trade")
+    good = json.loads(sample("tickers.json"))
+    bad = [dict(good[0], price="oops")] + good[1:]
+    with pytest.raises(PayloadError, match="price"):
+        parse(json.dumps(bad).encode())
+    assert len(parse(sample("tickers.json"))) == 20  # nothing was marked as seen
+
+
+@pytest.mark.parametrize("item", [{"timestamp": "1"}, {"timestamp": [1], "price": "1",
+                                  "quantity": "1", "action": "BUY"}, 5, None])
+def test_malformed_trades_raise_payload_errors(item):
+    with pytest.raises(PayloadError):
+        make_parser("trade")(json.dumps([item]).encode())
