@@ -149,7 +149,7 @@ class Connection:
         self._log(f"connecting to {redact_url(plan.url)} as {sign_in.username}")
         self._state("connecting")
         transport = open_transport(plan.url, timeout=options.connect_timeout,
-                                   tls=options.tls, max_frame=options.max_packet)
+                                   tls=options.tls)
         session = ClientSession(
             client_id=sign_in.client_id, username=sign_in.username,
             password=sign_in.password, keepalive=plan.keepalive,

@@ -12,6 +12,7 @@ from .errors import ConnectFailed, UsageError
 from .mqtt.errors import ProtocolViolation
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443, "mqtt": 1883, "mqtts": 8883}
+READ_SIZE = 256 * 1024  # one system call takes in a whole burst of messages
 
 
 class ConnectionClosed(ConnectFailed):
@@ -61,7 +62,29 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-class TCPTransport:
+class _SocketReader:
+    """Reads a socket in large chunks with a per-call timeout."""
+
+    _sock: socket.socket
+    _timeout: float | None
+
+    def _read(self, timeout: float) -> bytes | None:
+        """Bytes from the broker, or None if none came within `timeout` seconds."""
+        if timeout != self._timeout:
+            self._sock.settimeout(timeout)
+            self._timeout = timeout
+        try:
+            data = self._sock.recv(READ_SIZE)
+        except (socket.timeout, ssl.SSLWantReadError):
+            return None
+        except OSError as error:
+            raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
+        if not data:
+            raise ConnectionClosed("the broker closed the connection")
+        return data
+
+
+class TCPTransport(_SocketReader):
     def __init__(self, url: str, *, timeout: float, tls: TLSOptions) -> None:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]
@@ -74,7 +97,7 @@ class TCPTransport:
             raise ConnectFailed(f"could not connect to {host}:{port}: {_describe(error)}") \
                 from None
         self._sock = sock
-        self._timeout: float | None = timeout
+        self._timeout = timeout
 
     def send(self, data: bytes) -> None:
         try:
@@ -82,20 +105,7 @@ class TCPTransport:
         except OSError as error:
             raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
 
-    def recv(self, timeout: float) -> bytes | None:
-        """Bytes from the broker, or None if none came within `timeout` seconds."""
-        if timeout != self._timeout:
-            self._sock.settimeout(timeout)
-            self._timeout = timeout
-        try:
-            data = self._sock.recv(65536)
-        except (socket.timeout, ssl.SSLWantReadError):
-            return None
-        except OSError as error:
-            raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
-        if not data:
-            raise ConnectionClosed("the broker closed the connection")
-        return data
+    recv = _SocketReader._read
 
     def close(self) -> None:
         try:
@@ -104,34 +114,22 @@ class TCPTransport:
             pass
 
 
-def _limited_frame_buffer(websocket, max_frame: int):
-    """websocket-client reads a whole frame, however large its header says it is, before
-    returning any of it. This frame reader refuses an oversized frame as soon as its
-    length is known, so a hostile server cannot make us buffer hundreds of MB."""
-    from websocket._abnf import frame_buffer  # no public hook exists for this check
+class WebSocketTransport(_SocketReader):
+    """MQTT over WebSocket: subprotocol `mqtt`, every packet in binary frames.
 
-    class LimitedFrameBuffer(frame_buffer):
-        def recv_length(self) -> None:
-            super().recv_length()
-            if self.length > max_frame:
-                raise websocket.WebSocketProtocolException(
-                    f"WebSocket frame of {self.length} bytes is over the "
-                    f"{max_frame}-byte limit")
+    websocket-client opens the connection (URL, TLS, handshake) and frames what we send.
+    Received frames are parsed by wsproto, sans-I/O, from large reads: websocket-client
+    reads each frame with two or three system calls, which capped throughput, and buffers
+    a whole frame however large its header says it is, while wsproto hands on a frame's
+    payload as it arrives, so the MQTT decoder's --max-packet bounds memory. MQTT does
+    not care where frames begin or end (MQTT 3.1.1 §6), so payloads go on unjoined.
+    """
 
-    return LimitedFrameBuffer
-
-
-class WebSocketTransport:
-    """MQTT over WebSocket: subprotocol `mqtt`, every packet in binary frames."""
-
-    def __init__(self, url: str, *, timeout: float, tls: TLSOptions,
-                 max_frame: int = 1024 * 1024) -> None:
+    def __init__(self, url: str, *, timeout: float, tls: TLSOptions) -> None:
         import websocket  # websocket-client; imported here so that --help stays quick
+        from wsproto.connection import Connection, ConnectionType
 
         self._ws_errors = (websocket.WebSocketException, OSError, ssl.SSLError)
-        self._timeout_errors = (websocket.WebSocketTimeoutException, socket.timeout)
-        self._ws_protocol_error = websocket.WebSocketProtocolException
-        self._opcodes = websocket.ABNF
         sslopt = {"context": tls.context()} if url.startswith("wss:") else None
         try:
             self._ws = websocket.create_connection(
@@ -142,9 +140,12 @@ class WebSocketTransport:
         except self._ws_errors as error:
             raise ConnectFailed(f"could not connect to {redact_url(url)}: "
                                 f"{_describe(error)}") from None
-        self._ws.frame_buffer = _limited_frame_buffer(websocket, max_frame + 16)(
-            self._ws._recv, True)
-        self._timeout: float | None = timeout
+        # The handshake reads the response line by line, so no frame byte is left
+        # behind in websocket-client when the socket passes to wsproto.
+        self._sock = self._ws.sock
+        self._timeout = timeout
+        self._frames = Connection(ConnectionType.CLIENT)
+        self._failure: Exception | None = None
 
     def send(self, data: bytes) -> None:
         try:
@@ -153,25 +154,47 @@ class WebSocketTransport:
             raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
 
     def recv(self, timeout: float) -> bytes | None:
-        if timeout != self._timeout:
-            self._ws.settimeout(timeout)
-            self._timeout = timeout
-        try:
-            opcode, data = self._ws.recv_data()
-        except self._timeout_errors:
+        if self._failure is not None:
+            raise self._failure
+        data = self._read(timeout)
+        if data is None:
             return None
-        except self._ws_protocol_error as error:  # bad framing is bad input, not a drop
-            raise ProtocolViolation(f"WebSocket: {error}") from None
-        except self._ws_errors as error:
-            raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
-        if opcode == self._opcodes.OPCODE_BINARY:
-            return data
-        if opcode == self._opcodes.OPCODE_CLOSE:
-            raise ConnectionClosed("the broker closed the WebSocket")
-        if opcode == self._opcodes.OPCODE_TEXT:
+        payloads: list[bytes] = []
+        try:
+            self._frames.receive_data(data)
+            for event in self._frames.events():
+                self._on_event(event, payloads)
+        except (ProtocolViolation, ConnectionClosed) as error:
+            # What came whole before the fault is still handed on; the fault follows
+            # at the next call, so no message is lost to the garbage behind it.
+            if not payloads:
+                raise
+            self._failure = error
+        return b"".join(payloads)
+
+    def _on_event(self, event, payloads: list[bytes]) -> None:
+        from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+
+        kind = type(event)
+        if kind is BytesMessage:
+            payloads.append(event.data)
+        elif kind is TextMessage:
             # MQTT over WebSocket carries only binary frames (MQTT 3.1.1 §6).
             raise ProtocolViolation("the broker sent a text WebSocket frame")
-        return b""  # ping/pong frames: websocket-client answered them already
+        elif kind is Ping:
+            self.send_pong(event.payload)
+        elif kind is CloseConnection:
+            # wsproto reports frames it cannot parse as a close with these codes
+            # (RFC 6455 §7.4.1: protocol error, bad data), so they are bad input.
+            if event.code in (1002, 1007):
+                raise ProtocolViolation(f"WebSocket: {event.reason or event.code}")
+            raise ConnectionClosed(f"the broker closed the WebSocket ({event.code})")
+
+    def send_pong(self, payload: bytes) -> None:
+        try:
+            self._ws.pong(payload)
+        except self._ws_errors as error:
+            raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
 
     def close(self) -> None:
         try:
@@ -180,8 +203,7 @@ class WebSocketTransport:
             pass
 
 
-def open_transport(url: str, *, timeout: float, tls: TLSOptions,
-                   max_frame: int = 1024 * 1024):
+def open_transport(url: str, *, timeout: float, tls: TLSOptions):
     if url.startswith(("ws:", "wss:")):
-        return WebSocketTransport(url, timeout=timeout, tls=tls, max_frame=max_frame)
+        return WebSocketTransport(url, timeout=timeout, tls=tls)
     return TCPTransport(url, timeout=timeout, tls=tls)

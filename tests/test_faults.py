@@ -185,12 +185,13 @@ def test_a_text_websocket_frame_means_reconnect():
     assert "text WebSocket frame" in result.stderr.decode()
 
 
-def test_an_oversized_websocket_frame_is_refused_before_it_is_buffered():
+def test_a_giant_packet_in_a_giant_frame_is_refused_before_it_is_buffered():
     def giant(peer):
         peer.send(Publish(peer.sign_in(), b"before"))
-        # a binary frame header announcing 512 MiB, then only a little of it
+        # a binary frame announcing 512 MiB that starts a PUBLISH announcing 256 MiB:
+        # refused from its first bytes, however much more of it arrives
         peer_ws.ws.socket.sendall(b"\x82\x7f" + (512 * 1024 * 1024).to_bytes(8, "big")
-                                  + b"\x30" * 1000)
+                                  + b"\x30\xff\xff\xff\x7f" + b"x" * 100_000)
         peer.wait_closed()
 
     peer_ws = ScriptedWebSocketPeer(giant, publish_then_wait(b"after"))
@@ -198,6 +199,34 @@ def test_an_oversized_websocket_frame_is_refused_before_it_is_buffered():
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"before\nafter\n"
     assert "over the" in result.stderr.decode()
+
+
+def test_a_masked_frame_from_the_server_is_a_protocol_error():
+    def masked(peer):
+        peer.send(Publish(peer.sign_in(), b"before"))
+        # RFC 6455 §5.1: a server never masks its frames
+        peer_ws.ws.socket.sendall(b"\x82\x85" + b"\x01\x02\x03\x04" + b"hello")
+        peer.wait_closed()
+
+    peer_ws = ScriptedWebSocketPeer(masked, publish_then_wait(b"after"))
+    result = stream(peer_ws, "--count", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"before\nafter\n"
+    assert result.stderr.decode().startswith("coinsuper: protocol error from the broker: "
+                                             "WebSocket: ")
+
+
+def test_websocket_pings_are_answered():
+    def pinging(peer):
+        topic = peer.sign_in()
+        assert peer_ws.ws.ping(b"are you there").wait(5)  # the pong came back
+        peer.send(Publish(topic, b"pong seen"))
+        peer.wait_closed()
+
+    peer_ws = ScriptedWebSocketPeer(pinging)
+    result = stream(peer_ws, "--count", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"pong seen\n"
 
 
 def test_quiet_oddities_are_handled_without_a_word():
