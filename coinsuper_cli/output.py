@@ -17,11 +17,18 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def _text(value: Decimal) -> str:
+    """The decimal's digits in plain notation: never "1E-7", never a float. str() is
+    plain for all but the tiniest values and nearly three times as fast as format()."""
+    text = str(value)
+    return format(value, "f") if "E" in text else text
+
+
 def _plain(value):
     if type(value) is Decimal:
-        return format(value, "f")  # never "1E-7", never a float
-    if type(value) is tuple:
-        return [_plain(v) for v in value]
+        return _text(value)
+    if type(value) is tuple:  # levels: (price, quantity) pairs
+        return [[_text(price), _text(quantity)] for price, quantity in value]
     return value
 
 
