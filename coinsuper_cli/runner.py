@@ -89,7 +89,6 @@ class Connection:
         # Only public channels push on a timetable; a quiet account is not a dead link.
         self._timed_topics = [f.topic for f in plan.feeds if f.channel in PUBLIC_CHANNELS]
         self.stopping = options.stop if options.stop is not None else threading.Event()
-        self.reconnects = 0
         self._ever_subscribed = False
         self._delivered = False  # since the latest (re)connection
 
@@ -135,7 +134,6 @@ class Connection:
     def _wait_to_reconnect(self, attempt: int, error: BaseException,
                            deadline: float | None) -> None:
         delay = backoff_delay(attempt)
-        self.reconnects += 1
         self._state("reconnecting")
         self._log(f"connection lost ({error}); reconnecting in {delay:.1f} s")
         if deadline is not None and self._clock() + delay >= deadline:
@@ -170,7 +168,6 @@ class Connection:
     def _converse(self, transport, session: ClientSession, deliver, flush,
                   deadline: float | None) -> None:
         clock = self._clock
-        self._session = session
         session.connect(clock())
         transport.send(session.data_to_send())
         connect_by = clock() + self._options.connect_timeout
@@ -194,7 +191,8 @@ class Connection:
             data = transport.recv(max(wait, 0.001))
             if data:
                 try:
-                    self._handle_events(session.receive_data(data, clock()), heard, deliver)
+                    self._handle_events(session, session.receive_data(data, clock()), heard,
+                                        deliver)
                 except ConnectionRefused as refused:
                     raise SignInRefused(f"the broker refused the sign-in: {refused}") from None
                 finally:
@@ -204,7 +202,8 @@ class Connection:
             if out:
                 transport.send(out)
 
-    def _handle_events(self, events, heard: dict[str, float], deliver) -> None:
+    def _handle_events(self, session: ClientSession, events, heard: dict[str, float],
+                       deliver) -> None:
         feeds = self._feeds
         for event in events:
             if type(event) is Message:
@@ -216,7 +215,7 @@ class Connection:
                 self._delivered = True
                 deliver(feed, event.payload)
             elif type(event) is Connected:
-                self._on_connected(self._session)
+                self._on_connected(session)
             elif type(event) is Subscribed:
                 self._on_subscribed(event, heard)
 

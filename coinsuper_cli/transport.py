@@ -1,5 +1,5 @@
-# Byte pipes to a broker: MQTT over WebSocket (ws://, wss://) with websocket-client, and
-# plain MQTT over a socket (mqtt://, mqtts://). Each moves bytes and nothing else; the
+# Byte pipes to a broker: MQTT over WebSocket (ws://, wss://) with websocket-client and
+# wsproto, and plain MQTT over a socket (mqtt://, mqtts://). Each moves bytes and nothing else; the
 # MQTT conversation is the runner's.
 from __future__ import annotations
 
@@ -43,12 +43,12 @@ def redact_url(url: str) -> str:
 def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        raise UsageError(f"unsupported broker URL {url!r}: use wss://, ws://, mqtts:// or "
-                         "mqtt://HOST[:PORT]")
+        raise UsageError(f"unsupported broker URL {redact_url(url)!r}: use wss://, ws://, "
+                         "mqtts:// or mqtt://HOST[:PORT]")
     try:
         parts.port
     except ValueError:
-        raise UsageError(f"bad port in broker URL {url!r}") from None
+        raise UsageError(f"bad port in broker URL {redact_url(url)!r}") from None
     return url
 
 

@@ -163,3 +163,8 @@ def test_start_up_imports_no_network_or_drawing_code():
             "heavy = {'ssl', 'rich', 'websocket', 'coinsuper_cli.runner', 'coinsuper_cli.plans'}"
             " & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_credentials_in_a_url_never_reach_messages(capsys):
+    code, _, err = run(capsys, "trades", "BTC_USD", "--url", "http://user:hunter2@example.com")
+    assert code == 2 and "hunter2" not in err and "***@example.com" in err
