@@ -355,7 +355,8 @@ def symbols_option(ctx, param, value: str | None):
               help="Comma-separated symbols to simulate. [default: BTC_USD,ETH_USD,ETH_BTC,"
                    "...]")
 @click.option("--env", "env_prefix", envvar="COINSUPER_ENV", default=exchange.DEFAULT_ENV,
-              show_default=True, help="Topic prefix. [env: COINSUPER_ENV]")
+              show_default=True, callback=checked(exchange.validate_env),
+              help="Topic prefix. [env: COINSUPER_ENV]")
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False),
               help="Serve TLS (wss://, mqtts://) with this PEM certificate chain.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False),
