@@ -128,12 +128,12 @@ def parse_kline(data, range_ms: int) -> Kline:
     )
 
 
-def _trade(item) -> Trade:
+def trade_record(item) -> Trade:
     return Trade(_symbol(item), _millis(item, "timestamp"), _decimal(item, "price"),
                  _decimal(item, "quantity"), _choice(item, "action", _SIDES))
 
 
-def _trade_list(data) -> list:
+def trade_list(data) -> list:
     if not isinstance(data, list):
         raise PayloadError("trades payload is not a list")
     return data[::-1]  # the exchange sends newest first
@@ -141,31 +141,7 @@ def _trade_list(data) -> list:
 
 def parse_trades(data) -> list[Trade]:
     """The pushed trades, oldest first."""
-    return [_trade(item) for item in _trade_list(data)]
-
-
-def _trade_key(item) -> tuple:
-    """A trade as it was sent: (timestamp, price, quantity, side), compared as text, so
-    that trades already seen cost no Decimal and no record."""
-    try:
-        key = (item["timestamp"], item["price"], item["quantity"], item["action"])
-        if type(key[0]) is int:
-            hash(key)
-            return key
-    except (TypeError, KeyError):
-        pass
-    _trade(item)  # raises the PayloadError that says what is wrong
-    raise PayloadError(f"malformed trade: {item!r:.60}")
-
-
-def parse_new_trades(data, dedup: TradeDeduplicator) -> list[Trade]:
-    """The trades of a push not seen in earlier pushes, oldest first. Only those are
-    validated and turned into records: most of every push is a repeat."""
-    items = _trade_list(data)
-    fresh, updates = dedup.select([_trade_key(item) for item in items])
-    trades = [_trade(items[i]) for i in fresh]
-    dedup.commit(updates)  # only once the whole push is known to be good
-    return trades
+    return [trade_record(item) for item in trade_list(data)]
 
 
 def parse_assets(data) -> list[Asset]:
@@ -194,50 +170,6 @@ def parse_fill(data) -> Fill:
         _choice(data, "action", _SIDES), _decimal(data, "price"),
         _decimal(data, "quantity"), _millis(data, "utcDeal"),
     )
-
-
-class TradeDeduplicator:
-    """Passes each trade once, although every push repeats the latest 50.
-
-    Trades carry no id, so a trade is known by all its fields; two equal trades in one
-    push are two trades, so the count of each key is remembered, not just its presence.
-    Memory is bounded: the oldest keys are forgotten past `capacity`, and trades older
-    than the newest forgotten one are dropped rather than mistaken for new.
-    """
-
-    def __init__(self, capacity: int = 2000) -> None:
-        self._seen: dict[tuple, int] = {}
-        self._capacity = capacity
-        self._forgotten_before = -1
-
-    def select(self, keys: list[tuple]) -> tuple[list[int], dict[tuple, int]]:
-        """The indices of the keys not seen before, oldest first, and the counts that
-        `commit` must then remember. Each key starts with the trade's time."""
-        counts: dict[tuple, int] = {}
-        fresh = []
-        seen = self._seen
-        forgotten_before = self._forgotten_before
-        for i, key in enumerate(keys):
-            if key[0] < forgotten_before:
-                continue
-            n = counts[key] = counts.get(key, 0) + 1
-            if n > seen.get(key, 0):
-                fresh.append(i)
-        return fresh, {keys[i]: counts[keys[i]] for i in fresh}
-
-    def commit(self, updates: dict[tuple, int]) -> None:
-        seen = self._seen
-        seen.update(updates)
-        while len(seen) > self._capacity:
-            oldest = next(iter(seen))
-            del seen[oldest]
-            self._forgotten_before = max(self._forgotten_before, oldest[0])
-
-    def new_trades(self, trades: list[Trade]) -> list[Trade]:
-        """The trades not seen before, for records already built."""
-        fresh, updates = self.select([(t.ts, t.price, t.qty, t.side) for t in trades])
-        self.commit(updates)
-        return [trades[i] for i in fresh]
 
 
 class RecentKeys:
@@ -284,8 +216,9 @@ def make_parser(channel: str, *, range_ms: int = 60_000) -> Callable[[bytes], li
     """A parser for one topic's payloads. Trades and private channels keep
     de-duplication state, which outlives reconnects because the parser does."""
     if channel == "trade":
-        dedup = TradeDeduplicator()
-        return lambda payload: parse_new_trades(load_json(payload), dedup)
+        from .trades import TradeParser  # it builds on this module
+
+        return TradeParser()
     if channel == "kline":
         return lambda payload: [parse_kline(load_json(payload), range_ms)]
     if channel in _PRIVATE_KEYS:

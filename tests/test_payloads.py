@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from coinsuper_cli.errors import PayloadError
 from coinsuper_cli.payloads import (
-    TradeDeduplicator, load_json, make_parser, parse_assets, parse_book, parse_depth,
-    parse_fill, parse_kline, parse_order, parse_trades,
+    load_json, make_parser, parse_assets, parse_book, parse_depth, parse_fill, parse_kline,
+    parse_order, parse_trades,
 )
+from coinsuper_cli.trades import TradeDeduplicator
 from coinsuper_cli.records import Trade
 
 SAMPLES = Path(__file__).parent / "samples"
