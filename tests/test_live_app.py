@@ -71,6 +71,19 @@ def test_count_counts_records_and_ends_with_finished(monkeypatch):
     assert seen == {"after": "first push"}
 
 
+def test_count_or_timeout_leaves_the_last_frame_on_the_normal_screen(monkeypatch):
+    def script(plans, options, deliver, flush):
+        deliver(plans[0].feeds[0], (SAMPLES / "tickers.json").read_bytes())
+
+    monkeypatch.setattr(app, "run_connections", fake_runner(script))
+    console = terminal_console()
+    with pytest.raises(Finished):
+        app.run_live([trade_plan()], RunOptions(), sandbox=False, count=3, console=console)
+    screen = console.file.getvalue()
+    after = screen[screen.rindex(ALT_SCREEN_OFF):]
+    assert "Trades BTC_USD" in after and "6674.49" in after
+
+
 def test_a_bad_payload_is_counted_on_the_status_line_not_printed(monkeypatch):
     def script(plans, options, deliver, flush):
         deliver(plans[0].feeds[0], b"{oops")

@@ -134,6 +134,13 @@ def run_live(plans: list[ConnectionPlan], options: RunOptions, *, sandbox: bool,
             quit_by_key = _loop(live, console, keys, model, lock, receiver)
     finally:
         receiver.stop()
+    if isinstance(receiver.error, Finished) and not quit_by_key:
+        # --count or --timeout ended it: leave the last frame on the normal screen, as
+        # the full screen it was drawn on is gone.
+        with lock:
+            snapshot = model.snapshot()
+        console.print(Dashboard(snapshot, now_ms=int(time.time() * 1000),
+                                now=time.monotonic()))
     if receiver.error is not None and not quit_by_key:
         raise receiver.error
 
