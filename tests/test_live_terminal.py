@@ -126,3 +126,44 @@ def test_book_fits_80x24_and_ctrl_c_exits_130(pane):
     book.send("C-c")
     assert book.exit_status() == 130
     assert book.stderr.read_text().strip() == ""  # Click ends the ^C line, nothing more
+
+
+class ShellPane(Pane):
+    """An interactive bash, with job control, running `coinsuper ARGS` as a job of its
+    own, as a person would; `exit_status` asks the shell for it afterwards."""
+
+    def __init__(self, directory: Path, args: list[str], width: int, height: int) -> None:
+        if not shutil.which("tmux"):
+            pytest.fail("tmux is not installed (.ci/run installs it with apt-get)")
+        self.socket = f"coinsuper-shell-{directory.name}"
+        self.status, self.stderr = directory / "status", directory / "stderr"
+        self._tmux("new-session", "-d", "-s", "live", "-x", str(width), "-y", str(height),
+                   "env", "PS1=$ ", "bash", "--norc", "--noprofile", "-i")
+        command = " ".join(shlex.quote(part) for part in coinsuper_command() + args)
+        self.send(f"{command} 2>{shlex.quote(str(self.stderr))}", "Enter")
+
+    def exit_status(self, timeout: float = 5.0) -> int:
+        self.send(f"echo $? > {shlex.quote(str(self.status))}", "Enter")
+        return super().exit_status(timeout)
+
+
+def test_ctrl_z_gives_the_terminal_back_and_fg_takes_it_again(tmp_path):
+    shell = ShellPane(tmp_path, ["book", "BTC_USD", "--sandbox"], 80, 24)
+    try:
+        def ladder(s):
+            return sum(bool(LADDER_ROW.match(x)) for x in s) >= 18
+
+        shell.wait_for(ladder, 15, "ladder")
+        shell.send("C-z")
+        stopped = shell.wait_for(lambda s: any("Stopped" in x for x in s), 5, "a stopped job")
+        assert not ladder(stopped)  # the normal screen is back, with the shell on it
+        shell.send("stty -a | grep -o ' icanon' && echo cooked", "Enter")
+        shell.wait_for(lambda s: any(x.strip() == "cooked" for x in s), 5,
+                       "the terminal's own settings")
+        shell.send("fg", "Enter")
+        shell.wait_for(ladder, 10, "the ladder again after fg")
+        shell.send("q")
+        assert shell.exit_status() == 0
+        assert shell.stderr.read_text() == ""
+    finally:
+        shell.close()

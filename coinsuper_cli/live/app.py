@@ -21,7 +21,7 @@ from ..runner import ConnectionPlan, RunOptions, run_connections
 from ..transport import redact_url
 from .dashboard import Dashboard
 from .model import LiveModel
-from .terminal import cbreak_keys
+from .terminal import cbreak_keys, suspendable
 
 FRAME_SECONDS = 0.1  # at most 10 redraws a second, whatever the message rate
 TICK_SECONDS = 1.0  # redraw at least this often: "last msg N s ago" must move
@@ -130,7 +130,8 @@ def run_live(plans: list[ConnectionPlan], options: RunOptions, *, sandbox: bool,
     try:
         with cbreak_keys(sys.stdin) as keys, \
                 Live(console=console, screen=True, auto_refresh=False,
-                     redirect_stdout=False, redirect_stderr=False) as live:
+                     redirect_stdout=False, redirect_stderr=False) as live, \
+                suspendable(keys, console, receiver.changed.set):
             quit_by_key = _loop(live, console, keys, model, lock, receiver)
     finally:
         receiver.stop()
