@@ -84,11 +84,16 @@ def _client_to_broker(client: socket.socket, broker: socket.socket, pending: byt
     except OSError:
         return
     finally:
-        for sock in (client, broker):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shut(client, broker)
+
+
+def _shut(*socks: socket.socket) -> None:
+    """Ends both directions, so that the other pump's blocking recv returns too."""
+    for sock in socks:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _broker_to_client(broker: socket.socket, client: socket.socket) -> None:
@@ -125,11 +130,7 @@ def _broker_to_client(broker: socket.socket, client: socket.socket) -> None:
     except OSError:
         return
     finally:
-        for sock in (client, broker):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shut(client, broker)
 
 
 def _serve(client: socket.socket, upstream_port: int) -> None:
