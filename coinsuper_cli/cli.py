@@ -179,7 +179,11 @@ def _run(opts: StreamOptions, wanted: Wanted) -> None:
     if (wanted.private and not opts.sandbox and opts.email and opts.access_key
             and not opts.secret_key and sys.stdin.isatty()):
         opts.secret_key = click.prompt("Secret key", hide_input=True, err=True)
-    sandbox = _start_sandbox(opts) if opts.sandbox and not dry_run else None
+    sandbox = None
+    if opts.sandbox and dry_run:
+        _plan_for_sandbox(opts)
+    elif opts.sandbox:
+        sandbox = _start_sandbox(opts)
     try:
         _stream(opts, wanted, dry_run)
     finally:
@@ -244,6 +248,18 @@ def _stream(opts: StreamOptions, wanted: Wanted, dry_run: bool) -> None:
         # that the interpreter's last flush has nowhere to fail.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise Finished("the reader of stdout went away") from None
+
+
+def _plan_for_sandbox(opts: StreamOptions) -> None:
+    """`topics ... --sandbox`: the demo account, and the port as 0, which stands for the
+    free port a real run would pick; nothing is started."""
+    from .sandbox.account import demo_account
+    from .sandbox.server import SandboxConfig
+
+    account = demo_account(SandboxConfig.seed)
+    opts.url = "ws://127.0.0.1:0/mqtt"
+    opts.email, opts.access_key = account.email, account.access_key
+    opts.secret_key = account.secret_key
 
 
 def _start_sandbox(opts: StreamOptions):

@@ -168,3 +168,14 @@ def test_start_up_imports_no_network_or_drawing_code():
 def test_credentials_in_a_url_never_reach_messages(capsys):
     code, _, err = run(capsys, "trades", "BTC_USD", "--url", "http://user:hunter2@example.com")
     assert code == 2 and "hunter2" not in err and "***@example.com" in err
+
+
+def test_topics_with_sandbox_shows_the_demo_account_without_starting_it(capsys):
+    from coinsuper_cli.sandbox.account import demo_account
+
+    account = demo_account(1)
+    code, out, err = run(capsys, "topics", "account", "--sandbox")
+    assert code == 0, err
+    assert f"/ws/personal/v1/order/change/{account.email}" in out
+    assert "url        ws://127.0.0.1:0/mqtt" in out
+    assert account.secret_key not in out
