@@ -8,7 +8,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 DEFAULT_URL = "wss://api-mqtt-premium.coinsuper.com:443/mqtt"
 DEFAULT_ENV = "exchange_ha_prod_hk"
@@ -159,10 +159,3 @@ def private_sign_in(*, access_key: str, secret_key: str, email: str,
         timestamp_ms = int(time.time() * 1000)
     sign = private_signature(access_key, secret_key, email, timestamp_ms)
     return SignIn(access_key, PRIVATE_USERNAME, f"{email},{timestamp_ms},{sign}")
-
-
-def is_decimal_text(text: str) -> bool:
-    try:
-        return Decimal(text).is_finite()
-    except InvalidOperation:
-        return False
