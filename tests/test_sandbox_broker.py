@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from coinsuper_cli.exchange import (
-    PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex, private_sign_in, topic,
-)
+from coinsuper_cli import channels
+from coinsuper_cli.exchange import PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex, private_sign_in
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import (
     SUBACK_FAILURE, ConnAck, Connect, Disconnect, PingReq, PingResp, PubAck, PubComp,
@@ -19,6 +18,10 @@ from coinsuper_cli.sandbox.topics import TopicParser
 ENV = "exchange_ha_prod_hk"
 SYMBOLS = ("BTC_USD", "ETH_USD", "ETH_BTC")
 NOW_MS = 1_700_000_000_000
+
+
+def topic(name: str, **fields: str) -> str:
+    return channels.get(name).topic(ENV, **fields)
 
 
 class Account:
@@ -85,9 +88,9 @@ def private_connect(**kw) -> Connect:
                    kw.pop("password", s.password).encode(), **kw)
 
 
-DEPTH = topic(ENV, "depth", symbol="BTC_USD")
-TICKERS = topic(ENV, "trade", symbol="ETH_BTC")
-ORDERS = topic(ENV, "order", email=ACCOUNT.email)
+DEPTH = topic("depth", symbol="BTC_USD")
+TICKERS = topic("trade", symbol="ETH_BTC")
+ORDERS = topic("order", email=ACCOUNT.email)
 
 
 def connected(broker, connect=None, name="peer") -> Client:
@@ -169,15 +172,15 @@ def test_granted_qos_and_refusals(broker):
     client = connected(broker)
     wanted = [
         (DEPTH, 2),
-        (topic(ENV, "book", symbol="BTC_USD", step="0.01"), 1),
-        (topic(ENV, "kline", symbol="ETH_BTC", range="60000"), 0),
+        (topic("book", symbol="BTC_USD", step="0.01"), 1),
+        (topic("kline", symbol="ETH_BTC", range="60000"), 0),
         (ORDERS, 0),  # private topic on a public connection
-        (topic(ENV, "depth", symbol="DOGE_USD"), 0),  # unknown symbol
-        (topic(ENV, "depth", symbol="+"), 0),  # wildcard
+        (topic("depth", symbol="DOGE_USD"), 0),  # unknown symbol
+        (topic("depth", symbol="+"), 0),  # wildcard
         (ENV + "/api/ws/v1/market/#", 0),
         ("other_env/api/ws/v1/market/depth/BTC_USD", 0),
-        (topic(ENV, "book", symbol="BTC_USD", step="0.0001"), 0),  # crypto step on fiat
-        (topic(ENV, "kline", symbol="BTC_USD", range="61000"), 0),
+        (topic("book", symbol="BTC_USD", step="0.0001"), 0),  # crypto step on fiat
+        (topic("kline", symbol="BTC_USD", range="61000"), 0),
         (ENV + "/api/ws/v1/market/nothing/BTC_USD", 0),
     ]
     client.send(Subscribe(3, tuple(wanted)))
@@ -187,8 +190,8 @@ def test_granted_qos_and_refusals(broker):
 
 def test_private_topics_only_of_own_email(broker):
     client = connected(broker, private_connect())
-    other = topic(ENV, "order", email="someone@else.test")
-    client.send(Subscribe(1, ((ORDERS, 1), (other, 1), (topic(ENV, "asset", email=ACCOUNT.email), 2),
+    other = topic("order", email="someone@else.test")
+    client.send(Subscribe(1, ((ORDERS, 1), (other, 1), (topic("asset", email=ACCOUNT.email), 2),
                               (DEPTH, 0))))
     assert client.recv()[0] == SubAck(1, (1, SUBACK_FAILURE, 2, 0))
 

@@ -10,8 +10,9 @@ import pytest
 
 from websockets.asyncio.client import connect as ws_connect
 
+from coinsuper_cli import channels
 from coinsuper_cli.exchange import (
-    PUBLIC_PASSWORD, PUBLIC_USERNAME, documented_steps, public_sign_in, topic,
+    PUBLIC_PASSWORD, PUBLIC_USERNAME, documented_steps, public_sign_in,
 )
 from coinsuper_cli.mqtt.session import ClientSession, Message, Subscribed
 from coinsuper_cli.sandbox.market import DEFAULT_SYMBOLS
@@ -21,13 +22,17 @@ ENV = "exchange_ha_prod_hk"
 SUBSCRIBERS = 200
 
 
+def topic(name: str, **fields: str) -> str:
+    return channels.get(name).topic(ENV, **fields)
+
+
 def topic_mix() -> list[str]:
     topics = []
     for symbol in DEFAULT_SYMBOLS:
-        topics.append(topic(ENV, "depth", symbol=symbol))
-        topics.append(topic(ENV, "trade", symbol=symbol))
-        topics += [topic(ENV, "book", symbol=symbol, step=s) for s in documented_steps(symbol)]
-        topics += [topic(ENV, "kline", symbol=symbol, range=str(r))
+        topics.append(topic("depth", symbol=symbol))
+        topics.append(topic("trade", symbol=symbol))
+        topics += [topic("book", symbol=symbol, step=s) for s in documented_steps(symbol)]
+        topics += [topic("kline", symbol=symbol, range=str(r))
                    for r in (60_000, 3_600_000, 86_400_000)]
     return topics
 

@@ -266,7 +266,7 @@ def test_private_pushes_agree_with_the_ledger_and_each_other():
                 assert D(order["priceAverage"]) == average.quantize(D("1e-8"))
     assert fills and any(f["matchType"] == "MAKER" for fs in fills.values() for f in fs)
     for currency, (total, available) in balances.items():
-        bal = ex.ledger.balance(ex.demo_owner, currency)
+        bal = ex.demo_balance(currency)
         assert (total, available) == (bal.total, bal.available)
     assert set(balances) == {"USD", "BTC", "ETH", "LTC", "XRP"}
 

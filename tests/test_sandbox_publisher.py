@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 
 import pytest
 
-from coinsuper_cli.exchange import (
-    PUBLIC_PASSWORD, PUBLIC_USERNAME, private_sign_in, topic,
-)
+from coinsuper_cli import channels
+from coinsuper_cli.exchange import PUBLIC_PASSWORD, PUBLIC_USERNAME, private_sign_in
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import Connect, PubAck, Publish, Subscribe
 from coinsuper_cli.sandbox.broker import Broker
 from coinsuper_cli.sandbox.market import SimulatedExchange
-from coinsuper_cli.sandbox.publisher import Publisher
-from coinsuper_cli.sandbox.topics import TopicParser
+from coinsuper_cli.sandbox.publisher import Publisher, Snapshots, next_tick_at
+from coinsuper_cli.sandbox.topics import TopicParser, TopicRef
 
 ENV = "exchange_ha_prod_hk"
 START_MS = 1_700_000_000_000
@@ -72,8 +70,10 @@ def make(speed=1.0, market=None):
     market = market or CountingMarket()
     clock = Clock()
     parser = TopicParser(ENV, tuple(market.symbols))
-    broker = Broker(parser, market.account, clock=clock)
-    publisher = Publisher(broker, market, parser, speed=speed, start_ms=START_MS, clock=clock)
+    snapshots = Snapshots(market)
+    broker = Broker(parser, market.account, snapshot=snapshots, clock=clock)
+    publisher = Publisher(broker, market, snapshots, parser, speed=speed, start_ms=START_MS,
+                          clock=clock)
     return market, clock, broker, publisher
 
 
@@ -97,8 +97,12 @@ def subscriber(broker, client_id, *topics, private=False):
     return received
 
 
-DEPTH = topic(ENV, "depth", symbol="BTC_USD")
-BOOK = topic(ENV, "book", symbol="ETH_BTC", step="0.0001")
+def topic(name: str, **fields: str) -> str:
+    return channels.get(name).topic(ENV, **fields)
+
+
+DEPTH = topic("depth", symbol="BTC_USD")
+BOOK = topic("book", symbol="ETH_BTC", step="0.0001")
 
 
 def test_each_topic_computed_once_per_tick_whatever_the_subscribers():
@@ -135,7 +139,7 @@ def test_simulated_time_runs_at_speed(speed):
 def test_private_events_go_to_the_account_topics():
     market, clock, broker, publisher = make()
     email = market.account.email
-    orders = topic(ENV, "order", email=email)
+    orders = topic("order", email=email)
     receive = subscriber(broker, "private", orders, private=True)
     market.private = [("order", b'{"orderNo": 1}'), ("fill", b'{"dealNo": 2}')]
     publisher.tick()
@@ -148,29 +152,53 @@ def test_market_failure_reported_and_ticking_goes_on():
     market, clock, broker, publisher = make()
     lines = []
     publisher.log = lines.append
+    publisher.period = 0.0001
     calls = []
 
-    def broken(now_ms):
-        calls.append(now_ms)
-        raise RuntimeError("boom")
-    market.advance = broken
-    publisher.period = 0.001
-    publisher.clock = time.monotonic
-
     async def go():
+        enough = asyncio.Event()
+
+        def broken(now_ms):
+            calls.append(now_ms)
+            clock.now += publisher.period  # each tick takes a whole period: no sleeping
+            if len(calls) == 150:
+                enough.set()
+            raise RuntimeError("boom")
+        market.advance = broken
         task = asyncio.create_task(publisher.run())
-        await asyncio.sleep(0.05)
+        await enough.wait()
         task.cancel()
     asyncio.run(go())
-    assert len(calls) > 3 and len(lines) == 1 and "boom" in lines[0]
+    # The first failure and every hundredth are reported, not each one.
+    assert len(lines) == 2 and all("boom" in line for line in lines)
+    assert "(1 ticks so far)" in lines[0] and "(100 ticks so far)" in lines[1]
+
+
+@pytest.mark.parametrize("due, now, after", [
+    (10.0, 10.2, 11.0),  # the tick took 0.2 s: the next one a period after this one
+    (10.0, 11.5, 12.0),  # it took longer than a period: the one due at 11 is skipped
+    (10.0, 14.25, 15.0),  # a paused machine: missed ticks are skipped, not burst
+])
+def test_ticks_keep_to_a_grid(due, now, after):
+    assert next_tick_at(due, now, 1.0) == pytest.approx(after)
+
+
+def test_snapshots_come_from_the_registry():
+    market = CountingMarket()
+    snapshots = Snapshots(market)
+    message = snapshots(BOOK, TopicRef("book", "ETH_BTC", step="0.0001"))
+    assert message.topic == BOOK and message.payload.startswith(b"(('book', 'ETH_BTC'")
+    assert snapshots(topic("order", email="a@b.c"), TopicRef("order", email="a@b.c")) is None
+    with pytest.raises(channels.UnknownChannel):
+        snapshots("x", TopicRef("candles", "BTC_USD"))
 
 
 def test_with_the_real_market():
     market = SimulatedExchange(seed=3, start_ms=START_MS)
     _, clock, broker, publisher = make(market=market)
     symbol = market.symbols[0]
-    topics = [topic(ENV, "depth", symbol=symbol), topic(ENV, "trade", symbol=symbol),
-              topic(ENV, "kline", symbol=symbol, range="60000")]
+    topics = [topic("depth", symbol=symbol), topic("trade", symbol=symbol),
+              topic("kline", symbol=symbol, range="60000")]
     receive = subscriber(broker, "real", *topics)
     for _ in range(3):
         clock.now += 1

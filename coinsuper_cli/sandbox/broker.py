@@ -59,7 +59,6 @@ class Connection:
         self._out_bytes = 0
         self._wake = asyncio.Event()
         self._head = b""  # the first bytes received, to answer a foreign CONNECT
-        self._reason = ""
 
     @property
     def client_id(self) -> str:
@@ -186,7 +185,6 @@ class Connection:
 
     def _end(self, reason: str) -> None:
         self.closing = True
-        self._reason = reason
         self._wake.set()
         self.broker.on_connection_end(self, reason)
 
@@ -203,7 +201,7 @@ class Broker:
     """
 
     def __init__(self, parser: TopicParser, account: Account, *,
-                 snapshot: Snapshot | None = None, log: Callable[[str], None] | None = None,
+                 snapshot: Snapshot, log: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
                  retry_after: float = RETRY_AFTER) -> None:
@@ -318,7 +316,7 @@ class Broker:
         # server publish as soon as the SUBACK is out).
         now = self.clock()
         for topic, ref, granted in fresh:
-            message = self.snapshot(topic, ref) if self.snapshot is not None else None
+            message = self.snapshot(topic, ref)
             if message is not None:
                 session.deliver(message, granted, now)
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from ..exchange import INTERVALS, documented_steps, normalise_symbol, quote_is_fiat
 from . import payloads as pl
-from .account import DemoAccount, Ledger, demo_account
+from .account import Balance, DemoAccount, Ledger, demo_account
 from .engine import BUY, SELL, Fill, Order, OrderBook
 from .traders import CrowdIds, crowd_step, demo_step, seed_book
 
@@ -138,15 +138,15 @@ class SimulatedExchange:
         self.symbols = names
         self.seed = seed
         self.account: DemoAccount = demo_account(seed)
-        self.ledger = Ledger()
+        self.ledger = Ledger()  # others read it; only place and cancel change it
         self.demo_owner = "demo"
         self.crowd = tuple(f"trader-{n}" for n in range(CROWD_SIZE))
         self.now_ms = int(time.time() * 1000) if start_ms is None else start_ms
         rng = random.Random(f"coinsuper-sandbox-numbers:{seed}")
         self._order_nos = itertools.count(1_616_392_000_000_000_000 + rng.randrange(10**14))
         self._deal_nos = itertools.count(1_616_392_700_000_000_000 + rng.randrange(10**14))
-        self.demo_rng = random.Random(f"coinsuper-sandbox-demo:{seed}")
-        self.demo_orders: dict[int, DemoOrder] = {}   # open demo orders, oldest first
+        self._demo_rng = random.Random(f"coinsuper-sandbox-demo:{seed}")
+        self._demo_orders: dict[int, DemoOrder] = {}   # open demo orders, oldest first
         self.demo_last_fill_ms = self.now_ms
         self._private: list[tuple[str, bytes]] = []
         self._fund()
@@ -178,7 +178,7 @@ class SimulatedExchange:
         while self._agenda[0][0] <= now_ms:
             t, actor = self._agenda[0]
             if actor == demo:
-                later = demo_step(self, t)
+                later = demo_step(self, self._demo_rng, t)
             else:
                 later = crowd_step(self, self._states[self.symbols[actor]], t)
             heapq.heapreplace(self._agenda, (max(later, t + 1), actor))
@@ -236,6 +236,14 @@ class SimulatedExchange:
         pushes, self._private = self._private, []
         return pushes
 
+    # -- the demo account (read by traders.py) ------------------------------------
+    def demo_balance(self, currency: str) -> Balance:
+        return self.ledger.balance(self.demo_owner, currency)
+
+    def open_demo_orders(self) -> tuple[DemoOrder, ...]:
+        """The demo account's open orders, oldest first."""
+        return tuple(self._demo_orders.values())
+
     # -- orders (used by traders.py) -----------------------------------------------
     def place(self, st: SymbolState, owner: str, side: str, quantity: Decimal,
               price: Decimal | None, t: int) -> Order | None:
@@ -257,15 +265,15 @@ class SimulatedExchange:
         if demo:
             amount = (price * quantity if price is not None
                       else hold if side == BUY else book.cost_to_take(SELL, quantity)[1])
-            record = self.demo_orders[order.order_id] = DemoOrder(order, st.spec.symbol,
-                                                                  amount)
+            record = self._demo_orders[order.order_id] = DemoOrder(order, st.spec.symbol,
+                                                                   amount)
             self._push("order", pl.order_payload(record.snapshot("NEW", quantity, t)))
             self._push_asset([currency], t)
         self._on_fills(st, book.submit(order, t))
         if book.get(order.order_id) is None:      # done: filled, or a market remainder
             released = self.ledger.release(order.order_id)
-            if demo and order.order_id in self.demo_orders:
-                record = self.demo_orders.pop(order.order_id)
+            if demo and order.order_id in self._demo_orders:
+                record = self._demo_orders.pop(order.order_id)
                 self._push("order", pl.order_payload(
                     record.snapshot("CANCEL", order.remaining, t)))
                 if released:
@@ -277,7 +285,7 @@ class SimulatedExchange:
         if order is None:
             return False
         released = self.ledger.release(order_id)
-        record = self.demo_orders.pop(order_id, None)
+        record = self._demo_orders.pop(order_id, None)
         if record is not None:
             self._push("order", pl.order_payload(
                 record.snapshot("CANCEL", order.remaining, t)))
@@ -299,7 +307,7 @@ class SimulatedExchange:
             for order_id, maker, remaining in (
                     (fill.maker_order_id, True, fill.maker_remaining),
                     (fill.taker_order_id, False, fill.taker_remaining)):
-                record = self.demo_orders.get(order_id)
+                record = self._demo_orders.get(order_id)
                 if record is not None:
                     fee = settled.buyer_fee if record.side == BUY else settled.seller_fee
                     self._report_fill(record, fill, deal_no, maker, remaining, fee)
@@ -319,7 +327,7 @@ class SimulatedExchange:
         self._push("order", pl.order_payload(
             record.snapshot("DEAL" if done else "NEW", remaining, t)))
         if done:
-            del self.demo_orders[int(record.order_no)]
+            del self._demo_orders[int(record.order_no)]
         spec = self._states[record.symbol].spec
         self._push_asset([spec.base, spec.quote], t)
 

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from ..exchange import DEFAULT_ENV
 from .broker import MAX_PACKET, Broker
 from .market import DEFAULT_SYMBOLS, SimulatedExchange
-from .publisher import Publisher
+from .publisher import Publisher, Snapshots
 from .topics import TopicParser
 
 WS_PATH = "/mqtt"
@@ -67,9 +67,10 @@ class Sandbox:
         start_ms = int(time.time() * 1000)
         self.market = SimulatedExchange(seed=cfg.seed, symbols=cfg.symbols, start_ms=start_ms)
         parser = TopicParser(cfg.env, tuple(self.market.symbols))
-        self.broker = Broker(parser, self.market.account, log=cfg.log)
-        self.publisher = Publisher(self.broker, self.market, parser, speed=cfg.speed,
-                                   start_ms=start_ms, log=cfg.log)
+        snapshots = Snapshots(self.market)
+        self.broker = Broker(parser, self.market.account, snapshot=snapshots, log=cfg.log)
+        self.publisher = Publisher(self.broker, self.market, snapshots, parser,
+                                   speed=cfg.speed, start_ms=start_ms, log=cfg.log)
         # compression=None: per-message deflate would cost CPU on every frame to every
         # subscriber, and MQTT clients do not ask for it.
         self._ws_server = await serve(

@@ -1,13 +1,16 @@
 # Full topics back into what they name, for the sandbox: which channel, which symbol,
-# step, range or email. Built from exchange.SUBTOPICS, so the topics the sandbox accepts
-# are exactly the ones the client builds. A topic that names nothing the sandbox serves
-# (unknown channel, symbol, step or range, a wildcard) parses to None.
+# step, range or email. Built from the channel registry, so the topics the sandbox
+# accepts are exactly the ones the client builds. Each topic field has one check,
+# whatever the channel; a topic that names nothing the sandbox serves (unknown channel,
+# symbol, step or range, a wildcard) parses to None.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 
-from ..exchange import INTERVALS, PRIVATE_CHANNELS, SUBTOPICS, documented_steps
+from .. import channels
+from ..exchange import INTERVALS, documented_steps
 
 _FIELD = re.compile(r"\{(\w+)\}")
 # What each template field may hold: one topic level, no wildcard (MQTT 3.1.1 §4.7.1).
@@ -27,18 +30,38 @@ class TopicRef:
 
     @property
     def private(self) -> bool:
-        return self.channel in PRIVATE_CHANNELS
+        return channels.get(self.channel).private
 
 
-def _compile(template: str) -> re.Pattern[str]:
-    parts = _FIELD.split(template)
-    # split() alternates literal text and field names: even indexes are literal.
+def _is_range(text: str) -> bool:
+    # Canonical digits only: "060000" would be a second topic for the same candles.
+    return text.isdigit() and str(int(text)) == text and int(text) in _RANGES
+
+
+# field -> check(value, every field of the topic, served symbols). The topic carries a
+# step's text, so "1" is not "1.0": steps compare as text. Any email of one topic level
+# parses; the broker decides whose topic it is.
+_CHECKS: dict[str, Callable[[str, dict[str, str], Set[str]], bool]] = {
+    "symbol": lambda value, fields, symbols: value in symbols,
+    "step": lambda value, fields, symbols: value in documented_steps(fields["symbol"]),
+    "range": lambda value, fields, symbols: _is_range(value),
+    "email": lambda value, fields, symbols: True,
+}
+
+
+def _compile(channel: channels.Channel) -> re.Pattern[str]:
+    parts = _FIELD.split(channel.subtopic)
+    # split() alternates literal text and field names: odd indexes are field names.
+    unchecked = set(parts[1::2]) - _CHECKS.keys()
+    if unchecked:  # a new field needs a rule here before the sandbox can serve it
+        raise LookupError(f"sandbox/topics.py has no check for {', '.join(unchecked)} "
+                          f"of channel {channel.name!r}")
     regex = "".join(re.escape(p) if i % 2 == 0 else _FIELD_PATTERN.format(p)
                     for i, p in enumerate(parts))
     return re.compile(regex)
 
 
-_PATTERNS = {channel: _compile(template) for channel, template in SUBTOPICS.items()}
+_PATTERNS = {name: _compile(channel) for name, channel in channels.CHANNELS.items()}
 
 
 class TopicParser:
@@ -58,29 +81,17 @@ class TopicParser:
         if "+" in full_topic or "#" in full_topic or not full_topic.startswith(self.env):
             return None
         sub = full_topic[len(self.env):]
-        for channel, pattern in _PATTERNS.items():
+        for name, pattern in _PATTERNS.items():
             match = pattern.fullmatch(sub)
             if match is not None:
-                return self._checked(channel, match.groupdict())
+                fields = match.groupdict()
+                if not all(_CHECKS[field](value, fields, self.symbols)
+                           for field, value in fields.items()):
+                    return None
+                return TopicRef(name, fields.get("symbol", ""), fields.get("step", ""),
+                                int(fields.get("range", 0)), fields.get("email", ""))
         return None
 
-    def _checked(self, channel: str, fields: dict[str, str]) -> TopicRef | None:
-        if "email" in fields:
-            return TopicRef(channel, email=fields["email"])
-        symbol = fields["symbol"]
-        if symbol not in self.symbols:
-            return None
-        if channel == "book":
-            # The topic carries the step's text, so "1" is not "1.0": compare as text.
-            if fields["step"] not in documented_steps(symbol):
-                return None
-            return TopicRef(channel, symbol, step=fields["step"])
-        if channel == "kline":
-            text = fields["range"]
-            if not text.isdigit() or str(int(text)) != text or int(text) not in _RANGES:
-                return None
-            return TopicRef(channel, symbol, range_ms=int(text))
-        return TopicRef(channel, symbol)
-
     def private_topic(self, channel: str, email: str) -> str:
-        return self.env + SUBTOPICS[channel].format(email=email)
+        """The full topic of the demo account's private `channel`."""
+        return channels.get(channel).topic(self.env, email=email)

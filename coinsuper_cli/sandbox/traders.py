@@ -132,12 +132,12 @@ def _market(ex: SimulatedExchange, st: SymbolState, t: int) -> None:
 
 
 # -- the demo account ------------------------------------------------------------------
-def demo_step(ex: SimulatedExchange, t: int) -> int:
-    rng = ex.demo_rng
-    if ex.demo_orders:
-        oldest_id, oldest = next(iter(ex.demo_orders.items()))
-        if t - oldest.created_ms >= DEMO_ORDER_TTL_MS or len(ex.demo_orders) >= DEMO_MAX_OPEN:
-            ex.cancel(ex.state(oldest.symbol), oldest_id, t)
+def demo_step(ex: SimulatedExchange, rng: random.Random, t: int) -> int:
+    open_orders = ex.open_demo_orders()
+    if open_orders:
+        oldest = open_orders[0]
+        if t - oldest.created_ms >= DEMO_ORDER_TTL_MS or len(open_orders) >= DEMO_MAX_OPEN:
+            ex.cancel(ex.state(oldest.symbol), int(oldest.order_no), t)
     st = ex.state(rng.choice(ex.symbols))
     side = rng.choice((BUY, SELL))
     taker = (t - ex.demo_last_fill_ms >= DEMO_FILL_EVERY_MS
@@ -159,11 +159,11 @@ def _demo_order(ex: SimulatedExchange, st: SymbolState, side: str, fraction: flo
         return False
     if side == BUY:
         price = bid + spec.tick if bid + spec.tick < ask else bid
-        funds = ex.ledger.balance(ex.demo_owner, spec.quote).available
+        funds = ex.demo_balance(spec.quote).available
         wanted = Decimal(float(funds) * fraction) / (ask if taker else price)
     else:
         price = ask - spec.tick if ask - spec.tick > bid else ask
-        funds = ex.ledger.balance(ex.demo_owner, spec.base).available
+        funds = ex.demo_balance(spec.base).available
         wanted = Decimal(float(funds) * fraction)
     quantity = wanted.quantize(spec.qty_step, ROUND_DOWN)
     if taker:

@@ -1,0 +1,100 @@
+# `coinsuper sandbox` in the foreground: TLS from PEM files, both listeners, a banner
+# with the demo account as lines to paste into another shell, then serving until Ctrl-C.
+# What the user can fix (a busy port, an unusable certificate) is a UsageError of one
+# line that names what to fix.
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shlex
+import ssl
+from collections.abc import Callable
+
+from ..errors import UsageError
+from .server import Sandbox, SandboxConfig
+
+
+def serve(config: SandboxConfig, *, certfile: str | None = None,
+          keyfile: str | None = None, announce: Callable[[str], None]) -> None:
+    """Run a sandbox until Ctrl-C, which propagates as KeyboardInterrupt.
+
+    Args:
+        config: what to serve and where; `certfile` replaces its ssl_context.
+        certfile: serve TLS (wss://, mqtts://) with this PEM certificate chain, which
+            holds the private key too unless `keyfile` is given.
+        keyfile: the certificate's private key, unencrypted PEM.
+        announce: writes one line of the banner and flushes it: scripts read the
+            export lines while the sandbox runs.
+    """
+    if keyfile and not certfile:
+        raise UsageError("--keyfile needs --certfile")
+    if certfile:
+        config = dataclasses.replace(config, ssl_context=server_context(certfile, keyfile))
+    asyncio.run(_serve(config, announce))
+
+
+async def _serve(config: SandboxConfig, announce: Callable[[str], None]) -> None:
+    sandbox = Sandbox(config)
+    try:
+        await sandbox.start()
+    except OSError as error:
+        raise UsageError(f"cannot listen on {config.host}: {error.strerror or error}"
+                         ) from None
+    try:
+        for line in banner(sandbox):
+            announce(line)
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.stop()
+
+
+def banner(sandbox: Sandbox) -> list[str]:
+    """Where a started sandbox listens, and its demo account as shell exports."""
+    account = sandbox.account
+    lines = ["Coinsuper sandbox: simulated market data, not the real exchange",
+             f"  symbols          {' '.join(sandbox.market.symbols)}",
+             f"  MQTT over WS     {sandbox.ws_url}",
+             f"  MQTT over TCP    {sandbox.tcp_url}",
+             "",
+             "# Paste into another shell (sandbox secrets, made to be shown):"]
+    for name, value in (("URL", sandbox.ws_url), ("EMAIL", account.email),
+                        ("ACCESS_KEY", account.access_key),
+                        ("SECRET_KEY", account.secret_key)):
+        lines.append(f"export COINSUPER_{name}={shlex.quote(value)}")
+    return lines
+
+
+def server_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
+    """A TLS server context from PEM files; a UsageError names the option at fault."""
+    for option, path in (("--certfile", certfile), ("--keyfile", keyfile)):
+        if path is not None:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as error:
+                raise UsageError(f"{option} {path}: {error.strerror or error}") from None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        # A password callable, so that an encrypted key fails here instead of OpenSSL
+        # asking for a pass phrase on the terminal.
+        context.load_cert_chain(certfile, keyfile, password=lambda: "")
+    except ssl.SSLError as error:
+        raise UsageError(_pem_problem(certfile, keyfile, error)) from None
+    return context
+
+
+def _pem_problem(certfile: str, keyfile: str | None, error: ssl.SSLError) -> str:
+    """Which file is wrong: OpenSSL's "PEM lib" says nothing of that."""
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        probe.load_verify_locations(cafile=certfile)  # reads the certificates alone
+    except ssl.SSLError:
+        return f"--certfile {certfile}: no PEM certificate in it"
+    if error.reason == "KEY_VALUES_MISMATCH":
+        if keyfile is None:
+            return f"--certfile {certfile}: its private key is not its certificate's"
+        return f"--keyfile {keyfile}: not the private key of the --certfile certificate"
+    if keyfile is None:
+        return (f"--certfile {certfile}: no unencrypted PEM private key in it "
+                "(give the key with --keyfile)")
+    return f"--keyfile {keyfile}: no unencrypted PEM private key in it"
