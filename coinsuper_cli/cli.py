@@ -2,18 +2,19 @@
 # maps every failure to PRODUCT.md's exit codes in `main`, the one place that does so.
 from __future__ import annotations
 
+import dataclasses
 import functools
-import os
+import importlib
 import sys
 from dataclasses import dataclass
 
 import click
 
-from . import __version__, exchange
+from . import __version__, core, exchange
+from .core import FORMATS, Environment, StreamOptions, Wanted
 from .errors import CoinsuperError, ExitStatus, Finished, UsageError, exit_status
 from .mqtt.errors import MQTTError
 
-FORMATS = ("live", "jsonl", "raw")
 ALIASES = {"orderbook": "book", "candles": "kline", "tickers": "trades"}
 
 
@@ -21,109 +22,91 @@ def warn(text: str) -> None:
     click.echo(f"coinsuper: {text}", err=True)
 
 
-@dataclass
-class StreamOptions:
-    """Every option the streaming commands share, gathered in one value."""
-
-    format: str
-    count: int | None
-    timeout: float | None
-    url: str
-    env: str
-    sandbox: bool
-    qos: int
-    keepalive: int
-    email: str | None
-    access_key: str | None
-    secret_key: str | None
-    insecure: bool
-    cafile: str | None
-    verbose: bool
-    retries: int | None
-    stale_after: float
-    max_packet: int
-
-
-def stream_options(command):
-    """Adds the shared options and hands the command one StreamOptions."""
-    options = [
-        click.option("--format", "fmt", type=click.Choice(FORMATS),
-                     help="live: a full-screen view; jsonl: one JSON object per record; "
-                          "raw: payloads as received. [default: live on a terminal, "
-                          "else jsonl]"),
-        click.option("--count", type=click.IntRange(min=1), help="Stop after N records."),
-        click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-                     help="Stop after SECONDS."),
-        click.option("--url", envvar="COINSUPER_URL", default=exchange.DEFAULT_URL,
-                     show_default=True, help="Broker: wss://, ws://, mqtts:// or mqtt://. "
-                     "[env: COINSUPER_URL]"),
-        click.option("--env", "env_prefix", envvar="COINSUPER_ENV",
-                     default=exchange.DEFAULT_ENV, show_default=True,
-                     callback=checked(exchange.validate_env),
-                     help="Topic prefix. [env: COINSUPER_ENV]"),
-        click.option("--sandbox", is_flag=True,
-                     help="Run the simulated exchange in-process and stream from it."),
-        click.option("--qos", type=click.IntRange(0, 2), default=0, show_default=True,
-                     help="Subscription QoS."),
-        click.option("--keepalive", type=click.IntRange(0, 65535), default=60,
-                     show_default=True, help="MQTT keepalive in seconds (PINGREQ)."),
-        click.option("--email", envvar="COINSUPER_EMAIL", help="[env: COINSUPER_EMAIL]"),
-        click.option("--access-key", envvar="COINSUPER_ACCESS_KEY",
-                     help="[env: COINSUPER_ACCESS_KEY]"),
-        click.option("--secret-key", envvar="COINSUPER_SECRET_KEY",
-                     help="Prefer the environment: arguments show in ps. "
-                          "[env: COINSUPER_SECRET_KEY]"),
-        click.option("--retries", type=click.IntRange(min=0),
-                     help="Reconnect attempts after a lost link before exit 4. "
-                          "[default: forever]"),
-        click.option("--stale-after", type=click.FloatRange(min=0), default=15.0,
-                     show_default=True, help="Reconnect when a market topic is silent this "
-                     "many seconds; 0: never."),
-        click.option("--max-packet", type=click.IntRange(min=1024), default=1024 * 1024,
-                     show_default=True, help="Largest MQTT packet accepted, in bytes."),
-        click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
-        click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
-                     help="Trust the certificate authorities in this PEM file."),
-        click.option("-v", "--verbose", is_flag=True,
-                     help="Connection log on stderr (secrets masked); raw: topic first."),
-    ]
-
-    @functools.wraps(command)
-    def wrapper(*args, fmt, count, timeout, url, env_prefix, sandbox, qos, keepalive,
-                email, access_key, secret_key, retries, stale_after, max_packet, insecure,
-                cafile, verbose, **kwargs):
-        ctx = click.get_current_context()
-        if ctx.get_parameter_source("secret_key") == click.core.ParameterSource.COMMANDLINE:
-            warn("--secret-key on the command line shows in ps; prefer "
-                 "COINSUPER_SECRET_KEY")
-        if insecure:
-            warn("--insecure: TLS certificates are not verified")
-        opts = StreamOptions(
-            format=fmt or ("live" if sys.stdout.isatty() else "jsonl"), count=count,
-            timeout=timeout, url=url, env=env_prefix,
-            sandbox=sandbox, qos=qos, keepalive=keepalive,
-            email=email, access_key=access_key, secret_key=secret_key, insecure=insecure,
-            cafile=cafile, verbose=verbose,
-            retries=retries, stale_after=stale_after, max_packet=max_packet,
-        )
-        return command(*args, opts=opts, **kwargs)
-
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper
-
-
 def checked(validate):
-    """A Click callback that runs one of the exchange's validators on a value, so that
-    anything that could change a topic is refused as bad usage (exit 2)."""
+    """A Click callback that runs a validator on a value, so that anything that could
+    change a topic or a sign-in is refused as bad usage (exit 2), naming the option."""
     def callback(ctx, param, value):
         if value is None:
             return None
         try:
             return validate(value)
-        except exchange.InvalidArgument as error:
+        except UsageError as error:
             raise click.BadParameter(str(error), ctx, param) from None
     return callback
+
+
+def _lazy(module: str, name: str):
+    """A validator imported when first called: --help and --version stay quick."""
+    def validate(value):
+        return getattr(importlib.import_module(module, __package__), name)(value)
+    return validate
+
+
+# Every option the streaming commands share, each declared once; the parameter names are
+# the fields of core.StreamOptions.
+STREAM_OPTIONS = (
+    click.option("--format", "format", type=click.Choice(FORMATS),
+                 help="live: a full-screen view; jsonl: one JSON object per record; "
+                      "raw: payloads as received. [default: live on a terminal, else "
+                      "jsonl]"),
+    click.option("--count", type=click.IntRange(min=1), help="Stop after N records."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+                 help="Stop after SECONDS."),
+    click.option("--url", envvar="COINSUPER_URL", default=exchange.DEFAULT_URL,
+                 show_default=True, callback=checked(_lazy(".transport", "check_url")),
+                 help="Broker: wss://, ws://, mqtts:// or mqtt://. [env: COINSUPER_URL]"),
+    click.option("--env", "env", envvar="COINSUPER_ENV", default=exchange.DEFAULT_ENV,
+                 show_default=True, callback=checked(exchange.validate_env),
+                 help="Topic prefix. [env: COINSUPER_ENV]"),
+    click.option("--sandbox", is_flag=True,
+                 help="Run the simulated exchange in-process and stream from it."),
+    click.option("--qos", type=click.IntRange(0, 2), default=0, show_default=True,
+                 help="Subscription QoS."),
+    click.option("--keepalive", type=click.IntRange(0, 65535), default=60,
+                 show_default=True, help="MQTT keepalive in seconds (PINGREQ)."),
+    click.option("--email", envvar="COINSUPER_EMAIL", callback=checked(exchange.validate_email),
+                 help="[env: COINSUPER_EMAIL]"),
+    click.option("--access-key", envvar="COINSUPER_ACCESS_KEY",
+                 callback=checked(exchange.validate_access_key),
+                 help="[env: COINSUPER_ACCESS_KEY]"),
+    click.option("--secret-key", envvar="COINSUPER_SECRET_KEY",
+                 callback=checked(exchange.validate_secret_key),
+                 help="Prefer the environment: arguments show in ps. "
+                      "[env: COINSUPER_SECRET_KEY]"),
+    click.option("--retries", type=click.IntRange(min=0),
+                 help="Reconnect attempts after a lost link before exit 4. "
+                      "[default: forever]"),
+    click.option("--stale-after", type=click.FloatRange(min=0), default=15.0,
+                 show_default=True, help="Reconnect when a market topic is silent this "
+                 "many seconds; 0: never."),
+    click.option("--max-packet", type=click.IntRange(min=1024), default=1024 * 1024,
+                 show_default=True, help="Largest MQTT packet accepted, in bytes."),
+    click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
+    click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
+                 callback=checked(_lazy(".transport", "check_cafile")),
+                 help="Trust the certificate authorities in this PEM file."),
+    click.option("-v", "--verbose", is_flag=True,
+                 help="Connection log on stderr (secrets masked); raw: topic first."),
+)
+STREAM_FIELDS = tuple(field.name for field in dataclasses.fields(StreamOptions))
+
+
+def stream_options(command):
+    """Adds the shared options and hands the command one StreamOptions."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        opts = StreamOptions(**{name: kwargs.pop(name) for name in STREAM_FIELDS})
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("secret_key") == click.core.ParameterSource.COMMANDLINE:
+            warn("--secret-key on the command line shows in ps; prefer "
+                 "COINSUPER_SECRET_KEY")
+        if opts.insecure:
+            warn("--insecure: TLS certificates are not verified")
+        return command(*args, opts=opts, **kwargs)
+
+    for option in reversed(STREAM_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 symbol_convert = checked(exchange.normalise_symbol)
@@ -147,6 +130,18 @@ class AliasedGroup(click.Group):
         return command.name if command else name, command, args
 
 
+@dataclass(frozen=True)
+class App:
+    """What every command gets from the group: the process's environment, and whether
+    it is only planning (`topics`)."""
+
+    env: Environment
+    dry_run: bool = False
+
+
+pass_app = click.make_pass_decorator(App)
+
+
 @click.group(cls=AliasedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="coinsuper")
 @click.pass_context
@@ -157,122 +152,14 @@ def cli(ctx):
     Pipe it: `coinsuper trades BTC_USD --sandbox | jq .price`. Try it on the embedded
     simulated exchange with --sandbox, or run one with `coinsuper sandbox`.
     """
-    ctx.ensure_object(dict)
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """What a command asks for: public channels of some symbols, or private channels
-    (all on one connection, as the exchange allows one per access key)."""
-
-    public: tuple[str, ...] = ()
-    symbols: tuple[str, ...] = ()
-    private: tuple[str, ...] = ()
-    step: str | None = None
-    range_ms: int | None = None
+    if ctx.obj is None:
+        ctx.obj = App(Environment.of_process(
+            lambda text: click.prompt(text, hide_input=True, err=True)))
 
 
 def _run(opts: StreamOptions, wanted: Wanted) -> None:
-    """Plan the connections, then print them (`topics`) or stream them."""
-    ctx = click.get_current_context()
-    dry_run = ctx.find_root().obj.get("dry_run", False)
-    if (wanted.private and not opts.sandbox and opts.email and opts.access_key
-            and not opts.secret_key and sys.stdin.isatty()):
-        opts.secret_key = click.prompt("Secret key", hide_input=True, err=True)
-    sandbox = None
-    if opts.sandbox and dry_run:
-        _plan_for_sandbox(opts)
-    elif opts.sandbox:
-        sandbox = _start_sandbox(opts)
-    try:
-        _stream(opts, wanted, dry_run)
-    finally:
-        if sandbox is not None:
-            sandbox.stop()
-
-
-def _plan(opts: StreamOptions, wanted: Wanted) -> list:
-    # Imported here, not at the top: `--help` and `--version` need none of it.
-    from . import plans
-    from .transport import check_url
-
-    target = plans.Target(check_url(opts.url), opts.env, opts.qos, opts.keepalive,
-                          plans.Credentials(opts.email, opts.access_key, opts.secret_key))
-    if wanted.private:
-        return [plans.private_plan(target, wanted.private)]
-    return [plans.public_plan(target, channel, symbol, step=wanted.step,
-                              range_ms=wanted.range_ms)
-            for channel in wanted.public for symbol in wanted.symbols]
-
-
-def _stream(opts: StreamOptions, wanted: Wanted, dry_run: bool) -> None:
-    plans = _plan(opts, wanted)
-    if dry_run:
-        from .plans import describe
-
-        for i, plan in enumerate(plans, 1):
-            click.echo(f"connection {i}")
-            for line in describe(plan):
-                click.echo(f"  {line}")
-        return
-    if opts.format == "live" and not sys.stdout.isatty():
-        raise UsageError("--format live needs a terminal on stdout; use jsonl or raw in a "
-                         "pipe")
-    from .output import Output
-    from .runner import RunOptions, run_connections
-    from .transport import TLSOptions
-
-    run_options = RunOptions(
-        tls=TLSOptions(insecure=opts.insecure, cafile=opts.cafile),
-        max_packet=opts.max_packet, retries=opts.retries,
-        stale_after=opts.stale_after or None, warn=warn, log=warn if opts.verbose else None)
-    if opts.format == "live":
-        from .live.app import run_live  # rich is imported here, in live mode only
-
-        run_live(plans, run_options, sandbox=opts.sandbox, verbose=opts.verbose,
-                 count=opts.count, timeout=opts.timeout)
-        return
-    # A large buffer of our own: the runner flushes once per chunk received, so a burst
-    # of messages costs one write, not one per line.
-    stdout = open(sys.stdout.fileno(), "wb", buffering=256 * 1024, closefd=False)
-    output = Output(stdout, fmt=opts.format, count=opts.count,
-                    with_topic=opts.verbose and opts.format == "raw", warn=warn)
-    try:
-        try:
-            run_connections(plans, run_options, output.deliver, output.flush, opts.timeout)
-        finally:
-            output.flush()
-    except BrokenPipeError:
-        # The reader went away (| head): a quiet success. Caught here, before Click's
-        # own EPIPE handling turns it into exit 1; stdout now points at /dev/null so
-        # that the interpreter's last flush has nowhere to fail.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise Finished("the reader of stdout went away") from None
-
-
-def _plan_for_sandbox(opts: StreamOptions) -> None:
-    """`topics ... --sandbox`: the demo account, and the port as 0, which stands for the
-    free port a real run would pick; nothing is started."""
-    from .sandbox.account import demo_account
-    from .sandbox.server import SandboxConfig
-
-    account = demo_account(SandboxConfig.seed)
-    opts.url = "ws://127.0.0.1:0/mqtt"
-    opts.email, opts.access_key = account.email, account.access_key
-    opts.secret_key = account.secret_key
-
-
-def _start_sandbox(opts: StreamOptions):
-    from .sandbox.server import SandboxConfig, start_in_thread
-
-    sandbox = start_in_thread(SandboxConfig(ws_port=0, tcp_port=0, env=opts.env))
-    opts.url = sandbox.ws_url
-    account = sandbox.account
-    opts.email, opts.access_key = account.email, account.access_key
-    opts.secret_key = account.secret_key
-    if opts.verbose:
-        warn(f"sandbox listening on {sandbox.ws_url} and {sandbox.tcp_url}")
-    return sandbox
+    app = click.get_current_context().find_object(App)
+    core.stream(app.env, opts, wanted, dry_run=app.dry_run)
 
 
 @cli.command()
@@ -374,54 +261,23 @@ def symbols_option(ctx, param, value: str | None):
               show_default=True, callback=checked(exchange.validate_env),
               help="Topic prefix. [env: COINSUPER_ENV]")
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False),
-              help="Serve TLS (wss://, mqtts://) with this PEM certificate chain.")
+              help="Serve TLS (wss://, mqtts://) with this PEM certificate chain; it holds "
+                   "the unencrypted private key too unless --keyfile is given.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False),
-              help="The certificate's private key, if not in --certfile.")
+              help="The certificate's unencrypted private key, if not in --certfile.")
 @click.option("-v", "--verbose", is_flag=True, help="One log line per connection on stderr.")
 def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile, keyfile,
             verbose):
     """Run a simulated Coinsuper exchange on this machine: the exchange's protocol, a
     matching engine's market and a demo account. Ctrl-C stops it."""
-    import asyncio
-    import shlex
-
-    from .sandbox.server import Sandbox, SandboxConfig
+    from .sandbox.run import serve
+    from .sandbox.server import SandboxConfig
 
     config = SandboxConfig(host=host, ws_port=ws_port, tcp_port=tcp_port, seed=seed,
                            speed=speed, env=env_prefix, log=warn if verbose else None)
-    if keyfile and not certfile:
-        raise click.BadParameter("--keyfile needs --certfile", param_hint="--keyfile")
-    if certfile:
-        import ssl
-
-        config.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        config.ssl_context.load_cert_chain(certfile, keyfile)
     if symbols:
         config.symbols = symbols
-
-    async def serve():
-        server = Sandbox(config)
-        try:
-            await server.start()
-        except OSError as error:
-            raise UsageError(f"cannot listen on {host}: {error.strerror or error}") from None
-        account = server.account
-        click.echo(f"Coinsuper sandbox: simulated market data, not the real exchange\n"
-                   f"  symbols          {' '.join(server.market.symbols)}\n"
-                   f"  MQTT over WS     {server.ws_url}\n"
-                   f"  MQTT over TCP    {server.tcp_url}\n\n"
-                   "# Paste into another shell (sandbox secrets, made to be shown):")
-        for name, value in (("URL", server.ws_url), ("EMAIL", account.email),
-                            ("ACCESS_KEY", account.access_key),
-                            ("SECRET_KEY", account.secret_key)):
-            click.echo(f"export COINSUPER_{name}={shlex.quote(value)}")
-        sys.stdout.flush()
-        try:
-            await server.serve_forever()
-        finally:
-            await server.stop()
-
-    asyncio.run(serve())
+    serve(config, certfile=certfile, keyfile=keyfile, announce=click.echo)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True,
@@ -429,15 +285,16 @@ def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile,
 @click.argument("command")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def topics(ctx, command, args):
+@pass_app
+def topics(app, ctx, command, args):
     """Print the topics, client ids and user names COMMAND would use, without
     connecting (secrets masked). Example: coinsuper topics book BTC_USD --step 0.1"""
     target = cli.get_command(ctx, command)
     if target is None or target.name in ("topics", "sandbox"):
         raise click.BadParameter(f"not a streaming command: {command}",
                                  param_hint="COMMAND")
-    ctx.find_root().obj["dry_run"] = True
-    with target.make_context(command, list(args), parent=ctx) as sub:
+    with target.make_context(command, list(args), parent=ctx,
+                             obj=dataclasses.replace(app, dry_run=True)) as sub:
         target.invoke(sub)
 
 
@@ -450,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
         return ExitStatus.OK
     except click.exceptions.Abort:
         return ExitStatus.INTERRUPTED
+    except click.UsageError as error:
+        # One line that names the option, not Click's three-line usage block: it is what
+        # a script's log keeps. --help is one step away and the line says where.
+        command = error.ctx.command_path if error.ctx is not None else "coinsuper"
+        warn(f"{error.format_message()} (see '{command} --help')")
+        return error.exit_code
     except click.ClickException as error:
         error.show()
         return error.exit_code

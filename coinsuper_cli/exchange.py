@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .errors import UsageError
+
 DEFAULT_URL = "wss://api-mqtt-premium.coinsuper.com:443/mqtt"
 DEFAULT_ENV = "exchange_ha_prod_hk"
 
@@ -17,20 +19,6 @@ PUBLIC_USERNAME = "api_subscriber"
 # Published in the exchange's documents: the same for every public subscriber.
 PUBLIC_PASSWORD = "da65be18f44b33b69603c39fd03ddf49"
 PRIVATE_USERNAME = "api_private"
-
-# Sub-topics, appended to the environment prefix with no separator (they start with /).
-# The private order and fill topics really have no /api prefix.
-SUBTOPICS = {
-    "depth": "/api/ws/v1/market/depth/{symbol}",
-    "book": "/api/ws/v1/market/orderBook/{symbol}/{step}",
-    "kline": "/api/ws/v1/market/kline/{symbol}/{range}",
-    "trade": "/api/ws/v1/market/tickers/{symbol}",
-    "asset": "/api/ws/personal/v1/asset/change/{email}",
-    "order": "/ws/personal/v1/order/change/{email}",
-    "fill": "/ws/personal/v1/trade/change/{email}",
-}
-PUBLIC_CHANNELS = ("depth", "book", "kline", "trade")
-PRIVATE_CHANNELS = ("asset", "order", "fill")
 
 # Kline ranges in milliseconds. The documents call 604800000 "1 month"; it is 7 days.
 INTERVALS = {
@@ -49,8 +37,8 @@ _STEP = re.compile(r"[0-9]{1,10}(\.[0-9]{1,12})?")
 _EMAIL = re.compile(r"[^\s/+#@]+@[^\s/+#@]+")
 
 
-class InvalidArgument(ValueError):
-    """A value that cannot safely become part of a topic."""
+class InvalidArgument(UsageError, ValueError):
+    """A value that cannot safely become part of a topic or a sign-in."""
 
 
 def normalise_symbol(text: str) -> str:
@@ -106,20 +94,43 @@ def interval_name(range_ms: int) -> str:
     return INTERVAL_NAMES.get(range_ms, f"{range_ms}ms")
 
 
-def validate_email(text: str) -> str:
-    if not _EMAIL.fullmatch(text):
-        raise InvalidArgument(f"malformed email {text!r}")
+def _text(text: str, what: str, *, shown: bool = True) -> str:
+    """Text that can go into a packet as it is: UTF-8 (an environment variable may hold
+    any bytes) without control characters (MQTT 3.1.1 §1.5.3 disallows some, and none
+    belongs in a topic or a sign-in)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"{what} is not valid UTF-8") from None
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
+        raise InvalidArgument(f"{what} holds a control character"
+                              + (f": {text!r}" if shown else ""))
     return text
+
+
+def validate_email(text: str) -> str:
+    if not _EMAIL.fullmatch(_text(text, "email")):
+        raise InvalidArgument(f"malformed email {text!r}: expected NAME@DOMAIN, without "
+                              "spaces, /, + or #")
+    return text
+
+
+def validate_access_key(text: str) -> str:
+    """The private client id: no spaces, nothing a log line could hide."""
+    if any(c.isspace() for c in _text(text, "access key", shown=False)):
+        raise InvalidArgument("access key holds a space")
+    return text
+
+
+def validate_secret_key(text: str) -> str:
+    return _text(text, "secret key", shown=False)
 
 
 def validate_env(text: str) -> str:
-    if not text or any(c in text for c in "+#\x00") or text != text.strip():
+    _text(text, "topic prefix")
+    if not text or any(c in text for c in "+#") or text != text.strip():
         raise InvalidArgument(f"malformed topic prefix {text!r}")
     return text
-
-
-def topic(env: str, channel: str, **values: str) -> str:
-    return env + SUBTOPICS[channel].format(**values)
 
 
 def md5_hex(text: str) -> str:

@@ -1,17 +1,15 @@
 # Streaming output for pipes: `jsonl` (one JSON object per record) and `raw` (payloads as
-# received). Formatting is pure; `Output` is the one place that writes and flushes.
+# received). Formatting is pure; the sinks write, and stream.pump decides when to flush.
 # This module must not import rich: pipes should not pay for the live views.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import fields
 from decimal import Decimal
 from typing import BinaryIO, Callable
 
-from .errors import Finished, PayloadError
-from .payloads import Feed
 from .records import Record
+from .stream import Message, Sink
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -44,53 +42,46 @@ def record_json(record: Record, recv: int) -> str:
     return _dumps(obj)
 
 
-class Output:
-    """Writes what the feeds yield, counts records and stops at --count.
+class JsonlSink(Sink):
+    """One JSON object per record (PRODUCT.md, "Output").
 
     Args:
         stream: a binary stream (stdout's buffer).
-        fmt: "jsonl" or "raw".
-        count: stop after this many records; None for no limit.
-        with_topic: raw only: precede each payload by its topic, like mosquitto_sub -v.
         warn: where one-line problems go (stderr).
     """
 
-    def __init__(self, stream: BinaryIO, *, fmt: str, count: int | None = None,
-                 with_topic: bool = False, warn: Callable[[str], None]) -> None:
+    def __init__(self, stream: BinaryIO, *, warn: Callable[[str], None]) -> None:
         self._stream = stream
-        self._raw = fmt == "raw"
-        self._with_topic = with_topic
-        self._left = count
         self._warn = warn
-        self.records = 0
 
-    def deliver(self, feed: Feed, payload: bytes) -> None:
-        if self._raw:
-            line = (feed.topic.encode() + b" " + payload) if self._with_topic else payload
-            self._stream.write(line + b"\n")
-            self._counted(1)
-            return
-        try:
-            records = feed.parse(payload)
-        except PayloadError as error:
-            self._warn(f"skipped a message on {feed.topic}: {error}")
-            return
-        if not records:
-            return
-        recv = int(time.time() * 1000)
-        if self._left is not None and len(records) > self._left:
-            records = records[: self._left]
-        text = "".join(record_json(r, recv) + "\n" for r in records)
-        self._stream.write(text.encode("utf-8"))
-        self._counted(len(records))
+    def write(self, message: Message, records: list[Record] | None) -> None:
+        if records:
+            recv = message.recv_ms
+            text = "".join([record_json(r, recv) + "\n" for r in records])
+            self._stream.write(text.encode("utf-8"))
 
-    def _counted(self, n: int) -> None:
-        self.records += n
-        if self._left is not None:
-            self._left -= n
-            if self._left <= 0:
-                self.flush()
-                raise Finished(f"{self.records} records")
+    def skipped(self, message: Message, problem: str) -> None:
+        self._warn(problem)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+class RawSink(Sink):
+    """Each payload exactly as received, one a line; with `with_topic`, preceded by its
+    topic and a space, like mosquitto_sub -v."""
+
+    wants_records = False
+
+    def __init__(self, stream: BinaryIO, *, with_topic: bool = False) -> None:
+        self._stream = stream
+        self._with_topic = with_topic
+
+    def write(self, message: Message, records: list[Record] | None) -> None:
+        payload = message.payload
+        if self._with_topic:
+            payload = message.feed.topic.encode() + b" " + payload
+        self._stream.write(payload + b"\n")
 
     def flush(self) -> None:
         self._stream.flush()

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 
 from .errors import PayloadError
 from .exchange import interval_name, topic_symbol
-from .records import Asset, Book, Depth, Fill, Kline, Level, Order, Record, Trade
+from .records import Asset, Book, Depth, Fill, Kline, Level, Order, Trade
 
 # Plain decimal notation only: format(Decimal(text), "f") then gives the text back.
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -190,41 +188,3 @@ class RecentKeys:
 
     def __len__(self) -> int:
         return len(self._keys)
-
-
-# The exchange warns that private pushes may be repeated; these say when two are the same.
-# Two changes can share a millisecond (a partial fill and the next one), so the values
-# that change are part of the key: only a true repeat is dropped.
-_PRIVATE_KEYS = {
-    "order": lambda r: (r.order_no, r.state, r.updated, r.qty_remaining),
-    "fill": lambda r: r.deal_no,
-    "asset": lambda r: (r.currency, r.updated, r.total, r.available),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Feed:
-    """What one subscribed topic carries, and how to read its payloads."""
-
-    topic: str
-    channel: str
-    symbol: str | None
-    parse: Callable[[bytes], list[Record]]
-
-
-def make_parser(channel: str, *, range_ms: int = 60_000) -> Callable[[bytes], list[Record]]:
-    """A parser for one topic's payloads. Trades and private channels keep
-    de-duplication state, which outlives reconnects because the parser does."""
-    if channel == "trade":
-        from .trades import TradeParser  # it builds on this module
-
-        return TradeParser()
-    if channel == "kline":
-        return lambda payload: [parse_kline(load_json(payload), range_ms)]
-    if channel in _PRIVATE_KEYS:
-        key, seen = _PRIVATE_KEYS[channel], RecentKeys()
-        parse = {"asset": parse_assets, "order": lambda d: [parse_order(d)],
-                 "fill": lambda d: [parse_fill(d)]}[channel]
-        return lambda payload: [r for r in parse(load_json(payload)) if seen.add(key(r))]
-    single = {"depth": parse_depth, "book": parse_book}[channel]
-    return lambda payload: [single(load_json(payload))]

@@ -4,12 +4,25 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import exchange
+from . import channels, exchange
+from .channels import Feed
 from .errors import MissingCredentials
-from .payloads import Feed, make_parser
-from .runner import ConnectionPlan
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionPlan:
+    """One MQTT connection: where, who, and which topics."""
+
+    url: str
+    # Called for each connection: a private password carries a timestamp that the
+    # exchange checks, so a reconnect an hour later must sign anew.
+    sign_in: Callable[[], exchange.SignIn]
+    feeds: tuple[Feed, ...]
+    qos: int = 0
+    keepalive: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +50,21 @@ class Target:
 def public_plan(target: Target, channel: str, symbol: str, *, step: str | None = None,
                 range_ms: int | None = None) -> ConnectionPlan:
     """One connection per public topic: the client id is derived from the topic."""
+    entry = channels.get(channel)
     values = {"symbol": symbol}
-    if channel == "book":
+    if "{step}" in entry.subtopic:
         values["step"] = step or exchange.default_step(symbol)
-    elif channel == "kline":
-        range_ms = range_ms or exchange.INTERVALS["1m"]
-        values["range"] = str(range_ms)
-    full_topic = exchange.topic(target.env, channel, **values)
+    if "{range}" in entry.subtopic:
+        values["range"] = str(range_ms or exchange.INTERVALS["1m"])
+    full_topic = entry.topic(target.env, **values)
     creds = target.credentials
     sign_in = exchange.public_sign_in(full_topic, access_key=creds.access_key,
                                       email=creds.email)
-    parser = make_parser(channel, range_ms=range_ms or 0)
-    feed = Feed(full_topic, channel, symbol, parser)
+    feed = Feed(full_topic, channel, symbol, entry.new_parser(values))
     return ConnectionPlan(target.url, lambda: sign_in, (feed,), target.qos, target.keepalive)
 
 
-def private_plan(target: Target, channels: tuple[str, ...]) -> ConnectionPlan:
+def private_plan(target: Target, names: tuple[str, ...]) -> ConnectionPlan:
     """One connection for all private topics: its client id is the access key, and the
     exchange allows one connection per client id."""
     creds = target.credentials
@@ -67,9 +79,9 @@ def private_plan(target: Target, channels: tuple[str, ...]) -> ConnectionPlan:
     sign_in = functools.partial(exchange.private_sign_in, access_key=creds.access_key,
                                 secret_key=creds.secret_key, email=email)
     feeds = tuple(
-        Feed(exchange.topic(target.env, channel, email=email), channel, None,
-             make_parser(channel))
-        for channel in channels
+        Feed(channels.get(name).topic(target.env, email=email), name, None,
+             channels.new_parser(name, email=email))
+        for name in names
     )
     return ConnectionPlan(target.url, sign_in, feeds, target.qos, target.keepalive)
 

@@ -1,41 +1,37 @@
-# The one blocking runner: open a transport, sign in, subscribe, keep the link alive,
-# hand every message to the output, and reconnect when the link is lost. Several
-# connections (the exchange wants one per public topic) run in threads that feed the
-# main thread, which alone writes output.
+# The one blocking runner, as a message source: open a transport, sign in, subscribe,
+# keep the link alive, yield what arrives, and reconnect when the link is lost. The
+# transport's connect function, the clock and the sleep are passed in, so the whole
+# policy (backoff, retries, stale detection, the first-connection rule) runs in tests
+# with a fake transport and a fake clock. Several connections (the exchange wants one
+# per public topic) run in threads that hand their batches to the consuming thread one
+# at a time.
 from __future__ import annotations
 
+import dataclasses
 import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from .errors import ConnectFailed, Finished, SignInRefused, SubscriptionRefused
-from .exchange import PUBLIC_CHANNELS, SignIn
+from . import channels
+from .errors import CoinsuperError, ConnectFailed, SignInRefused, SubscriptionRefused
 from .mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
 from .mqtt.packets import SUBACK_FAILURE
-from .mqtt.session import ClientSession, Connected, Message, Subscribed
-from .payloads import Feed
-from .transport import ConnectionClosed, TLSOptions, open_transport, redact_url
+from .mqtt.session import ClientSession, Connected, Subscribed
+from .mqtt.session import Message as Received
+from .plans import ConnectionPlan
+from .stream import Message
+from .transport import ConnectionClosed, TLSOptions, Transport, open_transport, redact_url
 
-# How often a blocked receive wakes to check for a stop request or a deadline.
+# How often a quiet connection hands back an empty batch, so that its consumer can
+# check the deadline and the stop switch.
 POLL_SECONDS = 0.25
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
-
-@dataclass(frozen=True, slots=True)
-class ConnectionPlan:
-    """One MQTT connection: where, who, and which topics."""
-
-    url: str
-    # Called for each connection: a private password carries a timestamp that the
-    # exchange checks, so a reconnect an hour later must sign anew.
-    sign_in: Callable[[], SignIn]
-    feeds: tuple[Feed, ...]
-    qos: int = 0
-    keepalive: int = 60
+Batches = Generator[list[Message], None, None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +40,14 @@ class RunOptions:
 
     Args:
         retries: reconnect attempts after a lost link before giving up; None: forever.
-        stale_after: seconds a public topic may stay silent before the link is presumed
+        stale_after: seconds a timed topic may stay silent before the link is presumed
             dead (the exchange pushes each one every 1-2 s); None: never.
         warn: receives lines the user must see (the broker broke the protocol).
         log: receives one line per connection event (-v).
         on_state: receives (plan, state) as a connection moves through "connecting",
             "connected", "subscribed", "reconnecting" and "closed"; live views show it.
-        stop: when set, every connection says goodbye and `run_connections` returns
-            within a poll interval (a live view's `q`).
+        stop: when set, every connection says goodbye and ends within a poll interval
+            (a live view's `q`).
     """
 
     tls: TLSOptions = TLSOptions()
@@ -63,6 +59,19 @@ class RunOptions:
     log: Callable[[str], None] | None = None
     on_state: Callable[[ConnectionPlan, str], None] | None = None
     stop: threading.Event | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Time as the runner sees it: `now` (monotonic seconds), `sleep(seconds)` that a
+    stop request may cut short, and `wall_ns` (receive times)."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], object] = time.sleep
+    wall_ns: Callable[[], int] = time.time_ns
+
+
+Connect = Callable[..., Transport]
 
 
 class StaleStream(ConnectFailed):
@@ -78,17 +87,28 @@ def backoff_delay(attempt: int, uniform: Callable[[float, float], float] = rando
 
 
 class Connection:
-    """Runs one plan until told to stop or a deadline passes, reconnecting as needed."""
+    """Runs one plan until told to stop, reconnecting as needed.
 
-    def __init__(self, plan: ConnectionPlan, options: RunOptions,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    Args:
+        connect: opens a transport: `connect(url, timeout=..., tls=...)`.
+        clock: the runner's time; the sleep should end early once `stopping` is set.
+        uniform: the jitter's random source.
+    """
+
+    def __init__(self, plan: ConnectionPlan, options: RunOptions, *,
+                 connect: Connect = open_transport, clock: Clock | None = None,
+                 uniform: Callable[[float, float], float] = random.uniform) -> None:
         self.plan = plan
         self._options = options
-        self._clock = clock
-        self._feeds = {feed.topic: feed for feed in plan.feeds}
-        # Only public channels push on a timetable; a quiet account is not a dead link.
-        self._timed_topics = [f.topic for f in plan.feeds if f.channel in PUBLIC_CHANNELS]
         self.stopping = options.stop if options.stop is not None else threading.Event()
+        self._connect = connect
+        self._clock = clock or Clock(sleep=self.stopping.wait)
+        self._uniform = uniform
+        self._feeds = {feed.topic: feed for feed in plan.feeds}
+        # Only channels with a cadence push on a timetable; a quiet account is not a
+        # dead link.
+        self._timed_topics = [f.topic for f in plan.feeds
+                              if channels.get(f.channel).cadence is not None]
         self._ever_subscribed = False
         self._delivered = False  # since the latest (re)connection
 
@@ -96,17 +116,21 @@ class Connection:
         if self._options.log:
             self._options.log(text)
 
+    def _warn(self, text: str) -> None:
+        if self._options.warn:
+            self._options.warn(text)
+
     def _state(self, state: str) -> None:
         if self._options.on_state:
             self._options.on_state(self.plan, state)
 
-    def run(self, deliver: Callable[[Feed, bytes], None], flush: Callable[[], None],
-            deadline: float | None = None) -> None:
+    def batches(self) -> Batches:
+        """What this connection receives, across reconnects (see stream.Source)."""
         attempt = 0
         while not self.stopping.is_set():
             self._delivered = False
             try:
-                self._run_once(deliver, flush, deadline)
+                yield from self._session_batches()
                 return
             except (SignInRefused, SubscriptionRefused):
                 raise  # the broker said no: asking again will not change its mind
@@ -120,100 +144,107 @@ class Connection:
                     raise
                 if isinstance(error, MQTTError) and not isinstance(error, KeepaliveTimeout):
                     self._warn(f"protocol error from the broker: {error}")
-                attempt = 0 if self._delivered else attempt + 1
+                # The attempt about to be made; a link that delivered starts the count
+                # again, so --retries bounds failures in a row, and 0 means none.
+                attempt = 1 if self._delivered else attempt + 1
                 retries = self._options.retries
                 if retries is not None and attempt > retries:
                     raise ConnectFailed(f"gave up after {retries} reconnect attempts: "
                                         f"{error}") from None
-                self._wait_to_reconnect(max(attempt, 1), error, deadline)
+                yield from self._back_off(attempt, error)
 
-    def _warn(self, text: str) -> None:
-        if self._options.warn:
-            self._options.warn(text)
-
-    def _wait_to_reconnect(self, attempt: int, error: BaseException,
-                           deadline: float | None) -> None:
-        delay = backoff_delay(attempt)
+    def _back_off(self, attempt: int, error: BaseException) -> Batches:
+        """Waits before the next attempt, handing back empty batches meanwhile."""
+        delay = backoff_delay(attempt, self._uniform)
         self._state("reconnecting")
         self._log(f"connection lost ({error}); reconnecting in {delay:.1f} s")
-        if deadline is not None and self._clock() + delay >= deadline:
-            self.stopping.wait(max(deadline - self._clock(), 0))
-            raise Finished("timeout")
-        self.stopping.wait(delay)
+        clock = self._clock
+        until = clock.now() + delay
+        while not self.stopping.is_set():
+            left = until - clock.now()
+            if left <= 0:
+                return
+            clock.sleep(min(left, POLL_SECONDS))
+            yield []
 
-    def _run_once(self, deliver, flush, deadline: float | None) -> None:
+    def _session_batches(self) -> Batches:
         plan, options = self.plan, self._options
         sign_in = plan.sign_in()
         self._log(f"connecting to {redact_url(plan.url)} as {sign_in.username}")
         self._state("connecting")
-        transport = open_transport(plan.url, timeout=options.connect_timeout,
-                                   tls=options.tls)
+        transport = self._connect(plan.url, timeout=options.connect_timeout, tls=options.tls)
         session = ClientSession(
             client_id=sign_in.client_id, username=sign_in.username,
             password=sign_in.password, keepalive=plan.keepalive,
             max_packet=options.max_packet,
         )
         try:
-            self._converse(transport, session, deliver, flush, deadline)
+            yield from self._converse(transport, session)
         finally:
             if session.connected:
+                # What is still queued acknowledges messages that may not have been
+                # written (the consumer stopped mid-batch): it is not sent.
+                session.data_to_send()
                 try:
-                    session.disconnect(self._clock())
+                    session.disconnect(self._clock.now())
                     transport.send(session.data_to_send())
                 except (ConnectFailed, OSError):
                     pass
             transport.close()
             self._state("closed")
 
-    def _converse(self, transport, session: ClientSession, deliver, flush,
-                  deadline: float | None) -> None:
-        clock = self._clock
-        session.connect(clock())
+    def _converse(self, transport: Transport, session: ClientSession) -> Batches:
+        now = self._clock.now
+        session.connect(now())
         transport.send(session.data_to_send())
-        connect_by = clock() + self._options.connect_timeout
+        connect_by = now() + self._options.connect_timeout
         stale_after = self._options.stale_after
         heard: dict[str, float] = {}
         while not self.stopping.is_set():
-            now = clock()
-            if deadline is not None and now >= deadline:
-                raise Finished("timeout")
-            if not session.connected and now >= connect_by:
+            started = now()
+            if not session.connected and started >= connect_by:
                 raise ConnectFailed(f"no CONNACK from {redact_url(self.plan.url)} within "
                                     f"{self._options.connect_timeout:g} s")
             if heard and stale_after:
-                self._check_stale(heard, now, stale_after)
+                self._check_stale(heard, started, stale_after)
             wait = POLL_SECONDS
-            if deadline is not None:
-                wait = min(wait, deadline - now)
             keepalive_due = session.next_deadline()
             if keepalive_due is not None:
-                wait = min(wait, keepalive_due - now)
+                wait = min(wait, keepalive_due - started)
             data = transport.recv(max(wait, 0.001))
+            batch: list[Message] = []
             if data:
                 try:
-                    self._handle_events(session, session.receive_data(data, clock()), heard,
-                                        deliver)
-                except ConnectionRefused as refused:
-                    raise SignInRefused(f"the broker refused the sign-in: {refused}") from None
-                finally:
-                    flush()  # what was delivered before any error is written out
-            session.tick(clock())
+                    self._handle_events(session, session.receive_data(data, now()), heard,
+                                        batch)
+                except (MQTTError, CoinsuperError) as error:
+                    if isinstance(error, ConnectionRefused):
+                        error = SignInRefused(f"the broker refused the sign-in: {error}")
+                    if batch:  # the messages before the fault are still written
+                        yield batch
+                    raise error from None
+            # The consumer writes the batch before it asks for the next one: only then
+            # do the acknowledgements of its messages (PUBACK, PUBREC) go out.
+            yield batch
+            session.tick(now())
             out = session.data_to_send()
             if out:
                 transport.send(out)
 
     def _handle_events(self, session: ClientSession, events, heard: dict[str, float],
-                       deliver) -> None:
+                       batch: list[Message]) -> None:
         feeds = self._feeds
+        recv_ns = self._clock.wall_ns()
+        received = self._clock.now()
         for event in events:
-            if type(event) is Message:
+            if type(event) is Received:
                 feed = feeds.get(event.topic)
                 if feed is None:
                     self._log(f"ignored a message on unsubscribed topic {event.topic}")
                     continue
-                heard[event.topic] = self._clock()
+                heard[event.topic] = received
                 self._delivered = True
-                deliver(feed, event.payload)
+                batch.append(Message(feed, event.payload, recv_ns))
             elif type(event) is Connected:
                 self._on_connected(session)
             elif type(event) is Subscribed:
@@ -228,7 +259,7 @@ class Connection:
         self._state("connected")
         topics = [feed.topic for feed in self.plan.feeds]
         self._log(f"signed in; subscribing to {', '.join(topics)} at QoS {self.plan.qos}")
-        session.subscribe(topics, self.plan.qos, self._clock())
+        session.subscribe(topics, self.plan.qos, self._clock.now())
 
     def _on_subscribed(self, event: Subscribed, heard: dict[str, float]) -> None:
         refused = [t for t, code in zip(event.topics, event.granted) if code == SUBACK_FAILURE]
@@ -236,57 +267,69 @@ class Connection:
             raise SubscriptionRefused(f"the broker refused the subscription to "
                                       f"{', '.join(refused)}")
         self._ever_subscribed = True
-        now = self._clock()
+        now = self._clock.now()
         for topic in self._timed_topics:  # the stale clock starts at the SUBACK
             heard.setdefault(topic, now)
         self._state("subscribed")
         self._log("subscribed (granted QoS " + ", ".join(map(str, event.granted)) + ")")
 
 
-def run_connections(plans: list[ConnectionPlan], options: RunOptions,
-                    deliver: Callable[[Feed, bytes], None], flush: Callable[[], None],
-                    timeout: float | None = None) -> None:
-    """Run every plan until one fails, the output says Finished, or `timeout` passes."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    connections = [Connection(plan, options) for plan in plans]
-    if len(connections) == 1:
-        connections[0].run(deliver, flush, deadline)
-        return
-    # One thread per connection; only the main thread writes, so output needs no lock
-    # and Ctrl-C lands where it can be handled.
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
+class Connections:
+    """Every plan's connection, as one message source (see stream.Source).
 
-    def work(connection: Connection) -> None:
-        try:
-            connection.run(lambda feed, payload: inbox.put((feed, payload)), lambda: None,
-                           deadline)
-        except BaseException as error:  # handed to the main thread, which decides
-            inbox.put((None, error))
+    One connection runs in the consuming thread. Several run in threads, each handing
+    over one batch at a time and waiting until the consumer asks for the next: so a
+    message is acknowledged only once written, whichever connection it came on, and a
+    fast broker behind a slow pipe holds its reading thread (TCP pushes back on the
+    broker) instead of filling memory.
+    """
 
-    threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in connections]
-    for thread in threads:
-        thread.start()
-    try:
-        while True:
-            try:
-                feed, item = inbox.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise Finished("timeout") from None
-                if options.stop is not None and options.stop.is_set():
-                    return
-                continue
-            while True:
-                if feed is None:
-                    raise item
-                deliver(feed, item)
-                try:
-                    feed, item = inbox.get_nowait()
-                except queue.Empty:
-                    break
-            flush()
-    finally:
-        for connection in connections:
-            connection.stopping.set()
+    def __init__(self, plans: list[ConnectionPlan], options: RunOptions, *,
+                 connect: Connect = open_transport, clock: Clock | None = None) -> None:
+        self.stopping = options.stop if options.stop is not None else threading.Event()
+        options = dataclasses.replace(options, stop=self.stopping)
+        self.connections = [Connection(plan, options, connect=connect, clock=clock)
+                            for plan in plans]
+
+    def batches(self) -> Batches:
+        if len(self.connections) == 1:
+            yield from self.connections[0].batches()
+            return
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        threads = [threading.Thread(target=self._work, args=(c, inbox), daemon=True,
+                                    name=f"coinsuper-connection-{i}")
+                   for i, c in enumerate(self.connections, 1)]
         for thread in threads:
-            thread.join(timeout=1.0)
+            thread.start()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    handoff = inbox.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    yield []
+                    continue
+                if isinstance(handoff, BaseException):
+                    raise handoff
+                batch, written = handoff
+                yield batch
+                written.set()
+        finally:
+            self.stopping.set()
+            for thread in threads:
+                thread.join(timeout=1.0)
+
+    def _work(self, connection: Connection, inbox: queue.SimpleQueue) -> None:
+        batches = connection.batches()
+        try:
+            for batch in batches:
+                if not batch:
+                    continue  # the consuming thread keeps its own time
+                written = threading.Event()
+                inbox.put((batch, written))
+                while not written.wait(POLL_SECONDS):
+                    if self.stopping.is_set():
+                        return
+        except BaseException as error:  # handed to the consuming thread, which decides
+            inbox.put(error)
+        finally:
+            batches.close()

@@ -121,12 +121,12 @@ def test_exit_status_map(error, status):
 
 
 def test_a_bug_exits_1_with_one_line_and_no_traceback(capsys, monkeypatch):
-    import coinsuper_cli.cli as cli_module
+    import coinsuper_cli.core as core
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("oops")
 
-    monkeypatch.setattr(cli_module, "_stream", broken)
+    monkeypatch.setattr(core, "stream", broken)
     code, _, err = run(capsys, "trades", "BTC_USD")
     assert code == ExitStatus.ERROR
     assert err.count("\n") == 1 and "Traceback" not in err and "a bug" in err
@@ -135,12 +135,12 @@ def test_a_bug_exits_1_with_one_line_and_no_traceback(capsys, monkeypatch):
 
 
 def test_ctrl_c_exits_130(capsys, monkeypatch):
-    import coinsuper_cli.cli as cli_module
+    import coinsuper_cli.core as core
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module, "_stream", interrupted)
+    monkeypatch.setattr(core, "stream", interrupted)
     code, _, err = run(capsys, "trades", "BTC_USD")
     assert code == 130 and "Traceback" not in err
 

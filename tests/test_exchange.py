@@ -24,25 +24,6 @@ def test_symbols_that_could_change_a_topic_are_refused(text):
         exchange.normalise_symbol(text)
 
 
-def test_topics_follow_the_spec():
-    env = "exchange_ha_prod_hk"
-    assert exchange.topic(env, "depth", symbol="BTC_USD") == \
-        "exchange_ha_prod_hk/api/ws/v1/market/depth/BTC_USD"
-    assert exchange.topic(env, "book", symbol="BTC_USD", step="0.01") == \
-        "exchange_ha_prod_hk/api/ws/v1/market/orderBook/BTC_USD/0.01"
-    assert exchange.topic(env, "kline", symbol="ETC_BTC", range="300000") == \
-        "exchange_ha_prod_hk/api/ws/v1/market/kline/ETC_BTC/300000"
-    assert exchange.topic(env, "trade", symbol="BTC_USD") == \
-        "exchange_ha_prod_hk/api/ws/v1/market/tickers/BTC_USD"
-    assert exchange.topic(env, "asset", email="a@b.c") == \
-        "exchange_ha_prod_hk/api/ws/personal/v1/asset/change/a@b.c"
-    # The private order and fill topics have no /api prefix.
-    assert exchange.topic(env, "order", email="a@b.c") == \
-        "exchange_ha_prod_hk/ws/personal/v1/order/change/a@b.c"
-    assert exchange.topic(env, "fill", email="a@b.c") == \
-        "exchange_ha_prod_hk/ws/personal/v1/trade/change/a@b.c"
-
-
 def test_public_sign_in_with_credentials():
     full = "exchange_ha_prod_hk/api/ws/v1/market/depth/BTC_USD"
     sign_in = exchange.public_sign_in(full, access_key="AK123", email="me@example.com")

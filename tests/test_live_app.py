@@ -1,9 +1,8 @@
-"""The live app without a network: a stand-in runner feeds it, a pseudo-terminal types
+"""The live app without a network: a scripted source feeds it, a pseudo-terminal types
 into it. Errors of the network thread come out of run_live after the screen is restored;
 `q` returns; --count ends it with Finished."""
 import io
 import os
-import sys
 import termios
 import threading
 import time
@@ -16,6 +15,7 @@ from coinsuper_cli.errors import Finished, SignInRefused
 from coinsuper_cli.live import app
 from coinsuper_cli.plans import Target, public_plan
 from coinsuper_cli.runner import RunOptions
+from coinsuper_cli.stream import Message
 
 SAMPLES = Path(__file__).parent / "samples"
 ALT_SCREEN_ON, ALT_SCREEN_OFF = "\x1b[?1049h", "\x1b[?1049l"
@@ -26,99 +26,109 @@ def terminal_console():
                    color_system=None)
 
 
-def trade_plan():
-    return public_plan(Target("ws://127.0.0.1:1/mqtt"), "trade", "BTC_USD")
+TICKERS = (SAMPLES / "tickers.json").read_bytes()
+PLAN = None  # each test's own: the trade parser remembers what it has seen
 
 
-def fake_runner(script):
-    """A run_connections that runs `script(plans, options, deliver, flush)` instead."""
-    def run_connections(plans, options, deliver, flush, timeout=None):
-        script(plans, options, deliver, flush)
-    return run_connections
+@pytest.fixture(autouse=True)
+def fresh_plan():
+    global PLAN
+    PLAN = public_plan(Target("ws://127.0.0.1:1/mqtt"), "trade", "BTC_USD")
 
 
-def test_an_error_of_the_network_thread_is_raised_after_the_screen_is_restored(monkeypatch):
-    def script(plans, options, deliver, flush):
-        options.on_state(plans[0], "subscribed")
-        deliver(plans[0].feeds[0], (SAMPLES / "tickers.json").read_bytes())
+def message(payload: bytes) -> Message:
+    return Message(PLAN.feeds[0], payload, time.time_ns())
+
+
+def scripted(script):
+    """A source_for whose source yields the batches of `script(options)`."""
+    class Scripted:
+        def __init__(self, options: RunOptions) -> None:
+            self.options = options
+
+        def batches(self):
+            yield from script(self.options)
+    return Scripted
+
+
+def run_live(script, **kwargs):
+    kwargs.setdefault("sandbox", False)
+    kwargs.setdefault("console", terminal_console())
+    app.run_live([PLAN], scripted(script), RunOptions(), **kwargs)
+
+
+def test_an_error_of_the_network_thread_is_raised_after_the_screen_is_restored():
+    def script(options):
+        options.on_state(PLAN, "subscribed")
+        yield [message(TICKERS)]
         raise SignInRefused("the broker refused the sign-in: bad user name or password")
 
-    monkeypatch.setattr(app, "run_connections", fake_runner(script))
     console = terminal_console()
     with pytest.raises(SignInRefused):
-        app.run_live([trade_plan()], RunOptions(), sandbox=False, console=console)
+        run_live(script, console=console)
     screen = console.file.getvalue()
     # the last frame (with the trades) came before leaving the alternate screen
     assert screen.index(ALT_SCREEN_ON) < screen.rindex("Trades BTC_USD") < screen.rindex(
         ALT_SCREEN_OFF)
 
 
-def test_count_counts_records_and_ends_with_finished(monkeypatch):
-    seen = {}
+def test_count_counts_records_and_ends_with_finished():
+    asked = []
 
-    def script(plans, options, deliver, flush):
-        feed = plans[0].feeds[0]
-        try:
-            deliver(feed, (SAMPLES / "tickers.json").read_bytes())  # 20 trades
-        except Finished:
-            seen["after"] = "first push"
-            raise
+    def script(options):
+        yield [message(TICKERS)]  # 20 trades
+        asked.append("a second batch")
+        yield [message(TICKERS)]
 
-    monkeypatch.setattr(app, "run_connections", fake_runner(script))
     with pytest.raises(Finished):
-        app.run_live([trade_plan()], RunOptions(), sandbox=True, count=5,
-                     console=terminal_console())
-    assert seen == {"after": "first push"}
+        run_live(script, sandbox=True, count=5)
+    assert asked == []
 
 
-def test_count_or_timeout_leaves_the_last_frame_on_the_normal_screen(monkeypatch):
-    def script(plans, options, deliver, flush):
-        deliver(plans[0].feeds[0], (SAMPLES / "tickers.json").read_bytes())
+def test_count_or_timeout_leaves_the_last_frame_on_the_normal_screen():
+    def script(options):
+        yield [message(TICKERS)]
 
-    monkeypatch.setattr(app, "run_connections", fake_runner(script))
     console = terminal_console()
     with pytest.raises(Finished):
-        app.run_live([trade_plan()], RunOptions(), sandbox=False, count=3, console=console)
+        run_live(script, count=3, console=console)
     screen = console.file.getvalue()
     after = screen[screen.rindex(ALT_SCREEN_OFF):]
     assert "Trades BTC_USD" in after and "6674.49" in after
 
 
-def test_a_bad_payload_is_counted_on_the_status_line_not_printed(monkeypatch):
-    def script(plans, options, deliver, flush):
-        deliver(plans[0].feeds[0], b"{oops")
-        time.sleep(0.3)  # let a frame show it
+def test_a_bad_payload_is_counted_on_the_status_line_not_printed():
+    drawn = threading.Event()
+
+    def script(options):
+        yield [message(b"{oops")]
+        drawn.wait(0.3)  # let a frame show it
         raise Finished("timeout")
 
-    monkeypatch.setattr(app, "run_connections", fake_runner(script))
     console = terminal_console()
     with pytest.raises(Finished):
-        app.run_live([trade_plan()], RunOptions(), sandbox=False, console=console)
+        run_live(script, console=console)
     assert "1 skipped" in console.file.getvalue()
 
 
-def test_q_quits_and_the_terminal_mode_is_restored(monkeypatch):
+def test_q_quits_and_the_terminal_mode_is_restored():
     main_fd, typed_fd = os.openpty()
     stdin = os.fdopen(typed_fd, "r")
     before = termios.tcgetattr(typed_fd)
     stopped = threading.Event()
 
-    def script(plans, options, deliver, flush):
-        feed = plans[0].feeds[0]
-        payload = (SAMPLES / "tickers.json").read_bytes()
+    def script(options):
         try:
-            while True:  # a link that pushes until the app stops listening
-                deliver(feed, payload)
-                time.sleep(0.05)
+            while not options.stop.is_set():  # a link that pushes until told to stop
+                yield [message(TICKERS)]
+                options.stop.wait(0.05)
         finally:
             stopped.set()
 
-    monkeypatch.setattr(app, "run_connections", fake_runner(script))
-    monkeypatch.setattr(sys, "stdin", stdin)
     threading.Timer(0.5, os.write, (main_fd, b"q")).start()
     started = time.monotonic()
     try:
-        app.run_live([trade_plan()], RunOptions(), sandbox=False, console=terminal_console())
+        run_live(script, stdin=stdin)
         assert time.monotonic() - started < 3
         assert termios.tcgetattr(typed_fd) == before
         assert stopped.wait(2)

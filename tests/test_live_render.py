@@ -25,7 +25,7 @@ from coinsuper_cli.live.state import (BookState, CandlesState, DepthState, TapeS
                                       reduce_trades)
 from coinsuper_cli.live.status_line import Status, StatusLine
 from coinsuper_cli.live.tape import TradeTape
-from coinsuper_cli.payloads import make_parser
+from coinsuper_cli.channels import new_parser
 from coinsuper_cli.plans import Credentials, Target, private_plan, public_plan
 from coinsuper_cli.records import Kline
 
@@ -36,7 +36,7 @@ REVERSE = re.compile(r"\x1b\[(?:\d+;)*7(?:;\d+)*m")  # an SGR sequence turning o
 
 
 def sample(channel, name):
-    return make_parser(channel, range_ms=60_000)((SAMPLES / name).read_bytes())
+    return new_parser(channel, range="60000")((SAMPLES / name).read_bytes())
 
 
 def render(renderable, width, height=24, **console_options) -> list[str]:

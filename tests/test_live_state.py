@@ -10,14 +10,14 @@ from coinsuper_cli.live.state import (MAX_CANDLES, BookState, CandlesState, Dept
                                       TapeState, changed_levels, levels_with_totals,
                                       reduce_book, reduce_candles, reduce_depth,
                                       reduce_trades, spread_and_mid, tape_stats)
-from coinsuper_cli.payloads import make_parser
+from coinsuper_cli.channels import new_parser
 from coinsuper_cli.records import Asset, Fill, Kline, Order, Trade
 
 SAMPLES = Path(__file__).parent / "samples"
 
 
 def sample(channel, name):
-    return make_parser(channel, range_ms=60_000)((SAMPLES / name).read_bytes())
+    return new_parser(channel, range="60000")((SAMPLES / name).read_bytes())
 
 
 def kline(ts, close, high=None, volume="1"):

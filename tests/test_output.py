@@ -8,16 +8,23 @@ from pathlib import Path
 
 import pytest
 
+from coinsuper_cli.channels import Feed, new_parser
 from coinsuper_cli.errors import Finished
-from coinsuper_cli.output import Output, record_json
-from coinsuper_cli.payloads import Feed, make_parser
+from coinsuper_cli.output import JsonlSink, RawSink, record_json
 from coinsuper_cli.records import Book, Trade
+from coinsuper_cli.stream import ListSource, Message, pump
 
 SAMPLES = Path(__file__).parent / "samples"
 
 
 def feed(channel, topic="env/t"):
-    return Feed(topic, channel, None, make_parser(channel, range_ms=60000))
+    return Feed(topic, channel, None, new_parser(channel, range="60000"))
+
+
+def deliver(sink, *messages, count=None):
+    """Pumps (feed, payload) pairs into `sink`, each its own batch."""
+    pump(ListSource([[Message(f, p, 1_700_000_000_123_456_789)] for f, p in messages]),
+         sink, count=count)
 
 
 def test_record_json_keys_and_exact_decimals():
@@ -36,15 +43,15 @@ def test_levels_become_lists_of_strings():
 
 def test_jsonl_output_of_every_sample_keeps_every_digit():
     out = io.BytesIO()
-    output = Output(out, fmt="jsonl", warn=pytest.fail)
-    for name, channel in [("asset_change.json", "asset"), ("depth.json", "depth"),
-                          ("orderbook.json", "book"), ("kline.json", "kline"),
-                          ("tickers.json", "trade"), ("trade_change.json", "fill"),
-                          ("order_change.constructed.json", "order")]:
-        output.deliver(feed(channel), (SAMPLES / name).read_bytes())
+    deliver(JsonlSink(out, warn=pytest.fail), *[
+        (feed(channel), (SAMPLES / name).read_bytes())
+        for name, channel in [("asset_change.json", "asset"), ("depth.json", "depth"),
+                              ("orderbook.json", "book"), ("kline.json", "kline"),
+                              ("tickers.json", "trade"), ("trade_change.json", "fill"),
+                              ("order_change.constructed.json", "order")]])
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(lines) == 2 + 1 + 1 + 1 + 20 + 1 + 1
-    assert all(isinstance(line["recv"], int) for line in lines)
+    assert all(line["recv"] == 1_700_000_000_123 for line in lines)
     assert lines[0]["total"] == "1.306763122563248000000000000000"
     assert lines[2]["asks"][0] == ["6681.39", "25.1470"]
     assert lines[-1]["price"] == "1234.56000000"
@@ -70,24 +77,31 @@ def decimals(value, key=None):
 
 def test_count_stops_in_the_middle_of_a_push():
     out = io.BytesIO()
-    output = Output(out, fmt="jsonl", count=3, warn=pytest.fail)
+    tickers = (SAMPLES / "tickers.json").read_bytes()
     with pytest.raises(Finished):
-        output.deliver(feed("trade"), (SAMPLES / "tickers.json").read_bytes())
+        deliver(JsonlSink(out, warn=pytest.fail), (feed("trade"), tickers), count=3)
     assert len(out.getvalue().splitlines()) == 3
+
+
+def test_raw_counts_each_payload_as_one_record():
+    out = io.BytesIO()
+    with pytest.raises(Finished):
+        deliver(RawSink(out), *[(feed("trade"), b"[%d]" % i) for i in range(5)], count=2)
+    assert out.getvalue() == b"[0]\n[1]\n"
 
 
 def test_raw_is_byte_for_byte_with_optional_topic():
     out = io.BytesIO()
-    Output(out, fmt="raw", warn=pytest.fail).deliver(feed("trade"), b"not even json")
-    Output(out, fmt="raw", with_topic=True, warn=pytest.fail).deliver(feed("kline"), b"{}")
+    deliver(RawSink(out), (feed("trade"), b"not even json"))
+    deliver(RawSink(out, with_topic=True), (feed("kline"), b"{}"))
     assert out.getvalue() == b"not even json\nenv/t {}\n"
 
 
 def test_a_bad_payload_is_skipped_with_one_warning_naming_the_topic():
     out, warnings = io.BytesIO(), []
-    output = Output(out, fmt="jsonl", warn=warnings.append)
-    output.deliver(feed("kline", "env/api/kline/BTC_USD/60000"), b"{oops")
-    output.deliver(feed("kline"), (SAMPLES / "kline.json").read_bytes())
+    deliver(JsonlSink(out, warn=warnings.append),
+            (feed("kline", "env/api/kline/BTC_USD/60000"), b"{oops"),
+            (feed("kline"), (SAMPLES / "kline.json").read_bytes()))
     assert len(warnings) == 1 and "env/api/kline/BTC_USD/60000" in warnings[0]
     assert "not JSON" in warnings[0]
     assert len(out.getvalue().splitlines()) == 1

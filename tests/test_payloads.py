@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coinsuper_cli.channels import new_parser
 from coinsuper_cli.errors import PayloadError
 from coinsuper_cli.payloads import (
-    load_json, make_parser, parse_assets, parse_book, parse_depth, parse_fill, parse_kline,
+    load_json, parse_assets, parse_book, parse_depth, parse_fill, parse_kline,
     parse_order, parse_trades,
 )
 from coinsuper_cli.trades import TradeDeduplicator
@@ -118,7 +119,7 @@ def test_bad_fields_raise_payload_errors(change, message):
                                      "fill"])
 def test_bad_payloads_raise_payload_error(channel, payload):
     with pytest.raises(PayloadError):
-        make_parser(channel, range_ms=60000)(payload)
+        new_parser(channel, range="60000")(payload)
 
 
 json_values = st.recursive(
@@ -134,7 +135,7 @@ json_values = st.recursive(
 @settings(max_examples=400)
 def test_fuzzed_payloads_raise_only_payload_errors(payload, channel):
     try:
-        make_parser(channel, range_ms=60000)(payload)
+        new_parser(channel, range="60000")(payload)
     except PayloadError:
         pass
 
@@ -168,13 +169,13 @@ def test_dedup_memory_is_bounded_and_old_trades_are_not_replayed():
 
 
 def test_trade_parser_deduplicates_repeated_pushes():
-    parse = make_parser("trade")
+    parse = new_parser("trade")
     assert len(parse(sample("tickers.json"))) == 20
     assert parse(sample("tickers.json")) == []
 
 
 def test_repeated_private_pushes_are_dropped_but_changes_in_the_same_ms_are_not():
-    orders = make_parser("order")
+    orders = new_parser("order")
     body = sample("order_change.constructed.json")
     assert len(orders(body)) == 1
     assert orders(body) == []  # the exchange repeated itself
@@ -184,11 +185,11 @@ def test_repeated_private_pushes_are_dropped_but_changes_in_the_same_ms_are_not(
     cancelled = body.replace(b'"NEW"', b'"CANCEL"')
     assert len(orders(cancelled)) == 1
 
-    fills = make_parser("fill")
+    fills = new_parser("fill")
     assert len(fills(sample("trade_change.json"))) == 1
     assert fills(sample("trade_change.json")) == []
 
-    assets = make_parser("asset")
+    assets = new_parser("asset")
     assert len(assets(sample("asset_change.json"))) == 2
     assert assets(sample("asset_change.json")) == []
     moved = sample("asset_change.json").replace(b"0.738763122563248", b"0.738763122563249")
@@ -205,7 +206,7 @@ def test_recent_keys_is_bounded():
 
 
 def test_a_bad_trade_spoils_its_push_but_not_the_memory_of_the_good_ones():
-    parse = make_parser("trade")
+    parse = new_parser("trade")
     good = json.loads(sample("tickers.json"))
     bad = [dict(good[0], price="oops")] + good[1:]
     with pytest.raises(PayloadError, match="price"):
@@ -217,4 +218,4 @@ def test_a_bad_trade_spoils_its_push_but_not_the_memory_of_the_good_ones():
                                   "quantity": "1", "action": "BUY"}, 5, None])
 def test_malformed_trades_raise_payload_errors(item):
     with pytest.raises(PayloadError):
-        make_parser("trade")(json.dumps([item]).encode())
+        new_parser("trade")(json.dumps([item]).encode())

@@ -11,13 +11,15 @@ import dataclasses
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.live import Live
 
-from ..errors import Finished, PayloadError
-from ..payloads import Feed
-from ..runner import ConnectionPlan, RunOptions, run_connections
+from ..errors import Finished
+from ..plans import ConnectionPlan
+from ..runner import RunOptions
+from ..stream import Message, Sink, Source, pump
 from ..transport import redact_url
 from .dashboard import Dashboard
 from .model import LiveModel
@@ -28,33 +30,54 @@ TICK_SECONDS = 1.0  # redraw at least this often: "last msg N s ago" must move
 JOIN_SECONDS = 0.5  # how long quitting waits for the network thread to wind down
 
 
+class LiveSink(Sink):
+    """Folds each message's records into the model, under the drawing thread's lock."""
+
+    def __init__(self, model: LiveModel, lock: threading.Lock, changed: threading.Event,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._model, self._lock, self._changed, self._clock = model, lock, changed, clock
+
+    def write(self, message: Message, records: list | None) -> None:
+        with self._lock:
+            self._model.received(self._clock())
+            self._model.apply(message.feed, records or [], message.recv_ms)
+        self._changed.set()
+
+    def skipped(self, message: Message, problem: str) -> None:
+        with self._lock:
+            self._model.received(self._clock())
+            self._model.skipped += 1
+            self._model.note = problem
+        self._changed.set()
+
+
 class Receiver:
-    """The network side: runs every connection in one daemon thread.
+    """The network side: pumps the source into the model in one daemon thread.
 
     Args:
-        plans: the connections to run.
+        source_for: builds the message source from the run options it is given; their
+            warnings and log lines go to the status line instead of stderr, which the
+            screen covers.
         model: where records go, always under `lock`.
         lock: shared with the drawing thread.
-        options: how to run the connections; their warnings and log lines go to the
-            status line instead of stderr, which the screen covers.
         verbose: keep the latest connection log line, for the status line.
         count: stop after this many records (--count), or None.
         timeout: stop after this many seconds (--timeout), or None.
     """
 
-    def __init__(self, plans: list[ConnectionPlan], model: LiveModel, lock: threading.Lock,
-                 options: RunOptions, *, verbose: bool = False, count: int | None = None,
-                 timeout: float | None = None) -> None:
-        self._plans, self._model, self._lock = plans, model, lock
+    def __init__(self, source_for: Callable[[RunOptions], Source], model: LiveModel,
+                 lock: threading.Lock, options: RunOptions, *, verbose: bool = False,
+                 count: int | None = None, timeout: float | None = None) -> None:
+        self._model, self._lock = model, lock
         self.stopping = threading.Event()
-        self._options = dataclasses.replace(options, warn=self._note,
-                                            log=self._note if verbose else None,
-                                            on_state=self._on_state, stop=self.stopping)
-        self._left = count
-        self._timeout = timeout
         self.changed = threading.Event()
         self.done = threading.Event()
         self.error: BaseException | None = None
+        self._source = source_for(dataclasses.replace(
+            options, warn=self._note, log=self._note if verbose else None,
+            on_state=self._on_state, stop=self.stopping))
+        self._sink = LiveSink(model, lock, self.changed)
+        self._count, self._timeout = count, timeout
         self._thread = threading.Thread(target=self._run, name="coinsuper-receiver",
                                         daemon=True)
 
@@ -62,7 +85,7 @@ class Receiver:
         self._thread.start()
 
     def stop(self) -> None:
-        """Asks the connections to end: they say goodbye within the runner's poll
+        """Asks the source to end: connections say goodbye within the runner's poll
         interval. The thread is a daemon, so not even a stuck socket can hold the
         process."""
         self.stopping.set()
@@ -70,39 +93,12 @@ class Receiver:
 
     def _run(self) -> None:
         try:
-            run_connections(self._plans, self._options, self._deliver, self._flush,
-                            self._timeout)
+            pump(self._source, self._sink, count=self._count, timeout=self._timeout,
+                 stop=self.stopping)
         except BaseException as error:  # re-raised by the main thread
             self.error = error
         finally:
             self.done.set()
-
-    def _deliver(self, feed: Feed, payload: bytes) -> None:
-        if self.stopping.is_set():
-            raise Finished("quit")
-        now, recv_ms = time.monotonic(), int(time.time() * 1000)
-        try:
-            records = feed.parse(payload)
-        except PayloadError as error:
-            records, problem = [], f"skipped a message on {feed.topic}: {error}"
-        else:
-            problem = ""
-        if self._left is not None:
-            records = records[: self._left]
-            self._left -= len(records)
-        with self._lock:
-            self._model.received(now)
-            if problem:
-                self._model.skipped += 1
-                self._model.note = problem
-            self._model.apply(feed, records, recv_ms)
-        self.changed.set()
-        if self._left is not None and self._left <= 0:
-            raise Finished("--count reached")
-
-    def _flush(self) -> None:
-        if self.stopping.is_set():
-            raise Finished("quit")
 
     def _on_state(self, plan: ConnectionPlan, state: str) -> None:
         with self._lock:
@@ -115,20 +111,21 @@ class Receiver:
         self.changed.set()
 
 
-def run_live(plans: list[ConnectionPlan], options: RunOptions, *, sandbox: bool,
-             verbose: bool = False, count: int | None = None, timeout: float | None = None,
-             console: Console | None = None) -> None:
+def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Source],
+             options: RunOptions, *, sandbox: bool, verbose: bool = False,
+             count: int | None = None, timeout: float | None = None,
+             console: Console | None = None, stdin=None) -> None:
     """Streams `plans` into a full-screen live view until `q`, Ctrl-C, --count, --timeout
     or a failure; raises what ended the stream, except a `q`, which returns."""
     console = console or Console()
     lock = threading.Lock()
     model = LiveModel(plans, url=redact_url(plans[0].url), sandbox=sandbox)
-    receiver = Receiver(plans, model, lock, options, verbose=verbose, count=count,
+    receiver = Receiver(source_for, model, lock, options, verbose=verbose, count=count,
                         timeout=timeout)
     quit_by_key = False
     receiver.start()
     try:
-        with cbreak_keys(sys.stdin) as keys, \
+        with cbreak_keys(stdin or sys.stdin) as keys, \
                 Live(console=console, screen=True, auto_refresh=False,
                      redirect_stdout=False, redirect_stderr=False) as live, \
                 suspendable(keys, console, receiver.changed.set):

@@ -24,8 +24,12 @@ class CandlesView:
         state: the kline view's state.
     """
 
-    def __init__(self, state: CandlesState) -> None:
-        self.state = state
+    def __init__(self, state: CandlesState, *, now_ms: int = 0) -> None:
+        self.state = state  # now_ms: this view does not depend on the time
+
+    @staticmethod
+    def subtitle(state: CandlesState) -> str | None:
+        return state.candles[-1].interval if state.candles else None
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         candles = self.state.candles

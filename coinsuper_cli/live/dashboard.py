@@ -9,51 +9,12 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.layout import Layout
 from rich.panel import Panel
 
-from .balances import BalancesTable
-from .candles import CandlesView
-from .depth_chart import DepthChart
-from .fills_tape import FillsTape
-from .ladder import BookLadder
+from . import views
 from .model import Pane, Snapshot
-from .orders_table import OrdersTable
 from .status_line import StatusLine
-from .tape import TradeTape
 
 WATCH = ("book", "trade", "kline", "depth")  # reading order of the 2x2 grid
 ACCOUNT = ("asset", "order", "fill")
-# The narrowest a panel of each channel is useful; more panels sit side by side only
-# when each gets this much.
-MIN_WIDTH = {"book": 38, "trade": 38, "depth": 40, "kline": 40, "asset": 60, "order": 70,
-             "fill": 70}
-TITLES = {"depth": "Depth", "book": "Book", "kline": "Candles", "trade": "Trades",
-          "asset": "Balances", "order": "Open orders", "fill": "Fills"}
-
-
-def pane_title(pane: Pane, state) -> str:
-    parts = [f"{TITLES[pane.channel]} {pane.symbol}" if pane.symbol else TITLES[pane.channel]]
-    if pane.channel == "book" and state.book is not None:
-        parts.append(f"step {state.book.step}")
-    elif pane.channel == "kline" and state.candles:
-        parts.append(state.candles[-1].interval)
-    return " · ".join(parts)
-
-
-def pane_view(pane: Pane, state, now_ms: int) -> RenderableType:
-    """The renderable of one pane's state."""
-    channel = pane.channel
-    if channel == "depth":
-        return DepthChart(state)
-    if channel == "book":
-        return BookLadder(state, now_ms=now_ms)
-    if channel == "kline":
-        return CandlesView(state)
-    if channel == "trade":
-        return TradeTape(state, now_ms=now_ms)
-    if channel == "asset":
-        return BalancesTable(state, now_ms=now_ms)
-    if channel == "order":
-        return OrdersTable(state, now_ms=now_ms)
-    return FillsTape(state)
 
 
 class Dashboard:
@@ -80,7 +41,8 @@ class Dashboard:
 
     def _panel(self, pane: Pane) -> Panel:
         state = self.snapshot.views[pane]
-        return Panel(pane_view(pane, state, self.now_ms), title=pane_title(pane, state),
+        return Panel(views.draw(pane.channel, state, self.now_ms),
+                     title=views.title(pane.channel, pane.symbol, state),
                      title_align="left", border_style="dim", padding=(0, 1))
 
     def _arrange(self, body: Layout, width: int, height: int) -> None:
@@ -107,7 +69,7 @@ class Dashboard:
         if len(panes) == 1:
             body.update(self._panel(panes[0]))
             return
-        narrowest = max(MIN_WIDTH[p.channel] for p in panes)
+        narrowest = max(views.min_width(p.channel) for p in panes)
         columns = max(1, min(len(panes), width // narrowest))
         rows = []
         for r in range(ceil(len(panes) / columns)):

@@ -39,8 +39,8 @@ class DepthChart:
         state: the depth view's state.
     """
 
-    def __init__(self, state: DepthState) -> None:
-        self.state = state
+    def __init__(self, state: DepthState, *, now_ms: int = 0) -> None:
+        self.state = state  # now_ms: this view does not depend on the time
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         depth = self.state.depth

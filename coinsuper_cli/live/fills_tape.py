@@ -18,8 +18,8 @@ class FillsTape:
         state: the fills view's state.
     """
 
-    def __init__(self, state: FillsState) -> None:
-        self.state = state
+    def __init__(self, state: FillsState, *, now_ms: int = 0) -> None:
+        self.state = state  # now_ms: this view does not depend on the time
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if not self.state.fills:

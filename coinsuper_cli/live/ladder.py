@@ -28,6 +28,10 @@ class BookLadder:
         self.state = state
         self.now_ms = now_ms
 
+    @staticmethod
+    def subtitle(state: BookState) -> str | None:
+        return f"step {state.book.step}" if state.book is not None else None
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         book = self.state.book
         if book is None:

@@ -3,27 +3,12 @@
 # under the app's lock; the states themselves are frozen, so a snapshot is a shallow copy.
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..payloads import Feed
-from ..runner import ConnectionPlan
-from .account_state import (AssetsState, FillsState, OrdersState, reduce_assets,
-                            reduce_fills, reduce_orders)
-from .state import (BookState, CandlesState, DepthState, TapeState, reduce_book,
-                    reduce_candles, reduce_depth, reduce_trades)
+from ..channels import Feed
+from ..plans import ConnectionPlan
+from . import views
 from .status_line import Status
-
-# channel -> (the empty state, its reducer)
-REDUCERS: dict[str, tuple[Callable, Callable]] = {
-    "depth": (DepthState, reduce_depth),
-    "book": (BookState, reduce_book),
-    "kline": (CandlesState, reduce_candles),
-    "trade": (TapeState, reduce_trades),
-    "asset": (AssetsState, reduce_assets),
-    "order": (OrdersState, reduce_orders),
-    "fill": (FillsState, reduce_fills),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +39,7 @@ class LiveModel:
     def __init__(self, plans: list[ConnectionPlan], *, url: str, sandbox: bool) -> None:
         self.panes = tuple(Pane(f.channel, f.symbol, f.topic) for p in plans for f in p.feeds)
         self._by_topic = {pane.topic: pane for pane in self.panes}
-        self.views = {pane: REDUCERS[pane.channel][0]() for pane in self.panes}
+        self.views = {pane: views.empty_state(pane.channel) for pane in self.panes}
         self._plan_index = {id(plan): i for i, plan in enumerate(plans)}
         self._states = ["connecting"] * len(plans)
         self._url, self._sandbox = url, sandbox
@@ -65,8 +50,7 @@ class LiveModel:
     def apply(self, feed: Feed, records: list, recv_ms: int) -> None:
         """Folds one message's records into its pane's state."""
         pane = self._by_topic[feed.topic]
-        reducer = REDUCERS[pane.channel][1]
-        self.views[pane] = reducer(self.views[pane], records, recv_ms)
+        self.views[pane] = views.reduce(pane.channel, self.views[pane], records, recv_ms)
         self.records += len(records)
 
     def received(self, now: float) -> None:

@@ -114,15 +114,6 @@ class Sandbox:
         if self._tcp_server is not None:
             await self._tcp_server.wait_closed()
 
-    async def serve_forever(self) -> None:
-        """Run until cancelled, then stop."""
-        if self.broker is None:
-            await self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.stop()
-
     # -- transports -------------------------------------------------------------------
 
     async def _serve_websocket(self, ws: ServerConnection) -> None:

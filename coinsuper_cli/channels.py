@@ -1,0 +1,174 @@
+# The channel registry: everything coinsuper knows about each channel of the exchange's
+# real-time API, one entry a channel. The client (plans, parsers, stale detection), the
+# live views and the sandbox (topic parsing, what it publishes) all read it, so an eighth
+# channel is one entry here plus its parser and its view. A name that is not here fails
+# loudly with UnknownChannel wherever it is looked up.
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import payloads
+from .records import Asset, Book, Depth, Fill, Kline, Order, Record, Trade
+from .trades import TradeParser
+
+Parser = Callable[[bytes], list[Record]]
+
+
+class UnknownChannel(KeyError):
+    """A channel name that the registry does not hold: a bug in the caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """How the live views draw a channel. Names, not objects, so that jsonl never
+    imports rich: `module:attribute` under `coinsuper_cli.live`, resolved on first use.
+
+    Args:
+        state: the empty view state (a frozen dataclass).
+        reduce: `reduce(state, records, recv_ms) -> state`, pure.
+        draw: the renderable, built as `draw(state, now_ms=...)`.
+        title: the panel's title.
+        min_width: the narrowest its panel is still useful.
+    """
+
+    state: str
+    reduce: str
+    draw: str
+    title: str
+    min_width: int
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One channel of the exchange's API.
+
+    Args:
+        name: the jsonl `channel` key, and how code names the channel.
+        subtopic: appended to the topic prefix; `{field}`s are filled per topic
+            (spec/coinsuper-api.md). Private ones hold `{email}`.
+        record: the record type its payloads become.
+        new_parser: builds a parser for one topic from the topic's fields; trades and the
+            private channels keep de-duplication state in it.
+        cadence: seconds between the exchange's pushes; None for a channel that pushes
+            only when something changes. A timed topic silent far longer is a dead link.
+        view: how the live views draw it.
+        simulate: the sandbox's payload of a topic at this instant: `simulate(market,
+            ref)`; None for channels pushed as the demo account's events happen.
+    """
+
+    name: str
+    subtopic: str
+    record: type
+    new_parser: Callable[[dict[str, str]], Parser]
+    cadence: float | None
+    view: View
+    simulate: Callable[[Any, Any], bytes] | None = field(default=None, repr=False)
+
+    @property
+    def private(self) -> bool:
+        return "{email}" in self.subtopic
+
+    def topic(self, env: str, **fields: str) -> str:
+        return env + self.subtopic.format(**fields)
+
+
+def _single(parse: Callable[[object], Record]) -> Callable[[dict[str, str]], Parser]:
+    """A stateless parser of payloads that hold one record each."""
+    load_json = payloads.load_json
+    return lambda fields: lambda payload: [parse(load_json(payload))]
+
+
+def _deduplicated(parse: Callable[[object], list[Record]], key: Callable[[Record], object]
+                  ) -> Callable[[dict[str, str]], Parser]:
+    """The exchange warns that private pushes may be repeated: a parser that drops a
+    record whose key it has seen lately. Two changes can share a millisecond (a partial
+    fill and the next one), so the values that change are part of each key."""
+    load_json = payloads.load_json
+
+    def new_parser(fields: dict[str, str]) -> Parser:
+        seen = payloads.RecentKeys()
+        return lambda payload: [r for r in parse(load_json(payload)) if seen.add(key(r))]
+    return new_parser
+
+
+def _kline_parser(fields: dict[str, str]) -> Parser:
+    range_ms = int(fields["range"])
+    load_json = payloads.load_json
+    return lambda payload: [payloads.parse_kline(load_json(payload), range_ms)]
+
+
+CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
+    Channel(
+        "depth", "/api/ws/v1/market/depth/{symbol}", Depth, _single(payloads.parse_depth),
+        cadence=1.0,
+        view=View("state:DepthState", "state:reduce_depth", "depth_chart:DepthChart",
+                  "Depth", 40),
+        simulate=lambda market, ref: market.depth(ref.symbol)),
+    Channel(
+        "book", "/api/ws/v1/market/orderBook/{symbol}/{step}", Book,
+        _single(payloads.parse_book), cadence=2.0,
+        view=View("state:BookState", "state:reduce_book", "ladder:BookLadder", "Book", 38),
+        simulate=lambda market, ref: market.order_book(ref.symbol, ref.step)),
+    Channel(
+        "kline", "/api/ws/v1/market/kline/{symbol}/{range}", Kline, _kline_parser,
+        cadence=2.0,
+        view=View("state:CandlesState", "state:reduce_candles", "candles:CandlesView",
+                  "Candles", 40),
+        simulate=lambda market, ref: market.kline(ref.symbol, ref.range_ms)),
+    Channel(
+        # "tickers" in the exchange's topic; each push repeats the latest 50 trades.
+        "trade", "/api/ws/v1/market/tickers/{symbol}", Trade,
+        lambda fields: TradeParser(), cadence=2.0,
+        view=View("state:TapeState", "state:reduce_trades", "tape:TradeTape", "Trades", 38),
+        simulate=lambda market, ref: market.tickers(ref.symbol)),
+    Channel(
+        "asset", "/api/ws/personal/v1/asset/change/{email}", Asset,
+        _deduplicated(payloads.parse_assets,
+                      lambda r: (r.currency, r.updated, r.total, r.available)),
+        cadence=None,
+        view=View("account_state:AssetsState", "account_state:reduce_assets",
+                  "balances:BalancesTable", "Balances", 60)),
+    Channel(
+        # The private order and fill topics really have no /api prefix.
+        "order", "/ws/personal/v1/order/change/{email}", Order,
+        _deduplicated(lambda data: [payloads.parse_order(data)],
+                      lambda r: (r.order_no, r.state, r.updated, r.qty_remaining)),
+        cadence=None,
+        view=View("account_state:OrdersState", "account_state:reduce_orders",
+                  "orders_table:OrdersTable", "Open orders", 70)),
+    Channel(
+        "fill", "/ws/personal/v1/trade/change/{email}", Fill,
+        _deduplicated(lambda data: [payloads.parse_fill(data)], lambda r: r.deal_no),
+        cadence=None,
+        view=View("account_state:FillsState", "account_state:reduce_fills",
+                  "fills_tape:FillsTape", "Fills", 70)),
+)}
+
+PUBLIC = tuple(name for name, channel in CHANNELS.items() if not channel.private)
+PRIVATE = tuple(name for name, channel in CHANNELS.items() if channel.private)
+
+
+def get(name: str) -> Channel:
+    """The registry entry of `name`; UnknownChannel if there is none."""
+    try:
+        return CHANNELS[name]
+    except KeyError:
+        raise UnknownChannel(f"no channel named {name!r}; known: "
+                             f"{', '.join(CHANNELS)}") from None
+
+
+def new_parser(name: str, **fields: str) -> Parser:
+    """A parser for one topic of channel `name` (a kline needs `range`, in ms)."""
+    return get(name).new_parser(fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One subscribed topic: what it carries and how its payloads are read."""
+
+    topic: str
+    channel: str
+    symbol: str | None
+    parse: Parser

@@ -1,0 +1,203 @@
+# What a streaming command does, without Click: from its options to connection plans, a
+# message source and a sink, then the pump between them. Everything it touches of the
+# process (standard streams, whether they are terminals, the secret prompt) comes in an
+# Environment, so tests can swap it.
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, TextIO
+
+from .errors import Finished, UsageError
+
+if TYPE_CHECKING:  # imported where used: --help and --version need none of it
+    from . import plans
+
+FORMATS = ("live", "jsonl", "raw")
+SANDBOX_PLAN_URL = "ws://127.0.0.1:0/mqtt"  # `topics --sandbox`: 0 is the free port
+
+
+@dataclass
+class Environment:
+    """The process as a command sees it."""
+
+    stdin: TextIO
+    stdout: BinaryIO
+    stderr: TextIO
+    stdin_isatty: bool
+    stdout_isatty: bool
+    prompt_secret: Callable[[str], str]
+
+    @classmethod
+    def of_process(cls, prompt_secret: Callable[[str], str]) -> Environment:
+        # A large buffer of our own: the pump flushes once per batch received, so a
+        # burst of messages costs one write, not one per line.
+        try:
+            stdout = open(sys.stdout.fileno(), "wb", buffering=256 * 1024, closefd=False)
+        except (AttributeError, OSError, io.UnsupportedOperation):  # not a real file
+            stdout = sys.stdout.buffer
+        return cls(sys.stdin, stdout, sys.stderr, sys.stdin.isatty(), sys.stdout.isatty(),
+                   prompt_secret)
+
+    def warn(self, text: str) -> None:
+        print(f"coinsuper: {text}", file=self.stderr, flush=True)
+
+    def stdout_gone(self) -> None:
+        """The reader of stdout went away: point stdout at /dev/null, so that the
+        interpreter's last flush has nowhere to fail."""
+        try:
+            fd = self.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            return
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """Every option the streaming commands share; the CLI declares each one once, with
+    the same name as its field here."""
+
+    format: str | None
+    count: int | None
+    timeout: float | None
+    url: str
+    env: str
+    sandbox: bool
+    qos: int
+    keepalive: int
+    email: str | None
+    access_key: str | None
+    secret_key: str | None = dataclasses.field(repr=False)
+    retries: int | None
+    stale_after: float
+    max_packet: int
+    insecure: bool
+    cafile: str | None
+    verbose: bool
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a command asks for: public channels of some symbols, or private channels
+    (all on one connection, as the exchange allows one per access key)."""
+
+    public: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    private: tuple[str, ...] = ()
+    step: str | None = None
+    range_ms: int | None = None
+
+
+def stream(env: Environment, opts: StreamOptions, wanted: Wanted, *,
+           dry_run: bool = False) -> None:
+    """Plan the connections, then print them (`topics`, with `dry_run`) or stream them."""
+    fmt = opts.format or ("live" if env.stdout_isatty else "jsonl")
+    if fmt == "live" and not env.stdout_isatty and not dry_run:
+        raise UsageError("--format live needs a terminal on stdout; use jsonl or raw in a "
+                         "pipe")
+    if dry_run:
+        target = _target(opts, wanted, env, demo_url=SANDBOX_PLAN_URL if opts.sandbox else None)
+        _describe(env, _plan(target, wanted))
+        return
+    sandbox = _start_sandbox(opts, env) if opts.sandbox else None
+    try:
+        target = _target(opts, wanted, env, demo_url=sandbox.ws_url if sandbox else None)
+        _run(env, opts, fmt, _plan(target, wanted))
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def _target(opts: StreamOptions, wanted: Wanted, env: Environment, *,
+            demo_url: str | None) -> plans.Target:
+    """Where to connect and as whom: the sandbox's demo account when there is one."""
+    from . import plans
+
+    if demo_url is not None:
+        from .sandbox.account import demo_account
+        from .sandbox.server import SandboxConfig
+
+        account = demo_account(SandboxConfig.seed)
+        credentials = plans.Credentials(account.email, account.access_key,
+                                        account.secret_key)
+        return plans.Target(demo_url, opts.env, opts.qos, opts.keepalive, credentials)
+    secret_key = opts.secret_key
+    if (wanted.private and opts.email and opts.access_key and not secret_key
+            and env.stdin_isatty):
+        secret_key = env.prompt_secret("Secret key")
+    from .transport import check_url
+
+    credentials = plans.Credentials(opts.email, opts.access_key, secret_key)
+    return plans.Target(check_url(opts.url), opts.env, opts.qos, opts.keepalive,
+                        credentials)
+
+
+def _plan(target: plans.Target, wanted: Wanted) -> list[plans.ConnectionPlan]:
+    from . import plans
+
+    if wanted.private:
+        return [plans.private_plan(target, wanted.private)]
+    return [plans.public_plan(target, channel, symbol, step=wanted.step,
+                              range_ms=wanted.range_ms)
+            for channel in wanted.public for symbol in wanted.symbols]
+
+
+def _describe(env: Environment, connection_plans: list[plans.ConnectionPlan]) -> None:
+    from . import plans
+
+    lines = []
+    for i, plan in enumerate(connection_plans, 1):
+        lines.append(f"connection {i}")
+        lines += [f"  {line}" for line in plans.describe(plan)]
+    env.stdout.write("".join(line + "\n" for line in lines).encode("utf-8"))
+    env.stdout.flush()
+
+
+def _start_sandbox(opts: StreamOptions, env: Environment):
+    from .sandbox.server import SandboxConfig, start_in_thread
+
+    sandbox = start_in_thread(SandboxConfig(ws_port=0, tcp_port=0, env=opts.env))
+    if opts.verbose:
+        env.warn(f"sandbox listening on {sandbox.ws_url} and {sandbox.tcp_url}")
+    return sandbox
+
+
+def _run(env: Environment, opts: StreamOptions, fmt: str,
+         connection_plans: list[plans.ConnectionPlan]) -> None:
+    from .runner import Connections, RunOptions
+    from .stream import pump
+    from .transport import TLSOptions
+
+    options = RunOptions(
+        tls=TLSOptions(insecure=opts.insecure, cafile=opts.cafile),
+        max_packet=opts.max_packet, retries=opts.retries,
+        stale_after=opts.stale_after or None, warn=env.warn,
+        log=env.warn if opts.verbose else None)
+
+    def source_for(run_options: RunOptions) -> Connections:
+        return Connections(connection_plans, run_options)
+
+    if fmt == "live":
+        from .live.app import run_live  # rich is imported here, in live mode only
+
+        run_live(connection_plans, source_for, options, sandbox=opts.sandbox,
+                 verbose=opts.verbose, count=opts.count, timeout=opts.timeout,
+                 stdin=env.stdin)
+        return
+    from .output import JsonlSink, RawSink
+
+    if fmt == "raw":
+        sink = RawSink(env.stdout, with_topic=opts.verbose)
+    else:
+        sink = JsonlSink(env.stdout, warn=env.warn)
+    try:
+        pump(source_for(options), sink, count=opts.count, timeout=opts.timeout)
+    except BrokenPipeError:
+        # The reader went away (| head): a quiet success, caught here before Click's
+        # own EPIPE handling turns it into exit 1.
+        env.stdout_gone()
+        raise Finished("the reader of stdout went away") from None

@@ -1,0 +1,114 @@
+# Where messages come from and where they go. A source yields batches of messages (the
+# live connections are one source; a recording will be another); a sink writes them
+# (jsonl, raw, the live views, and later csv, templates, a recorder). `pump` is the one
+# place that parses, skips a bad payload, counts toward --count, flushes and stops.
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from .channels import Feed
+from .errors import Finished, PayloadError
+from .records import Record
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One payload as received on a subscribed topic."""
+
+    feed: Feed
+    payload: bytes
+    recv_ns: int  # local wall-clock receive time, ns since the epoch
+
+    @property
+    def recv_ms(self) -> int:
+        return self.recv_ns // 1_000_000
+
+
+class Source(Protocol):
+    def batches(self) -> Generator[list[Message], None, None]:
+        """What arrived, batch by batch, oldest first. An empty batch comes at least
+        every poll interval while nothing arrives, so that the consumer can check its
+        deadline and stop switch. A source acknowledges a batch (MQTT QoS 1 and 2) only
+        when the consumer asks for the next one: after it has been written."""
+        ...
+
+
+class Sink:
+    """Writes messages somewhere. Subclasses override what they need.
+
+    `wants_records`: False for a sink that writes payloads as they are (raw); then
+    nothing is parsed for it and each message counts as one output record.
+    """
+
+    wants_records = True
+
+    def write(self, message: Message, records: list[Record] | None) -> None:
+        """One message, and its records (None when `wants_records` is False)."""
+
+    def skipped(self, message: Message, problem: str) -> None:
+        """A message whose payload could not be read; `problem` is one line."""
+
+    def flush(self) -> None:
+        """Make what was written visible: called after every batch."""
+
+
+def pump(source: Source, sink: Sink, *, count: int | None = None,
+         timeout: float | None = None, stop: threading.Event | None = None,
+         clock: Callable[[], float] = time.monotonic) -> None:
+    """Moves messages from `source` to `sink` until the source ends, `count` records
+    are written (Finished), `timeout` seconds pass (Finished) or `stop` is set.
+
+    The deadline and the stop switch are checked on every message, so a flood cannot
+    hold the command past --timeout.
+    """
+    deadline = None if timeout is None else clock() + timeout
+    left = count
+    parse = sink.wants_records
+    batches = source.batches()
+    try:
+        for batch in batches:
+            for message in batch:
+                if parse:
+                    try:
+                        records = message.feed.parse(message.payload)
+                    except PayloadError as error:
+                        sink.skipped(message, f"skipped a message on {message.feed.topic}: "
+                                              f"{error}")
+                        continue
+                    if left is not None and len(records) > left:
+                        records = records[:left]
+                    sink.write(message, records)
+                    written = len(records)
+                else:
+                    sink.write(message, None)
+                    written = 1
+                if left is not None:
+                    left -= written
+                    if left <= 0:
+                        raise Finished(f"{count} records")
+                if deadline is not None and clock() >= deadline:
+                    raise Finished("timeout")
+            sink.flush()
+            if deadline is not None and clock() >= deadline:
+                raise Finished("timeout")
+            if stop is not None and stop.is_set():
+                return
+    finally:
+        try:
+            sink.flush()
+        finally:
+            batches.close()  # ends every connection with a goodbye
+
+
+class ListSource:
+    """Messages already in hand, as a source: a batch each."""
+
+    def __init__(self, batches: Iterable[list[Message]]) -> None:
+        self._batches = batches
+
+    def batches(self) -> Generator[list[Message], None, None]:
+        yield from self._batches
