@@ -1,23 +1,47 @@
-# Byte pipes to a broker: MQTT over WebSocket (ws://, wss://) with websocket-client and
-# wsproto, and plain MQTT over a socket (mqtt://, mqtts://). Each moves bytes and nothing else; the
-# MQTT conversation is the runner's.
+# Byte pipes to a broker: MQTT over WebSocket (ws://, wss://) and plain MQTT over a
+# socket (mqtt://, mqtts://), behind one small `Transport` interface. Each moves bytes and
+# nothing else; the MQTT conversation is the runner's. Also the checks that turn a bad
+# broker URL or CA file into a usage error before anything connects.
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
+import time
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from .errors import ConnectFailed, UsageError
-from .mqtt.errors import ProtocolViolation
+from .mqtt.codec import DEFAULT_MAX_PACKET
+from .mqtt.errors import MQTTError, ProtocolViolation
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443, "mqtt": 1883, "mqtts": 8883}
 READ_SIZE = 256 * 1024  # one system call takes in a whole burst of messages
+CLOSE_WAIT = 0.2  # seconds to wait for the broker's reply to our close frame
+# WebSocket opcodes (RFC 6455 §5.2); websockets' Opcode members are IntEnums equal to them.
+_CONTINUATION, _TEXT, _BINARY, _CLOSE = 0x0, 0x1, 0x2, 0x8
 
 
 class ConnectionClosed(ConnectFailed):
     """The broker closed the connection."""
 
+
+class Transport(Protocol):
+    """A byte pipe to a broker, open from construction until `close`."""
+
+    def send(self, data: bytes) -> None:
+        """Write all of `data`; raises ConnectionClosed."""
+
+    def recv(self, timeout: float) -> bytes | None:
+        """Bytes from the broker (b"" if what came completed nothing), or None if nothing
+        came within `timeout` seconds; raises ConnectionClosed or ProtocolViolation."""
+
+    def close(self) -> None:
+        """Let go of the connection; never raises."""
+
+
+# -- checks of what the user typed ----------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class TLSOptions:
@@ -25,32 +49,82 @@ class TLSOptions:
     cafile: str | None = None
 
     def context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.cafile)
+        """Raises UsageError, never ssl.SSLError or OSError, for a bad cafile."""
+        context = _trusting(self.cafile)
         if self.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
 
 
+def _trusting(cafile: str | None) -> ssl.SSLContext:
+    """A client context trusting the system's CAs, or only those in `cafile`."""
+    if cafile is None:
+        return ssl.create_default_context()
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except ssl.SSLError:  # not PEM, or a PEM block that is cut short or corrupt
+        context = None
+    except OSError as error:  # missing, a directory, unreadable
+        raise UsageError(f"cannot read {cafile!r}: {error.strerror}") from None
+    # A file holding only a CRL loads without complaint, yet trusts nobody.
+    if context is None or not context.cert_store_stats()["x509"]:
+        raise UsageError(f"{cafile!r} holds no readable certificate: give a PEM file of "
+                         "CA certificates (-----BEGIN CERTIFICATE-----)")
+    return context
+
+
+def check_cafile(path: str) -> str:
+    """`path` if it is a file of PEM certificates that TLS can trust; else UsageError."""
+    _trusting(path)
+    return path
+
+
 def redact_url(url: str) -> str:
-    """The URL without any user:password@ part, for logs and messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
+    """The URL without any user:password@ part, for logs and messages.
+
+    Works on any string, parseable or not. A password that is not percent-encoded may
+    hold '/', '?' or '#', which end the authority (RFC 3986 §3.2), so everything up to
+    the last '@' goes, not just what a parser would call the user information.
+    """
+    scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
+    if "@" not in rest:
         return url
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    return scheme + sep + "***@" + rest.rpartition("@")[2]
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        raise UsageError(f"unsupported broker URL {redact_url(url)!r}: use wss://, ws://, "
-                         "mqtts:// or mqtt://HOST[:PORT]")
+    """The broker URL with its scheme in lower case; UsageError (one line, no password)
+    for anything a connection could not be opened to."""
+    shown = redact_url(url)
+    if not all("!" <= char <= "~" for char in url):
+        raise UsageError(f"broker URL {shown!r} holds a space, a control character or a "
+                         "non-ASCII character (percent-encode it; xn-- for a domain name)")
     try:
-        parts.port
-    except ValueError:
-        raise UsageError(f"bad port in broker URL {redact_url(url)!r}") from None
-    return url
+        parts = urlsplit(url)
+    except ValueError as error:  # an unclosed or bad [IPv6] literal
+        raise UsageError(f"bad host in broker URL {shown!r}: {error}") from None
+    if parts.scheme not in DEFAULT_PORTS:
+        raise UsageError(f"unsupported broker URL {shown!r}: use wss://, ws://, "
+                         "mqtts:// or mqtt://HOST[:PORT]")
+    if not parts.hostname:
+        raise UsageError(f"no host in broker URL {shown!r}: use {parts.scheme}://HOST[:PORT]")
+    try:
+        bad_port = parts.port == 0  # nothing listens on port 0
+    except ValueError:  # not digits, or over 65535
+        bad_port = True
+    if bad_port:
+        raise UsageError(f"bad port in broker URL {shown!r}: give a number from 1 to 65535")
+    try:
+        # What socket.getaddrinfo does to a name; an empty or over-long label fails here,
+        # as a UnicodeError that no connection error handler expects.
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise UsageError(f"bad host name in broker URL {shown!r}") from None
+    return parts.scheme + url[len(parts.scheme):]
 
+
+# -- transports -----------------------------------------------------------------------
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
@@ -62,8 +136,8 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-class _SocketReader:
-    """Reads a socket in large chunks with a per-call timeout."""
+class _SocketIO:
+    """Reads a socket in large chunks with a per-call timeout, and writes it whole."""
 
     _sock: socket.socket
     _timeout: float | None
@@ -83,127 +157,226 @@ class _SocketReader:
             raise ConnectionClosed("the broker closed the connection")
         return data
 
-
-class TCPTransport(_SocketReader):
-    def __init__(self, url: str, *, timeout: float, tls: TLSOptions) -> None:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]
-        try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if parts.scheme == "mqtts":
-                sock = tls.context().wrap_socket(sock, server_hostname=host)
-        except (OSError, ssl.SSLError) as error:
-            raise ConnectFailed(f"could not connect to {host}:{port}: {_describe(error)}") \
-                from None
-        self._sock = sock
-        self._timeout = timeout
-
-    def send(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> None:
         try:
             self._sock.sendall(data)
         except OSError as error:
             raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
 
-    recv = _SocketReader._read
 
-    def close(self) -> None:
-        try:
-            self._sock.close()
-        except OSError:
-            pass
-
-
-class WebSocketTransport(_SocketReader):
-    """MQTT over WebSocket: subprotocol `mqtt`, every packet in binary frames.
-
-    websocket-client opens the connection (URL, TLS, handshake) and frames what we send.
-    Received frames are parsed by wsproto, sans-I/O, from large reads: websocket-client
-    reads each frame with two or three system calls, which capped throughput, and buffers
-    a whole frame however large its header says it is, while wsproto hands on a frame's
-    payload as it arrives, so the MQTT decoder's --max-packet bounds memory. MQTT does
-    not care where frames begin or end (MQTT 3.1.1 §6), so payloads go on unjoined.
-    """
+class TCPTransport(_SocketIO):
+    """MQTT straight over TCP (mqtt://) or TLS (mqtts://)."""
 
     def __init__(self, url: str, *, timeout: float, tls: TLSOptions) -> None:
-        import websocket  # websocket-client; imported here so that --help stays quick
-        from wsproto.connection import Connection, ConnectionType
-
-        self._ws_errors = (websocket.WebSocketException, OSError, ssl.SSLError)
-        sslopt = {"context": tls.context()} if url.startswith("wss:") else None
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]
+        context = tls.context() if parts.scheme == "mqtts" else None
         try:
-            self._ws = websocket.create_connection(
+            sock = socket.create_connection((host, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if context is not None:
+                sock = context.wrap_socket(sock, server_hostname=host)
+        except OSError as error:  # ssl.SSLError included
+            raise ConnectFailed(f"could not connect to {host}:{port}: {_describe(error)}") \
+                from None
+        self._sock = sock
+        self._timeout = timeout
+
+    send = _SocketIO._write
+    recv = _SocketIO._read
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+class WebSocketFrames:
+    """Sans-I/O WebSocket framing for MQTT on the client side, once the handshake is done.
+
+    Socket bytes go in with `receive_data`, which returns the payloads of the binary
+    frames they complete; `send` frames MQTT bytes; `data_to_send` is everything to
+    write, including the pongs and close frames that RFC 6455 makes the client owe.
+    MQTT does not care where frames begin or end (MQTT 3.1.1 §6), so each frame's
+    payload goes on as soon as it is whole, without waiting for the rest of its message.
+
+    Args:
+        max_frame: the largest frame payload accepted, in bytes.
+    """
+
+    def __init__(self, *, max_frame: int = DEFAULT_MAX_PACKET) -> None:
+        from websockets.protocol import Protocol as WebSocketProtocol, Side
+
+        # websockets buffers a frame whole before handing it on, so a header announcing
+        # a huge frame would make it buffer as much as the broker cares to send. A limit
+        # per frame refuses such a header at once (RFC 6455 §7.4.1: 1009, too big), and
+        # none per message, since a fragment's payload goes on as soon as it is whole.
+        # With the limit at --max-packet, one packet per frame (what brokers send) always
+        # fits, and the parser holds at most a partial frame and one read, under
+        # max_frame + READ_SIZE bytes, besides the MQTT decoder's own max_packet.
+        self._protocol = WebSocketProtocol(Side.CLIENT, max_size=(None, max_frame))
+        self._max_frame = max_frame
+        self._failure: Exception | None = None
+
+    @property
+    def open(self) -> bool:
+        """No fault so far, and no close frame sent (RFC 6455 §5.5.1: nothing may follow
+        one); a close frame received is a fault, since it ends the connection."""
+        return self._failure is None and self._protocol.close_sent is None
+
+    def receive_data(self, data: bytes) -> bytes:
+        """The payloads of the binary frames that `data` completes, joined.
+
+        Raises ProtocolViolation for a frame that breaks RFC 6455 or is not binary, and
+        ConnectionClosed for a close frame. Payloads that came whole before such a fault
+        are returned first and the fault is raised by the next call, so no message is
+        lost to the garbage behind it.
+        """
+        self.check()
+        protocol = self._protocol
+        protocol.receive_data(data)
+        payloads: list[bytes] = []
+        try:
+            for frame in protocol.events_received():
+                opcode = frame.opcode
+                if opcode == _BINARY or opcode == _CONTINUATION:
+                    payloads.append(frame.data)
+                elif opcode == _TEXT:
+                    # MQTT over WebSocket carries only binary frames (MQTT 3.1.1 §6);
+                    # 1003 is "data it cannot accept" (RFC 6455 §7.4.1).
+                    protocol.fail(1003, "MQTT needs binary frames")
+                    raise ProtocolViolation("the broker sent a text WebSocket frame")
+                elif opcode == _CLOSE:
+                    # Its reply is already in data_to_send (RFC 6455 §5.5.1).
+                    raise ConnectionClosed("the broker closed the WebSocket "
+                                           f"({protocol.close_rcvd.code})")
+                # A ping's pong is already in data_to_send (RFC 6455 §5.5.2); a pong
+                # needs nothing.
+            if protocol.parser_exc is not None:
+                # The protocol has already queued its close frame (1002, 1007 or 1009).
+                raise ProtocolViolation(f"WebSocket: {self._fault(protocol.parser_exc)}")
+        except (ProtocolViolation, ConnectionClosed) as error:
+            self._failure = error
+            if not payloads:
+                raise
+        return b"".join(payloads)
+
+    def _fault(self, error: Exception) -> str:
+        from websockets.exceptions import PayloadTooBig
+
+        if isinstance(error, PayloadTooBig):
+            # Its own limit counts the fragments before this one; ours is per frame.
+            return f"a frame of {error.size} bytes is over the {self._max_frame}-byte limit"
+        return str(error) or type(error).__name__
+
+    def check(self) -> None:
+        """Raise the fault that ended the connection, if one has."""
+        if self._failure is not None:
+            raise self._failure
+
+    def send_failed(self, error: ConnectionClosed) -> None:
+        """The socket could not take our bytes: the stream is broken from here on, and
+        every later call raises `error`, unless a fault came first."""
+        if self._failure is None:
+            self._failure = error
+
+    def send(self, data: bytes) -> None:
+        self.check()
+        self._protocol.send_binary(data)
+
+    def send_close(self) -> None:
+        self._protocol.send_close(1000)
+
+    def data_to_send(self) -> bytes:
+        # Only a server, or a client told of EOF (we never are: EOF ends the transport
+        # at once), is given websockets' SEND_EOF, an empty bytestring.
+        return b"".join(self._protocol.data_to_send())
+
+
+class WebSocketTransport(_SocketIO):
+    """MQTT over WebSocket: subprotocol `mqtt`, every packet in binary frames.
+
+    websocket-client opens the connection (URL, TLS, handshake); from then on, frames
+    both ways are websockets' sans-I/O protocol's (`WebSocketFrames`), over large reads:
+    websocket-client reads each frame with two or three system calls, which capped
+    throughput, and would buffer a frame however large its header says it is.
+    """
+
+    def __init__(self, url: str, *, timeout: float, tls: TLSOptions,
+                 max_frame: int = DEFAULT_MAX_PACKET) -> None:
+        import websocket  # websocket-client; imported here so that --help stays quick
+
+        sslopt = {"context": tls.context()} if urlsplit(url).scheme == "wss" else None
+        try:
+            ws = websocket.create_connection(
                 url, timeout=timeout, subprotocols=["mqtt"], sslopt=sslopt,
                 sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
-                enable_multithread=False, skip_utf8_validation=True,
             )
-        except self._ws_errors as error:
+        except (websocket.WebSocketException, OSError) as error:  # ssl.SSLError included
             raise ConnectFailed(f"could not connect to {redact_url(url)}: "
                                 f"{_describe(error)}") from None
         # The handshake reads the response line by line, so no frame byte is left
-        # behind in websocket-client when the socket passes to wsproto.
-        self._sock = self._ws.sock
+        # behind in websocket-client when the socket passes to the frame protocol.
+        self._sock = ws.sock
         self._timeout = timeout
-        self._frames = Connection(ConnectionType.CLIENT)
-        self._failure: Exception | None = None
+        self._frames = WebSocketFrames(max_frame=max_frame)
 
     def send(self, data: bytes) -> None:
-        try:
-            self._ws.send_bytes(data)
-        except self._ws_errors as error:
-            raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
+        self._frames.send(data)
+        self._flush()
 
     def recv(self, timeout: float) -> bytes | None:
-        if self._failure is not None:
-            raise self._failure
+        self._frames.check()
         data = self._read(timeout)
         if data is None:
             return None
-        payloads: list[bytes] = []
         try:
-            self._frames.receive_data(data)
-            for event in self._frames.events():
-                self._on_event(event, payloads)
-        except (ProtocolViolation, ConnectionClosed) as error:
-            # What came whole before the fault is still handed on; the fault follows
-            # at the next call, so no message is lost to the garbage behind it.
-            if not payloads:
+            return self._frames.receive_data(data)
+        finally:
+            # The pongs and close frames the broker is owed go out before anything
+            # else; if they cannot, the next call says so, after this chunk's messages.
+            with contextlib.suppress(ConnectionClosed):
+                self._flush()
+
+    def _flush(self) -> None:
+        data = self._frames.data_to_send()
+        if data:
+            try:
+                self._write(data)
+            except ConnectionClosed as error:
+                self._frames.send_failed(error)
                 raise
-            self._failure = error
-        return b"".join(payloads)
-
-    def _on_event(self, event, payloads: list[bytes]) -> None:
-        from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
-
-        kind = type(event)
-        if kind is BytesMessage:
-            payloads.append(event.data)
-        elif kind is TextMessage:
-            # MQTT over WebSocket carries only binary frames (MQTT 3.1.1 §6).
-            raise ProtocolViolation("the broker sent a text WebSocket frame")
-        elif kind is Ping:
-            self.send_pong(event.payload)
-        elif kind is CloseConnection:
-            # wsproto reports frames it cannot parse as a close with these codes
-            # (RFC 6455 §7.4.1: protocol error, bad data), so they are bad input.
-            if event.code in (1002, 1007):
-                raise ProtocolViolation(f"WebSocket: {event.reason or event.code}")
-            raise ConnectionClosed(f"the broker closed the WebSocket ({event.code})")
-
-    def send_pong(self, payload: bytes) -> None:
-        try:
-            self._ws.pong(payload)
-        except self._ws_errors as error:
-            raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
 
     def close(self) -> None:
         try:
-            self._ws.close(timeout=0.2)
-        except Exception:  # closing a broken socket may fail in many ways; nothing to do
-            pass
+            if self._frames.open:
+                self._frames.send_close()
+                self._flush()
+                self._await_close_reply()
+        except (ConnectFailed, MQTTError):
+            pass  # the link is gone or broken: nothing more to say on it
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+
+    def _await_close_reply(self) -> None:
+        """Reads until the broker's close frame, for up to CLOSE_WAIT seconds: the
+        server, not the client, should be the first to close TCP (RFC 6455 §7.1.1)."""
+        deadline = time.monotonic() + CLOSE_WAIT
+        while (left := deadline - time.monotonic()) > 0:
+            data = self._read(left)
+            if data is None:
+                return
+            self._frames.receive_data(data)  # messages after DISCONNECT go unread
+            self._frames.check()  # ConnectionClosed once the close frame is in
 
 
-def open_transport(url: str, *, timeout: float, tls: TLSOptions):
-    if url.startswith(("ws:", "wss:")):
-        return WebSocketTransport(url, timeout=timeout, tls=tls)
+def open_transport(url: str, *, timeout: float, tls: TLSOptions,
+                   max_frame: int = DEFAULT_MAX_PACKET) -> Transport:
+    """A connected transport for a URL that `check_url` passed.
+
+    Args:
+        max_frame: the largest WebSocket frame payload accepted (pass --max-packet).
+    """
+    if urlsplit(url).scheme in ("ws", "wss"):
+        return WebSocketTransport(url, timeout=timeout, tls=tls, max_frame=max_frame)
     return TCPTransport(url, timeout=timeout, tls=tls)
