@@ -22,7 +22,7 @@ from .mqtt.packets import SUBACK_FAILURE
 from .mqtt.session import ClientSession, Connected, Subscribed
 from .mqtt.session import Message as Received
 from .plans import ConnectionPlan
-from .stream import Message
+from .stream import Message, Stopped
 from .transport import ConnectionClosed, TLSOptions, Transport, open_transport, redact_url
 
 # How often a quiet connection hands back an empty batch, so that its consumer can
@@ -176,15 +176,12 @@ class Connection:
         session = ClientSession(
             client_id=sign_in.client_id, username=sign_in.username,
             password=sign_in.password, keepalive=plan.keepalive,
-            max_packet=options.max_packet,
+            max_packet=options.max_packet, auto_ack=False,
         )
         try:
             yield from self._converse(transport, session)
         finally:
             if session.connected:
-                # What is still queued acknowledges messages that may not have been
-                # written (the consumer stopped mid-batch): it is not sent.
-                session.data_to_send()
                 try:
                     session.disconnect(self._clock.now())
                     transport.send(session.data_to_send())
@@ -213,10 +210,11 @@ class Connection:
                 wait = min(wait, keepalive_due - started)
             data = transport.recv(max(wait, 0.001))
             batch: list[Message] = []
+            received: list[Received] = []  # what each message of the batch acknowledges
             if data:
                 try:
                     self._handle_events(session, session.receive_data(data, now()), heard,
-                                        batch)
+                                        batch, received)
                 except (MQTTError, CoinsuperError) as error:
                     if isinstance(error, ConnectionRefused):
                         error = SignInRefused(f"the broker refused the sign-in: {error}")
@@ -225,26 +223,41 @@ class Connection:
                     raise error from None
             # The consumer writes the batch before it asks for the next one: only then
             # do the acknowledgements of its messages (PUBACK, PUBREC) go out.
-            yield batch
+            try:
+                yield batch
+            except Stopped as stopped:
+                # The goodbye follows the acknowledgements of what was written.
+                self._acknowledge(session, received[:stopped.written])
+                return
+            self._acknowledge(session, received)
             session.tick(now())
             out = session.data_to_send()
             if out:
                 transport.send(out)
 
+    def _acknowledge(self, session: ClientSession, received: list[Received]) -> None:
+        now = self._clock.now()
+        for event in received:
+            if event.qos:
+                session.acknowledge(event, now)
+
     def _handle_events(self, session: ClientSession, events, heard: dict[str, float],
-                       batch: list[Message]) -> None:
+                       batch: list[Message], received: list[Received]) -> None:
         feeds = self._feeds
         recv_ns = self._clock.wall_ns()
-        received = self._clock.now()
+        now = self._clock.now()
         for event in events:
             if type(event) is Received:
                 feed = feeds.get(event.topic)
                 if feed is None:
                     self._log(f"ignored a message on unsubscribed topic {event.topic}")
+                    if event.qos:
+                        session.acknowledge(event, now)
                     continue
-                heard[event.topic] = received
+                heard[event.topic] = now
                 self._delivered = True
                 batch.append(Message(feed, event.payload, recv_ns))
+                received.append(event)
             elif type(event) is Connected:
                 self._on_connected(session)
             elif type(event) is Subscribed:
@@ -310,9 +323,13 @@ class Connections:
                     continue
                 if isinstance(handoff, BaseException):
                     raise handoff
-                batch, written = handoff
-                yield batch
-                written.set()
+                try:
+                    yield handoff.batch
+                except Stopped as stopped:
+                    handoff.written = stopped.written
+                    return
+                finally:
+                    handoff.done.set()
         finally:
             self.stopping.set()
             for thread in threads:
@@ -324,12 +341,29 @@ class Connections:
             for batch in batches:
                 if not batch:
                     continue  # the consuming thread keeps its own time
-                written = threading.Event()
-                inbox.put((batch, written))
-                while not written.wait(POLL_SECONDS):
+                handoff = _Handoff(batch)
+                inbox.put(handoff)
+                while not handoff.done.wait(POLL_SECONDS):
                     if self.stopping.is_set():
                         return
+                if handoff.written is not None:  # the consumer stopped in this batch
+                    batches.throw(Stopped(handoff.written))
+                    return
+        except StopIteration:
+            pass  # the connection ended after acknowledging what was written
         except BaseException as error:  # handed to the consuming thread, which decides
             inbox.put(error)
         finally:
             batches.close()
+
+
+class _Handoff:
+    """One batch passed from a connection's thread to the consuming thread; `done` once
+    it was written, or `written` of its messages were when the consumer stopped."""
+
+    __slots__ = ("batch", "done", "written")
+
+    def __init__(self, batch: list[Message]) -> None:
+        self.batch = batch
+        self.done = threading.Event()
+        self.written: int | None = None

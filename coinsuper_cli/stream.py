@@ -28,12 +28,22 @@ class Message:
         return self.recv_ns // 1_000_000
 
 
+class Stopped(Exception):
+    """Thrown into a source's batches when its consumer stops in the middle of a batch:
+    the first `written` messages of that batch were written, the rest were not."""
+
+    def __init__(self, written: int) -> None:
+        super().__init__(f"stopped after {written} messages of the batch")
+        self.written = written
+
+
 class Source(Protocol):
     def batches(self) -> Generator[list[Message], None, None]:
         """What arrived, batch by batch, oldest first. An empty batch comes at least
         every poll interval while nothing arrives, so that the consumer can check its
         deadline and stop switch. A source acknowledges a batch (MQTT QoS 1 and 2) only
-        when the consumer asks for the next one: after it has been written."""
+        when the consumer asks for the next one: after it has been written. A consumer
+        that stops throws Stopped in, saying how much of the batch in hand it wrote."""
         ...
 
 
@@ -69,8 +79,10 @@ def pump(source: Source, sink: Sink, *, count: int | None = None,
     left = count
     parse = sink.wants_records
     batches = source.batches()
+    done = 0  # messages of the batch in hand that were handled
     try:
         for batch in batches:
+            done = 0
             for message in batch:
                 if parse:
                     try:
@@ -78,6 +90,7 @@ def pump(source: Source, sink: Sink, *, count: int | None = None,
                     except PayloadError as error:
                         sink.skipped(message, f"skipped a message on {message.feed.topic}: "
                                               f"{error}")
+                        done += 1
                         continue
                     if left is not None and len(records) > left:
                         records = records[:left]
@@ -86,6 +99,7 @@ def pump(source: Source, sink: Sink, *, count: int | None = None,
                 else:
                     sink.write(message, None)
                     written = 1
+                done += 1
                 if left is not None:
                     left -= written
                     if left <= 0:
@@ -101,7 +115,18 @@ def pump(source: Source, sink: Sink, *, count: int | None = None,
         try:
             sink.flush()
         finally:
-            batches.close()  # ends every connection with a goodbye
+            _stop(batches, done)
+
+
+def _stop(batches: Generator, written: int) -> None:
+    """Ends a source, telling it how much of the batch in hand was written; a source
+    that does not care lets Stopped through, or has already ended."""
+    try:
+        batches.throw(Stopped(written))
+    except (Stopped, StopIteration):
+        pass
+    finally:
+        batches.close()
 
 
 class ListSource:

@@ -4,6 +4,7 @@ and no sleep."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from coinsuper_cli.channels import Feed
@@ -49,14 +50,17 @@ class FakeTransport:
         granted: SUBACK codes; default: the QoS asked for.
         answer: False: CONNECT gets no answer at all.
         suback: False: SUBSCRIBE gets no answer.
+        threaded: the runner's threads use it with the real clock: a silent recv
+            really waits (a little), instead of spinning.
     """
 
     def __init__(self, clock: FakeClock, *, connack: int = 0, granted=None,
                  pushes: tuple[bytes, ...] = (), then: str = "silent",
-                 answer: bool = True, suback: bool = True) -> None:
+                 answer: bool = True, suback: bool = True, threaded: bool = False) -> None:
         self.clock = clock
         self.connack, self.granted, self.answer = connack, granted, answer
         self.suback = suback
+        self.threaded = threaded
         self.pushes = list(pushes)
         self.then = then
         self.sent: list = []
@@ -90,7 +94,10 @@ class FakeTransport:
             return self._last
         if self.then == "close":
             raise ConnectionClosed("the broker closed the connection")
-        self.clock.sleep(timeout)
+        if self.threaded:
+            time.sleep(min(timeout, 0.01))
+        else:
+            self.clock.sleep(timeout)
         return None
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from fakes import FakeClock, FakeNetwork, FakeTransport, plan_for, publishes
 from peer import ScriptedPeer
 
 from coinsuper_cli.errors import ConnectFailed, Finished, SignInRefused, SubscriptionRefused
-from coinsuper_cli.mqtt.packets import Disconnect, PubAck, Publish, PubRec
+from coinsuper_cli.mqtt.packets import Disconnect, PubAck, Publish, PubRec, Subscribe
 from coinsuper_cli.runner import Connection, Connections, RunOptions, backoff_delay
 from coinsuper_cli.stream import Sink, pump
 
@@ -194,6 +194,33 @@ def test_messages_are_acknowledged_only_after_they_are_written():
     assert transport.of_kind(PubRec) == [] and transport.of_kind(Disconnect) == [Disconnect()]
 
 
+def test_count_reached_mid_batch_acknowledges_what_was_written_then_says_goodbye():
+    clock = FakeClock()
+    transport = FakeTransport(clock, pushes=(publishes(TOPIC, b"1", b"2", b"3", qos=1),))
+    sink = run(connection(clock, FakeNetwork(transport), plan_for(TOPIC, qos=1)), clock,
+               count=2)
+    assert sink.written == [b"1", b"2"]
+    assert [type(p).__name__ for p in transport.sent[2:]] == ["PubAck", "PubAck",
+                                                              "Disconnect"]
+    assert [p.packet_id for p in transport.of_kind(PubAck)] == [1, 2]
+
+
+def test_several_connections_acknowledge_what_was_written_when_count_is_reached():
+    clock = FakeClock()
+    transports = [FakeTransport(clock, pushes=(publishes("env/t", b"1", b"2", b"3", qos=1),),
+                                threaded=True) for _ in range(2)]
+    source = Connections([plan_for("env/t", qos=1) for _ in range(2)],
+                         RunOptions(stale_after=None), connect=FakeNetwork(*transports))
+    sink = Collect()
+    with pytest.raises(Finished):
+        pump(source, sink, count=2)
+    acked = sorted(len(t.of_kind(PubAck)) for t in transports)
+    assert acked == [0, 2]
+    # Each link that got as far as subscribing says goodbye (the other may not have).
+    assert all(t.of_kind(Disconnect) for t in transports if t.of_kind(Subscribe))
+    assert all(t.closed for t in transports if t.sent)
+
+
 def test_messages_before_a_protocol_error_in_the_same_chunk_are_still_delivered():
     clock = FakeClock()
     chunk = publishes(TOPIC, b"kept") + b"\x00\x00"  # packet type 0 is reserved
@@ -214,8 +241,8 @@ def flood_plans(n: int):
 
 def test_several_connections_acknowledge_only_what_was_written():
     clock = FakeClock()
-    transports = [FakeTransport(clock, pushes=(publishes(f"env/t{i}", b"x", qos=1),))
-                  for i in range(2)]
+    transports = [FakeTransport(clock, pushes=(publishes(f"env/t{i}", b"x", qos=1),),
+                                threaded=True) for i in range(2)]
     network = FakeNetwork(*transports)
     source = Connections(flood_plans(2), RunOptions(stale_after=None), connect=network)
     batches = source.batches()
@@ -233,7 +260,7 @@ def test_several_connections_under_a_flood_hold_memory_and_the_timeout():
     clock = FakeClock()
     # Which thread gets which transport is a race: one topic for all keeps them equal.
     transports = [FakeTransport(clock, pushes=(publishes("env/t", *[b"m" * 100] * 500),),
-                                then="flood") for _ in range(3)]
+                                then="flood", threaded=True) for _ in range(3)]
     source = Connections([plan_for("env/t", qos=1) for _ in range(3)],
                          RunOptions(stale_after=None), connect=FakeNetwork(*transports))
 

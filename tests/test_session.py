@@ -47,13 +47,13 @@ def test_qos0_is_delivered_without_answer(session):
 
 def test_qos1_is_delivered_and_acknowledged(session):
     events = receive(session, encode(Publish("t", b"x", 1, packet_id=5)), 0.0)
-    assert events == [Message("t", b"x", 1, False)]
+    assert events == [Message("t", b"x", 1, False, 5)]
     assert sent(session) == [PubAck(5)]
 
 
 def test_qos2_is_delivered_once_even_when_resent_with_dup(session):
     first = receive(session, encode(Publish("t", b"x", 2, packet_id=9)), 0.0)
-    assert first == [Message("t", b"x", 2, False)]
+    assert first == [Message("t", b"x", 2, False, 9)]
     assert sent(session) == [PubRec(9)]
     again = receive(session, encode(Publish("t", b"x", 2, dup=True, packet_id=9)), 0.0)
     assert again == []
@@ -62,7 +62,29 @@ def test_qos2_is_delivered_once_even_when_resent_with_dup(session):
     assert sent(session) == [PubComp(9)]
     # After PUBREL the id is free: a new message with id 9 is a new message.
     new = receive(session, encode(Publish("t", b"y", 2, packet_id=9)), 0.0)
-    assert new == [Message("t", b"y", 2, False)]
+    assert new == [Message("t", b"y", 2, False, 9)]
+
+
+def test_without_auto_ack_messages_are_answered_only_when_acknowledged():
+    session = ClientSession(client_id="c", auto_ack=False)
+    session.connect(0.0)
+    receive(session, encode(ConnAck(0)), 0.0)
+    sent(session)
+    qos1, qos2 = receive(session, encode(Publish("t", b"a", 1, packet_id=4))
+                         + encode(Publish("t", b"b", 2, packet_id=5)), 0.0)
+    assert sent(session) == []
+    # A re-sent QoS 2 message before its first delivery was acknowledged: neither a
+    # second delivery nor an early PUBREC.
+    assert receive(session, encode(Publish("t", b"b", 2, dup=True, packet_id=5)), 0.0) == []
+    assert sent(session) == []
+    session.acknowledge(qos1, 1.0)
+    session.acknowledge(qos2, 1.0)
+    assert sent(session) == [PubAck(4), PubRec(5)]
+    session.acknowledge(qos2, 1.0)  # once only
+    assert sent(session) == []
+    # Acknowledged, so a re-send now gets its PUBREC again (§4.3.3).
+    assert receive(session, encode(Publish("t", b"b", 2, dup=True, packet_id=5)), 0.0) == []
+    assert sent(session) == [PubRec(5)]
 
 
 def test_pubrel_for_an_unknown_id_still_gets_pubcomp(session):

@@ -25,6 +25,7 @@ class Message:
     payload: bytes
     qos: int
     retain: bool
+    packet_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +47,14 @@ class ClientSession:
     Args:
         keepalive: seconds; 0 turns keepalive off (§3.1.2.10).
         max_packet: the largest packet accepted from the server.
+        auto_ack: answer QoS 1 and 2 messages as they arrive; False leaves it to
+            `acknowledge`, so that a message is acknowledged once it has been handled.
     """
 
     def __init__(self, *, client_id: str, username: str | None = None,
                  password: str | None = None, keepalive: int = 60,
-                 clean_session: bool = True, max_packet: int = DEFAULT_MAX_PACKET) -> None:
+                 clean_session: bool = True, max_packet: int = DEFAULT_MAX_PACKET,
+                 auto_ack: bool = True) -> None:
         self._connect = Connect(
             client_id, username, None if password is None else password.encode("utf-8"),
             keepalive, clean_session,
@@ -66,6 +70,8 @@ class ClientSession:
         # Packet ids of QoS 2 messages delivered and answered with PUBREC, whose PUBREL
         # has not come yet (§4.3.3 "method B": deliver on receipt, remember the id).
         self._awaiting_pubrel: set[int] = set()
+        self._auto_ack = auto_ack
+        self._unacknowledged: set[int] = set()  # QoS 2 ids delivered, PUBREC not yet sent
 
     # -- sending ---------------------------------------------------------------------
 
@@ -154,6 +160,7 @@ class ClientSession:
             # §4.3.3: release the id; answer PUBCOMP even for an id we do not know,
             # since our PUBCOMP may have been lost before a reconnect.
             self._awaiting_pubrel.discard(packet.packet_id)
+            self._unacknowledged.discard(packet.packet_id)
             self._send(PubComp(packet.packet_id), now)
         elif kind is SubAck:
             topics = self._pending_subscribe.pop(packet.packet_id, None)
@@ -169,17 +176,34 @@ class ClientSession:
         # UNSUBACK needs no action: all are ignored quietly.
         return None
 
+    def acknowledge(self, message: Message, now: float) -> None:
+        """Answer a QoS 1 or 2 message that has been handled (with auto_ack off)."""
+        if message.qos == 1:
+            self._send(PubAck(message.packet_id), now)
+        elif message.qos == 2 and message.packet_id in self._unacknowledged:
+            self._unacknowledged.discard(message.packet_id)
+            self._send(PubRec(message.packet_id), now)
+
     def _on_publish(self, packet: Publish, now: float) -> Message | None:
-        message = Message(packet.topic, packet.payload, packet.qos, packet.retain)
+        message = Message(packet.topic, packet.payload, packet.qos, packet.retain,
+                          packet.packet_id)
         if packet.qos == 0:
             return message
         if packet.qos == 1:
-            self._send(PubAck(packet.packet_id), now)
+            if self._auto_ack:
+                self._send(PubAck(packet.packet_id), now)
             return message
         # QoS 2: a re-sent PUBLISH (DUP) whose PUBREL has not come yet was delivered
-        # already; answer PUBREC again but do not deliver it twice (§4.3.3).
-        self._send(PubRec(packet.packet_id), now)
-        if packet.packet_id in self._awaiting_pubrel:
+        # already; answer PUBREC again but do not deliver it twice (§4.3.3). Until the
+        # first delivery is acknowledged, its PUBREC is still to come: nothing to send.
+        packet_id = packet.packet_id
+        if packet_id in self._awaiting_pubrel:
+            if packet_id not in self._unacknowledged:
+                self._send(PubRec(packet_id), now)
             return None
-        self._awaiting_pubrel.add(packet.packet_id)
+        self._awaiting_pubrel.add(packet_id)
+        if self._auto_ack:
+            self._send(PubRec(packet_id), now)
+        else:
+            self._unacknowledged.add(packet_id)
         return message
