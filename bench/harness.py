@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from loopback import Mosquitto, maybe_coinsuper_path, process_cpu_seconds, stop_process
 
 from coinsuper_cli.mqtt.codec import encode
 from coinsuper_cli.mqtt.packets import Connect, Disconnect, Publish
@@ -20,46 +20,17 @@ BENCH = Path(__file__).resolve().parent
 PYTHON = sys.executable
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on port {port}")
-
-
 def coinsuper_command() -> str:
-    beside = Path(PYTHON).parent / "coinsuper"
-    found = str(beside) if beside.exists() else shutil.which("coinsuper")
+    found = maybe_coinsuper_path()
     if not found:
         raise SystemExit("the coinsuper command is not installed (pip install -e .)")
     return found
 
 
-def stop_process(process: subprocess.Popen, timeout: float = 5.0) -> None:
-    """Terminate a child we started (and only it), killing it if it will not go."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 class Broker:
-    """mosquitto with a TCP and a websockets listener on free loopback ports, and
-    ws_bridge.py in front of the TCP one (see there why): `url("ws")` is the bridge,
-    `url("mosquitto-ws")` mosquitto's own websockets listener.
+    """mosquitto (loopback.Mosquitto) and ws_bridge.py in front of its TCP listener (see
+    there why): `url("ws")` is the bridge, `url("mosquitto-ws")` mosquitto's own
+    websockets listener.
 
     QoS 0 messages to a slow subscriber queue (nearly) without limit, so
     a fast publisher loses nothing; the runs are sized so that the queue stays small.
@@ -69,25 +40,12 @@ class Broker:
         if not shutil.which("mosquitto"):
             raise SystemExit("mosquitto is not installed (apt-get install mosquitto "
                              "mosquitto-clients)")
-        self.tcp_port, self.native_ws_port = free_port(), free_port()
-        conf = directory / "mosquitto.conf"
-        conf.write_text("\n".join([
-            f"listener {self.tcp_port} 127.0.0.1", f"listener {self.native_ws_port} 127.0.0.1",
-            "protocol websockets", "allow_anonymous true", "per_listener_settings false",
-            "persistence false", "max_queued_messages 10000000", "max_queued_bytes 4000000000",
-            # mosquitto leaves Nagle's algorithm on by default: every message's last
-            # segment would wait for an ACK, adding milliseconds to every subscriber.
-            "set_tcp_nodelay true",
-            "log_type error", "log_type warning", "log_type notice", "user root",  # as root: do not switch to user mosquitto
-        ]) + "\n")
-        self.log = directory / "mosquitto.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log,
-                                            stderr=subprocess.STDOUT)
+        self.mosquitto = Mosquitto(directory, conf=[
+            "max_queued_messages 10000000", "max_queued_bytes 4000000000",
+            "log_type error", "log_type warning", "log_type notice"])
+        self.tcp_port, self.native_ws_port = self.mosquitto.tcp_port, self.mosquitto.ws_port
         self.bridge = None
         try:
-            wait_for_port(self.tcp_port)
-            wait_for_port(self.native_ws_port)
             self.bridge = subprocess.Popen(
                 [PYTHON, str(BENCH / "ws_bridge.py"), str(self.tcp_port)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -100,32 +58,16 @@ class Broker:
         if transport == "ws":
             return f"ws://127.0.0.1:{self.ws_port}/mqtt"
         if transport == "mosquitto-ws":
-            return f"ws://127.0.0.1:{self.native_ws_port}/mqtt"
-        return f"mqtt://127.0.0.1:{self.tcp_port}"
+            return self.mosquitto.ws_url
+        return self.mosquitto.tcp_url
 
     def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.process.pid)
+        return process_cpu_seconds(self.mosquitto.process.pid)
 
     def stop(self) -> None:
         if self.bridge is not None:
             stop_process(self.bridge)
-        stop_process(self.process)
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a running process, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def process_memory(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a running process, in bytes."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) * 1024
-    return values["VmRSS"], values["VmHWM"]
+        self.mosquitto.stop()
 
 
 class Publisher:

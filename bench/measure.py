@@ -12,10 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import (
-    Broker, Publisher, Subject, coinsuper_command, process_cpu_seconds, process_memory,
-    stop_process,
-)
+from harness import Broker, Publisher, Subject, coinsuper_command
+from loopback import process_cpu_seconds, process_memory, stop_process
 
 
 class BenchError(RuntimeError):

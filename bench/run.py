@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import measure  # noqa: E402
-import workloads  # noqa: E402
-from harness import Broker, Publisher, Subject, coinsuper_command  # noqa: E402
+# Its sibling modules import as top-level names: Python puts a script's own directory
+# first on sys.path.
+import measure
+import workloads
+from harness import Broker, Publisher, Subject, coinsuper_command
 
 SUBJECTS = (
     Subject("coinsuper raw, ws", "coinsuper", "ws", "raw"),

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from coinsuper_cli.exchange import SUBTOPICS
+from coinsuper_cli import channels
 
 CACHE = Path(tempfile.gettempdir()) / "coinsuper-bench"
 SYMBOL = "BTC_USD"
@@ -29,7 +29,7 @@ class Workload:
     Args:
         name: "trades" or "depth".
         command: the coinsuper command that subscribes to it.
-        channel: the exchange channel (a key of SUBTOPICS).
+        channel: the exchange channel (its name in coinsuper_cli.channels).
         base: the distinct payloads of one lap.
         records: jsonl records printed for each payload of a lap (trades: new trades).
         shift_laps: rewrite timestamps per lap (trades), or repeat payloads as they are.
@@ -43,7 +43,7 @@ class Workload:
     shift_laps: bool
 
     def topic(self, env: str) -> str:
-        return env + SUBTOPICS[self.channel].format(symbol=SYMBOL)
+        return channels.get(self.channel).topic(env, symbol=SYMBOL)
 
     def payload(self, i: int) -> bytes:
         lap, k = divmod(i, len(self.base))
@@ -105,10 +105,8 @@ def _cached(name: str, count: int, seed: int, simulate) -> list[bytes]:
 
 
 def trades(count: int = 5000, seed: int = 7) -> Workload:
-    from coinsuper_cli.payloads import make_parser
-
     base = _cached("trades", count, seed, _simulate_trades)
-    parse = make_parser("trade")
+    parse = channels.new_parser("trade")
     records = tuple(len(parse(p)) for p in base)
     workload = Workload("trades", "trades", "trade", tuple(base), records, True)
     # Check the promise of the header: a second lap prints what the first printed.

@@ -2,166 +2,165 @@
 # frame (as brokers send them). Why: mosquitto 2.0.11's own websockets listener (Debian's
 # build, libwebsockets 4) delivers 5 kB payloads at a handful of messages per second, a
 # known problem (eclipse-mosquitto/mosquitto#1390), so every client measured through it
-# would only measure it. This bridge moves hundreds of thousands of packets a second:
-# one recv of up to 256 kB, a header per packet, one sendall.
+# would only measure it.
+#
+# The WebSocket side is the websockets library's sans-I/O ServerProtocol (handshake,
+# framing, ping, close); this file only moves bytes, on asyncio. Each read from the broker
+# (up to 256 kB) is cut into whole MQTT packets, the library frames each one, and all the
+# frames go out in one write, so the bridge stays well ahead of any subscriber measured.
 #
 # Run: python bench/ws_bridge.py UPSTREAM_TCP_PORT  (prints its own port, then serves
 # until its stdin closes, so it never outlives the benchmark that started it).
 from __future__ import annotations
 
-import base64
-import hashlib
-import socket
-import struct
+import asyncio
 import sys
-import threading
+from collections.abc import Sequence
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import SEND_EOF, State
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
-
-def _frame_header(size: int) -> bytes:
-    if size < 126:
-        return bytes((0x82, size))
-    if size < 65536:
-        return struct.pack("!BBH", 0x82, 126, size)
-    return struct.pack("!BBQ", 0x82, 127, size)
-
-
-def _handshake(client: socket.socket) -> bytes:
-    """Answers the HTTP upgrade; returns any bytes the client sent after it."""
-    request = b""
-    while b"\r\n\r\n" not in request:
-        chunk = client.recv(4096)
-        if not chunk:
-            raise ConnectionError("client left during the handshake")
-        request += chunk
-    head, _, rest = request.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip()
-    accept = base64.b64encode(hashlib.sha1(headers[b"sec-websocket-key"] + _GUID).digest())
-    client.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                   b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept +
-                   b"\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n")
-    return rest
+READ_SIZE = 1 << 18
+MQTT = Subprotocol("mqtt")
 
 
-def _client_to_broker(client: socket.socket, broker: socket.socket, pending: bytes) -> None:
-    """Unmasks the client's frames and forwards their payloads (small: CONNECT, ...)."""
-    buf = bytearray(pending)
+def split_packets(data: bytes) -> tuple[list[bytes], bytes]:
+    """The whole MQTT packets at the start of `data`, and the incomplete rest."""
+    packets, pos, size = [], 0, len(data)
+    while pos + 2 <= size:
+        i, length, shift = pos + 1, 0, 0
+        while i < size:  # MQTT 3.1.1 §2.2.3: the remaining length, 7 bits a byte
+            digit = data[i]
+            i += 1
+            length |= (digit & 0x7F) << shift
+            if digit < 0x80:
+                break
+            shift += 7
+        else:
+            break
+        end = i + length
+        if end > size:
+            break
+        packets.append(data[pos:end])
+        pos = end
+    return packets, data[pos:]
+
+
+def _mqtt_if_offered(protocol: ServerProtocol,
+                     offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    # Lenient, as the old hand-written bridge was: a client that offers no subprotocol
+    # still gets through (websockets' default would answer 400).
+    return MQTT if MQTT in offered else None
+
+
+def _flush(protocol: ServerProtocol, writer: asyncio.StreamWriter) -> None:
+    """Writes what the protocol has to send, half-closing when it says so."""
+    writes = protocol.data_to_send()
+    writer.write(b"".join(writes))
+    if SEND_EOF in writes and writer.can_write_eof():
+        writer.write_eof()
+
+
+async def _handshake(protocol: ServerProtocol, client: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> list[Frame] | None:
+    """Answers the HTTP upgrade; returns frames that came with it, None if refused."""
+    events: list = []
+    while not events:
+        data = await client.read(65536)
+        if not data:
+            return None
+        protocol.receive_data(data)
+        events = protocol.events_received()
+        _flush(protocol, writer)  # an unparsable request gets its error response here
+    request = events[0]
+    if not isinstance(request, Request):
+        return None
+    protocol.send_response(protocol.accept(request))
+    _flush(protocol, writer)
+    await writer.drain()
+    return events[1:] if protocol.state is State.OPEN else None
+
+
+async def _client_to_broker(protocol: ServerProtocol, client: asyncio.StreamReader,
+                            client_writer: asyncio.StreamWriter,
+                            broker: asyncio.StreamWriter, frames: list[Frame]) -> None:
+    """Forwards the client's binary frames (CONNECT, SUBSCRIBE, acks) as bytes."""
+    while True:
+        for frame in frames:
+            if frame.opcode in (Opcode.BINARY, Opcode.CONT):
+                broker.write(frame.data)
+        await broker.drain()
+        _flush(protocol, client_writer)  # pongs, the close reply
+        if protocol.state is not State.OPEN:
+            return
+        data = await client.read(65536)
+        if data:
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        frames = protocol.events_received()
+
+
+async def _broker_to_client(protocol: ServerProtocol, broker: asyncio.StreamReader,
+                            client_writer: asyncio.StreamWriter) -> None:
+    """Sends the broker's byte stream on, one binary frame per MQTT packet."""
+    pending = b""
+    while data := await broker.read(READ_SIZE):
+        if protocol.state is not State.OPEN:
+            return
+        packets, pending = split_packets(pending + data)
+        for packet in packets:
+            protocol.send_binary(packet)
+        _flush(protocol, client_writer)
+        await client_writer.drain()
+    if protocol.state is State.OPEN:  # the broker hung up: say goodbye to the client
+        protocol.send_close()
+        _flush(protocol, client_writer)
+
+
+async def _serve(client: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
+                 upstream_port: int) -> None:
+    protocol = ServerProtocol(subprotocols=[MQTT], select_subprotocol=_mqtt_if_offered)
+    broker_writer = None
     try:
-        while True:
-            while len(buf) >= 2:
-                opcode, size = buf[0] & 0x0F, buf[1] & 0x7F
-                pos = 2
-                if size == 126:
-                    if len(buf) < 4:
-                        break
-                    size, pos = struct.unpack_from("!H", buf, 2)[0], 4
-                elif size == 127:
-                    if len(buf) < 10:
-                        break
-                    size, pos = struct.unpack_from("!Q", buf, 2)[0], 10
-                masked = buf[1] & 0x80
-                end = pos + (4 if masked else 0) + size
-                if len(buf) < end:
-                    break
-                data = bytes(buf[end - size:end])
-                if masked:
-                    mask = (bytes(buf[pos:pos + 4]) * (size // 4 + 1))[:size]
-                    data = (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")
-                            ).to_bytes(size, "big")
-                del buf[:end]
-                if opcode == 0x8:  # close
-                    return
-                if opcode in (0x0, 0x2):
-                    broker.sendall(data)
-            chunk = client.recv(65536)
-            if not chunk:
-                return
-            buf += chunk
+        frames = await _handshake(protocol, client, client_writer)
+        if frames is None:
+            return
+        broker, broker_writer = await asyncio.open_connection("127.0.0.1", upstream_port,
+                                                              limit=READ_SIZE)
+        # asyncio turns Nagle's algorithm off on TCP sockets, both sides of the bridge.
+        pumps = [asyncio.create_task(_client_to_broker(protocol, client, client_writer,
+                                                       broker_writer, frames)),
+                 asyncio.create_task(_broker_to_client(protocol, broker, client_writer))]
+        # Either side ending ends both: the other pump is cancelled and both sockets close.
+        _, running = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        for pump in running:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
     except OSError:
-        return
+        pass  # a side went away; nothing to report in a benchmark's helper
     finally:
-        _shut(client, broker)
+        for writer in (client_writer, broker_writer):
+            if writer is not None:
+                writer.close()
 
 
-def _shut(*socks: socket.socket) -> None:
-    """Ends both directions, so that the other pump's blocking recv returns too."""
-    for sock in socks:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-def _broker_to_client(broker: socket.socket, client: socket.socket) -> None:
-    """Splits the broker's byte stream into MQTT packets, one binary frame each."""
-    buf = bytearray()
-    try:
-        while True:
-            chunk = broker.recv(1 << 18)
-            if not chunk:
-                return
-            buf += chunk
-            out = []
-            pos, size = 0, len(buf)
-            while pos + 2 <= size:
-                i, length, shift = pos + 1, 0, 0
-                while i < size:  # MQTT 3.1.1 §2.2.3: the remaining length
-                    digit = buf[i]
-                    i += 1
-                    length |= (digit & 0x7F) << shift
-                    if digit < 0x80:
-                        break
-                    shift += 7
-                else:
-                    break
-                end = i + length
-                if end > size:
-                    break
-                out.append(_frame_header(end - pos))
-                out.append(buf[pos:end])
-                pos = end
-            if out:
-                client.sendall(b"".join(out))
-                del buf[:pos]
-    except OSError:
-        return
-    finally:
-        _shut(client, broker)
-
-
-def _serve(client: socket.socket, upstream_port: int) -> None:
-    try:
-        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        pending = _handshake(client)
-        broker = socket.create_connection(("127.0.0.1", upstream_port))
-        broker.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (OSError, KeyError, ConnectionError):
-        client.close()
-        return
-    threading.Thread(target=_client_to_broker, args=(client, broker, pending),
-                     daemon=True).start()
-    _broker_to_client(broker, client)
-    client.close()
-    broker.close()
+async def _main(upstream_port: int) -> None:
+    server = await asyncio.start_server(
+        lambda reader, writer: _serve(reader, writer, upstream_port), "127.0.0.1", 0,
+        limit=READ_SIZE)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    # Until the benchmark closes our stdin or goes away; then asyncio.run cancels the
+    # open connections (no wait_closed: it would wait for their clients).
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)
+    server.close()
 
 
 def main() -> None:
-    upstream_port = int(sys.argv[1])
-    listener = socket.create_server(("127.0.0.1", 0))
-    print(listener.getsockname()[1], flush=True)
-
-    def accept() -> None:
-        while True:
-            client, _ = listener.accept()
-            threading.Thread(target=_serve, args=(client, upstream_port),
-                             daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    sys.stdin.read()  # until the benchmark closes our stdin or goes away
+    asyncio.run(_main(int(sys.argv[1])))
 
 
 if __name__ == "__main__":

@@ -1,41 +1,27 @@
-"""Shared fixtures: a real mosquitto broker on free loopback ports, and the installed
-`coinsuper` command run as a subprocess."""
+"""Shared fixtures: a real mosquitto broker on free loopback ports, the sandbox as its own
+process, and the installed `coinsuper` command run as a subprocess. The helpers the
+benchmark needs too live in bench/loopback.py (on the path through pyproject's pytest
+`pythonpath`)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
+import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import loopback
 import pytest
+from loopback import maybe_coinsuper_path, stop_process
 
 SAMPLES = Path(__file__).parent / "samples"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on port {port}")
-
-
 def coinsuper_command() -> list[str]:
     """The installed console script, beside this Python if not on PATH."""
-    beside = Path(sys.executable).parent / "coinsuper"
-    found = str(beside) if beside.exists() else shutil.which("coinsuper")
+    found = maybe_coinsuper_path()
     if not found:
         pytest.fail("the coinsuper command is not installed (pip install -e .)")
     return [found]
@@ -47,36 +33,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class Mosquitto:
-    def __init__(self, directory: Path, *, password_file: Path | None = None) -> None:
-        self.tcp_port, self.ws_port = free_port(), free_port()
-        lines = [f"listener {self.tcp_port} 127.0.0.1", f"listener {self.ws_port} 127.0.0.1",
-                 "protocol websockets"]
-        if password_file:
-            lines += ["allow_anonymous false", f"password_file {password_file}"]
-        else:
-            lines += ["allow_anonymous true"]
-        # As root, mosquitto would switch to its own user, who cannot read the test's
-        # private temporary directory; as anyone else this line has no effect.
-        lines += ["per_listener_settings false", "persistence false", "user root"]
-        self.conf = directory / f"mosquitto-{self.tcp_port}.conf"
-        self.conf.write_text("\n".join(lines) + "\n")
-        self.log = directory / f"mosquitto-{self.tcp_port}.log"
-        self.start()
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Polls `condition` until it holds; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
-    def start(self) -> None:
-        self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
-                                        stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        wait_for_port(self.tcp_port)
-        wait_for_port(self.ws_port)
 
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}/mqtt"
-
-    @property
-    def tcp_url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.tcp_port}"
+class Mosquitto(loopback.Mosquitto):
+    """The shared broker, with a paho-mqtt publisher for the tests."""
 
     def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
         import paho.mqtt.client as mqtt
@@ -90,12 +56,33 @@ class Mosquitto:
             client.disconnect()
             client.loop_stop()
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+
+def start_sandbox(*args: str) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`coinsuper sandbox ARGS` as its own process, and the exports its banner prints,
+    plus `tcp_url` (its mqtt:// or mqtts:// address)."""
+    process = subprocess.Popen(coinsuper_command() + ["sandbox", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=clean_env())
+    exports, banner = {}, ""
+    while len(exports) < 4:
+        line = process.stdout.readline()
+        assert line, process.stderr.read()
+        banner += line
+        if match := re.fullmatch(r"export (COINSUPER_\w+)=(\S+)\n", line):
+            exports[match[1]] = match[2]
+    exports["tcp_url"] = re.search(r"mqtts?://127\.0\.0\.1:\d+", banner)[0]
+    return process, exports
+
+
+def stop_sandbox(process: subprocess.Popen) -> None:
+    """Ctrl-C, as a user would; then nothing it printed may be a traceback."""
+    stop_process(process, signal.SIGINT, timeout=10)
+    assert "Traceback" not in process.stderr.read()
+
+
+def sandbox_env(exports: dict[str, str]) -> dict[str, str]:
+    """A clean environment with the sandbox's COINSUPER_* exports."""
+    return clean_env(**{k: v for k, v in exports.items() if k.startswith("COINSUPER_")})
 
 
 def _need_mosquitto() -> None:

@@ -2,24 +2,21 @@
 flat: the de-duplication state is bounded and nothing accumulates per message."""
 import json
 import subprocess
+import threading
 import time
-from pathlib import Path
 
+import pytest
 from conftest import clean_env, coinsuper_command
+from loopback import process_memory
 from peer import ScriptedPeer
 
 from coinsuper_cli.mqtt.codec import encode
 from coinsuper_cli.mqtt.packets import Publish
 
+pytestmark = pytest.mark.slow
+
 MESSAGES = 1_000_000
 BATCH = 2_000
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def push(ts: int) -> bytes:
@@ -31,14 +28,20 @@ def push(ts: int) -> bytes:
 
 
 def test_a_million_messages_keep_memory_flat(tmp_path):
-    progress = {"sent": 0}
+    # Set once a tenth and nine tenths of the pushes are out: the peer's sends block
+    # while coinsuper's socket is full, so coinsuper is then about as far along.
+    early, late = threading.Event(), threading.Event()
 
     def flood(peer):
         topic = peer.sign_in()
         for start in range(1, MESSAGES + 1, BATCH):
             peer.send_bytes(b"".join(encode(Publish(topic, push(ts)))
                                      for ts in range(start, start + BATCH)))
-            progress["sent"] = start + BATCH - 1
+            sent = start + BATCH - 1
+            if sent >= MESSAGES // 10:
+                early.set()
+            if sent >= MESSAGES * 9 // 10:
+                late.set()
         peer.wait_closed(timeout=120)
 
     peer = ScriptedPeer(flood)
@@ -50,22 +53,24 @@ def test_a_million_messages_keep_memory_flat(tmp_path):
             coinsuper_command() + ["trades", "BTC_USD", "--url", peer.url, "--format",
                                    "jsonl", "--count", str(MESSAGES + 1), "--stale-after", "0"],
             stdout=sink, stderr=subprocess.PIPE, env=clean_env())
-        samples = {}
-        while client.poll() is None:
-            sent = progress["sent"]
-            if sent >= MESSAGES // 10 and "early" not in samples:
-                samples["early"] = rss_kib(client.pid)
-            if sent >= MESSAGES * 9 // 10 and "late" not in samples:
-                samples["late"] = rss_kib(client.pid)
-            time.sleep(0.05)
-            assert time.monotonic() - started < 240, "soak took too long"
+    try:
+        rss = {}
+        for name, reached in (("early", early), ("late", late)):
+            while not reached.wait(timeout=1):  # returns at once when set
+                assert client.poll() is None and not peer.errors, (
+                    f"the flood stopped before the {name} sample: {peer.errors}")
+            rss[name] = process_memory(client.pid)[0]
+        client.wait(timeout=240)
+    finally:
+        client.kill()
+        _, err = client.communicate()
     elapsed = time.monotonic() - started
-    assert client.returncode == 0, client.stderr.read()
+    assert client.returncode == 0, err
     peer.close()
     with out.open("rb") as lines:
         count = sum(1 for _ in lines)
     assert count == MESSAGES + 1
-    growth_mib = (samples["late"] - samples["early"]) / 1024
+    mib = {name: value / 2**20 for name, value in rss.items()}
     print(f"\nsoak: {MESSAGES} messages in {elapsed:.1f} s ({MESSAGES / elapsed:,.0f}/s), "
-          f"RSS {samples['early'] / 1024:.1f} -> {samples['late'] / 1024:.1f} MiB")
-    assert growth_mib < 10, f"RSS grew {growth_mib:.1f} MiB"
+          f"RSS {mib['early']:.1f} -> {mib['late']:.1f} MiB")
+    assert mib["late"] - mib["early"] < 10, f"RSS grew {mib['late'] - mib['early']:.1f} MiB"

@@ -1,0 +1,123 @@
+# Local servers and child processes, shared by the benchmark and the tests: free loopback
+# ports, waiting for a listener, mosquitto on free ports, finding the installed
+# `coinsuper`, stopping a child we started, and reading a child's CPU time and memory.
+#
+# It lives here because bench/ is where `python bench/run.py` looks first (a script's own
+# directory heads sys.path); the tests reach it through pyproject's pytest `pythonpath`.
+# Neither side needs a sys.path insertion. Kept free of pytest and of bench-only code.
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port}")
+
+
+def maybe_coinsuper_path() -> str | None:
+    """The installed console script, beside this Python if not on PATH."""
+    beside = Path(sys.executable).parent / "coinsuper"
+    return str(beside) if beside.exists() else shutil.which("coinsuper")
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM,
+                 timeout: float = 5.0) -> None:
+    """Signal a child we started (and only it), killing it if it will not go."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a running process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_memory(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a running process, in bytes."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) * 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+class Mosquitto:
+    """mosquitto with a TCP and a websockets listener on free loopback ports.
+
+    `stop` then `start` restarts it on the same ports.
+
+    Args:
+        directory: where its configuration and log go.
+        password_file: sign in only the users in it; else anyone may.
+        conf: more configuration lines (queue limits, log types, ...).
+    """
+
+    def __init__(self, directory: Path, *, password_file: Path | None = None,
+                 conf: Sequence[str] = ()) -> None:
+        self.tcp_port, self.ws_port = free_port(), free_port()
+        lines = [f"listener {self.tcp_port} 127.0.0.1", f"listener {self.ws_port} 127.0.0.1",
+                 "protocol websockets", "per_listener_settings false", "persistence false",
+                 # mosquitto leaves Nagle's algorithm on by default: every message's last
+                 # segment would wait for an ACK, adding milliseconds to every subscriber.
+                 "set_tcp_nodelay true",
+                 # As root, mosquitto would switch to its own user, who cannot read a
+                 # private temporary directory; as anyone else this line has no effect.
+                 "user root"]
+        if password_file:
+            lines += ["allow_anonymous false", f"password_file {password_file}"]
+        else:
+            lines += ["allow_anonymous true"]
+        self.conf = directory / f"mosquitto-{self.tcp_port}.conf"
+        self.conf.write_text("\n".join([*lines, *conf]) + "\n")
+        self.log = directory / f"mosquitto-{self.tcp_port}.log"
+        self.start()
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=log,
+                                            stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(self.tcp_port)
+            wait_for_port(self.ws_port)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/mqtt"
+
+    @property
+    def tcp_url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.tcp_port}"
+
+    def stop(self) -> None:
+        stop_process(self.process)
