@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -24,9 +24,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
+def wait_for_port(port: int, timeout: float = 10.0, *,
+                  alive: Callable[[], bool] = lambda: True) -> None:
+    """Until something accepts on the port; RuntimeError after `timeout`, or at once
+    when `alive` says the server that should listen there has died."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
@@ -101,15 +104,21 @@ class Mosquitto:
         self.start()
 
     def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=log,
-                                            stderr=subprocess.STDOUT)
-        try:
-            wait_for_port(self.tcp_port)
-            wait_for_port(self.ws_port)
-        except BaseException:
-            self.stop()
-            raise
+        # A restart on the same ports can find one still held for a moment by the
+        # stopped broker's sockets; mosquitto then exits at once, and is started again.
+        for attempt in range(20):
+            with self.log.open("ab") as log:
+                self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
+                                                stdout=log, stderr=subprocess.STDOUT)
+            try:
+                for port in (self.tcp_port, self.ws_port):
+                    wait_for_port(port, alive=lambda: self.process.poll() is None)
+                return
+            except BaseException:
+                self.stop()
+                if self.process.returncode is None or attempt == 19:
+                    raise
+                time.sleep(0.25)
 
     @property
     def ws_url(self) -> str:

@@ -90,7 +90,7 @@ class Connection:
     """Runs one plan until told to stop, reconnecting as needed.
 
     Args:
-        connect: opens a transport: `connect(url, timeout=..., tls=...)`.
+        connect: opens a transport: `connect(url, timeout=..., tls=..., max_frame=...)`.
         clock: the runner's time; the sleep should end early once `stopping` is set.
         uniform: the jitter's random source.
     """
@@ -172,7 +172,8 @@ class Connection:
         sign_in = plan.sign_in()
         self._log(f"connecting to {redact_url(plan.url)} as {sign_in.username}")
         self._state("connecting")
-        transport = self._connect(plan.url, timeout=options.connect_timeout, tls=options.tls)
+        transport = self._connect(plan.url, timeout=options.connect_timeout, tls=options.tls,
+                                  max_frame=options.max_packet)
         session = ClientSession(
             client_id=sign_in.client_id, username=sign_in.username,
             password=sign_in.password, keepalive=plan.keepalive,

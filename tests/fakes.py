@@ -117,7 +117,7 @@ class FakeNetwork:
         self.clock: FakeClock | None = next(
             (i.clock for i in items if isinstance(i, FakeTransport)), None)
 
-    def __call__(self, url: str, *, timeout: float, tls) -> FakeTransport:
+    def __call__(self, url: str, *, timeout: float, tls, max_frame: int) -> FakeTransport:
         if self.clock is not None:
             self.calls.append(self.clock.now())
         if not self.items:

@@ -10,7 +10,7 @@ from .codec import DEFAULT_MAX_PACKET, Decoder, encode
 from .errors import ConnectionRefused, KeepaliveTimeout, ProtocolViolation
 from .packets import (
     ConnAck, Connect, Disconnect, PingReq, PingResp, PubAck, PubComp, Publish, PubRec, PubRel,
-    SubAck, Subscribe, Unsubscribe,
+    SubAck, Subscribe,
 )
 
 
@@ -95,11 +95,6 @@ class ClientSession:
         packet_id = self._packet_id()
         self._pending_subscribe[packet_id] = tuple(topics)
         self._send(Subscribe(packet_id, tuple((t, qos) for t in topics)), now)
-        return packet_id
-
-    def unsubscribe(self, topics: list[str] | tuple[str, ...], now: float) -> int:
-        packet_id = self._packet_id()
-        self._send(Unsubscribe(packet_id, tuple(topics)), now)
         return packet_id
 
     def disconnect(self, now: float) -> None:
