@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import math
 import sys
 from dataclasses import dataclass
 
@@ -35,6 +36,17 @@ def checked(validate):
     return callback
 
 
+class Finite(click.FloatRange):
+    """A FloatRange without NaN and infinities: NaN compares false to every bound and
+    every deadline, so `--timeout nan` would never time out."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def _lazy(module: str, name: str):
     """A validator imported when first called: --help and --version stay quick."""
     def validate(value):
@@ -50,7 +62,7 @@ STREAM_OPTIONS = (
                       "raw: payloads as received. [default: live on a terminal, else "
                       "jsonl]"),
     click.option("--count", type=click.IntRange(min=1), help="Stop after N records."),
-    click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+    click.option("--timeout", type=Finite(min=0, min_open=True),
                  help="Stop after SECONDS."),
     click.option("--url", envvar="COINSUPER_URL", default=exchange.DEFAULT_URL,
                  show_default=True, callback=checked(_lazy(".transport", "check_url")),
@@ -74,9 +86,9 @@ STREAM_OPTIONS = (
                  help="Prefer the environment: arguments show in ps. "
                       "[env: COINSUPER_SECRET_KEY]"),
     click.option("--retries", type=click.IntRange(min=0),
-                 help="Reconnect attempts after a lost link before exit 4. "
-                      "[default: forever]"),
-    click.option("--stale-after", type=click.FloatRange(min=0), default=15.0,
+                 help="Reconnect attempts in a row after a lost link before exit 4; "
+                      "0: never reconnect. [default: forever]"),
+    click.option("--stale-after", type=Finite(min=0), default=15.0,
                  show_default=True, help="Reconnect when a market topic is silent this "
                  "many seconds; 0: never."),
     click.option("--max-packet", type=click.IntRange(min=1024), default=1024 * 1024,
@@ -250,7 +262,7 @@ def symbols_option(ctx, param, value: str | None):
               help="MQTT over WebSocket port; 0 picks a free one.")
 @click.option("--tcp-port", type=click.IntRange(0, 65535), default=1883, show_default=True,
               help="MQTT over TCP port; 0 picks a free one.")
-@click.option("--speed", type=click.FloatRange(min=0.01, max=1000), default=1.0,
+@click.option("--speed", type=Finite(min=0.01, max=1000), default=1.0,
               show_default=True, help="Run the market and its pushes this many times faster.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed of the simulation and of the demo account's keys.")

@@ -179,3 +179,56 @@ def test_topics_with_sandbox_shows_the_demo_account_without_starting_it(capsys):
     assert f"/ws/personal/v1/order/change/{account.email}" in out
     assert "url        ws://127.0.0.1:0/mqtt" in out
     assert account.secret_key not in out
+
+
+CREDENTIALS = ["--email", "me@x.io", "--access-key", "AK", "--secret-key", "S"]
+
+
+@pytest.mark.parametrize("args, option", [
+    (["orders", "--email", "x/#", "--access-key", "AK", "--secret-key", "S"], "--email"),
+    (["orders", "--email", "a b@x.io", "--access-key", "AK", "--secret-key", "S"], "--email"),
+    (["trades", "BTC_USD", "--email", ""], "--email"),
+    (["orders", "--access-key", "A K", "--email", "me@x.io", "--secret-key", "S"],
+     "--access-key"),
+    (["orders", *CREDENTIALS, "--secret-key", "a\x1b[2Jb"], "--secret-key"),
+    (["trades", "BTC_USD", "--url", "ws://[::1"], "--url"),
+    (["trades", "BTC_USD", "--url", ""], "--url"),
+    (["trades", "BTC_USD", "--url", "ws://h:99999/mqtt"], "--url"),
+    (["trades", "BTC_USD", "--url", "http://h/"], "--url"),
+    (["trades", "BTC_USD", "--env", ""], "--env"),
+    (["trades", "BTC_USD", "--env", "a/#"], "--env"),
+    (["trades", "BTC_USD", "--env", "a\x00b"], "--env"),
+    (["book", "BTC_USD", "--step", "0.01/#"], "--step"),
+    (["kline", "BTC_USD", "--interval", "+"], "--interval"),
+    (["trades", "BTC_USD", "--timeout", "nan"], "--timeout"),
+    (["trades", "BTC_USD", "--stale-after", "inf"], "--stale-after"),
+    (["trades", "BTC_+"], "SYMBOL"),
+    (["sandbox", "--speed", "nan"], "--speed"),
+])
+def test_hostile_values_are_one_line_usage_errors_naming_the_option(capsys, args, option):
+    code, out, err = run(capsys, *args, "--url", "mqtt://127.0.0.1:9") \
+        if "--url" not in args and args[0] != "sandbox" else run(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and option in err and "a bug" not in err, err
+
+
+def test_a_cafile_without_a_certificate_is_a_usage_error(capsys, tmp_path):
+    for text in ("", "hello", "-----BEGIN CERTIFICATE-----\nnot base64\n"):
+        path = tmp_path / "ca.pem"
+        path.write_text(text)
+        code, _, err = run(capsys, "trades", "BTC_USD", "--cafile", str(path))
+        assert code == 2 and err.count("\n") == 1 and "--cafile" in err, err
+
+
+def test_a_secret_key_that_is_not_utf8_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.setenv("COINSUPER_SECRET_KEY", b"s\xffs".decode("utf-8", "surrogateescape"))
+    code, _, err = run(capsys, "orders", "--email", "me@x.io", "--access-key", "AK")
+    assert code == 2 and err.count("\n") == 1 and "--secret-key" in err
+    assert "not valid UTF-8" in err and "\udcff" not in err
+
+
+def test_every_shared_option_is_a_field_of_the_options_value():
+    from coinsuper_cli.cli import STREAM_FIELDS, trades
+
+    names = {p.name for p in trades.params} - {"symbols"}
+    assert names == set(STREAM_FIELDS)
