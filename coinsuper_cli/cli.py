@@ -1,5 +1,7 @@
-# The command line: a thin Click layer that turns options into plans, runs them, and
-# maps every failure to PRODUCT.md's exit codes in `main`, the one place that does so.
+# The command line: a thin Click layer. It declares the commands and their options, checks
+# every value as it is parsed (bad usage is exit 2, naming the option), hands core.stream
+# one options value, and maps every failure to PRODUCT.md's exit codes in `main`, the one
+# place that does so.
 from __future__ import annotations
 
 import dataclasses
@@ -15,12 +17,13 @@ from . import __version__, core, exchange
 from .core import FORMATS, Environment, StreamOptions, Wanted
 from .errors import CoinsuperError, ExitStatus, Finished, UsageError, exit_status
 from .mqtt.errors import MQTTError
+from .printable import printable
 
 ALIASES = {"orderbook": "book", "candles": "kline", "tickers": "trades"}
 
 
 def warn(text: str) -> None:
-    click.echo(f"coinsuper: {text}", err=True)
+    click.echo(f"coinsuper: {printable(text)}", err=True)
 
 
 def checked(validate):

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
+from . import exchange
 from .errors import Finished, UsageError
+from .printable import printable
 
 if TYPE_CHECKING:  # imported where used: --help and --version need none of it
     from . import plans
@@ -44,7 +46,9 @@ class Environment:
                    prompt_secret)
 
     def warn(self, text: str) -> None:
-        print(f"coinsuper: {text}", file=self.stderr, flush=True)
+        """One line on stderr; what came from the network in it cannot drive the
+        terminal."""
+        print(f"coinsuper: {printable(text)}", file=self.stderr, flush=True)
 
     def stdout_gone(self) -> None:
         """The reader of stdout went away: point stdout at /dev/null, so that the
@@ -59,7 +63,8 @@ class Environment:
 @dataclass(frozen=True)
 class StreamOptions:
     """Every option the streaming commands share; the CLI declares each one once, with
-    the same name as its field here."""
+    the same name as its field here, and checks each value as it parses it (the URL,
+    the credentials, the topic prefix), so that what arrives here is well-formed."""
 
     format: str | None
     count: int | None
@@ -128,12 +133,9 @@ def _target(opts: StreamOptions, wanted: Wanted, env: Environment, *,
     secret_key = opts.secret_key
     if (wanted.private and opts.email and opts.access_key and not secret_key
             and env.stdin_isatty):
-        secret_key = env.prompt_secret("Secret key")
-    from .transport import check_url
-
+        secret_key = exchange.validate_secret_key(env.prompt_secret("Secret key"))
     credentials = plans.Credentials(opts.email, opts.access_key, secret_key)
-    return plans.Target(check_url(opts.url), opts.env, opts.qos, opts.keepalive,
-                        credentials)
+    return plans.Target(opts.url, opts.env, opts.qos, opts.keepalive, credentials)
 
 
 def _plan(target: plans.Target, wanted: Wanted) -> list[plans.ConnectionPlan]:
@@ -191,7 +193,7 @@ def _run(env: Environment, opts: StreamOptions, fmt: str,
     from .output import JsonlSink, RawSink
 
     if fmt == "raw":
-        sink = RawSink(env.stdout, with_topic=opts.verbose)
+        sink = RawSink(env.stdout, with_topic=opts.verbose, terminal=env.stdout_isatty)
     else:
         sink = JsonlSink(env.stdout, warn=env.warn)
     try:

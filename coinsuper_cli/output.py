@@ -8,6 +8,7 @@ from dataclasses import fields
 from decimal import Decimal
 from typing import BinaryIO, Callable
 
+from .printable import escape_c1_in_json, printable_bytes
 from .records import Record
 from .stream import Message, Sink
 
@@ -58,7 +59,7 @@ class JsonlSink(Sink):
         if records:
             recv = message.recv_ms
             text = "".join([record_json(r, recv) + "\n" for r in records])
-            self._stream.write(text.encode("utf-8"))
+            self._stream.write(escape_c1_in_json(text).encode("utf-8"))
 
     def skipped(self, message: Message, problem: str) -> None:
         self._warn(problem)
@@ -69,18 +70,28 @@ class JsonlSink(Sink):
 
 class RawSink(Sink):
     """Each payload exactly as received, one a line; with `with_topic`, preceded by its
-    topic and a space, like mosquitto_sub -v."""
+    topic and a space, like mosquitto_sub -v.
+
+    Args:
+        terminal: stdout is a terminal: control characters are shown escaped, since a
+            payload could otherwise retitle or clear the screen. In a pipe every byte
+            goes through as received.
+    """
 
     wants_records = False
 
-    def __init__(self, stream: BinaryIO, *, with_topic: bool = False) -> None:
+    def __init__(self, stream: BinaryIO, *, with_topic: bool = False,
+                 terminal: bool = False) -> None:
         self._stream = stream
         self._with_topic = with_topic
+        self._terminal = terminal
 
     def write(self, message: Message, records: list[Record] | None) -> None:
         payload = message.payload
         if self._with_topic:
             payload = message.feed.topic.encode() + b" " + payload
+        if self._terminal:
+            payload = printable_bytes(payload)
         self._stream.write(payload + b"\n")
 
     def flush(self) -> None:

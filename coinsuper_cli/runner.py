@@ -19,7 +19,7 @@ from . import channels
 from .errors import CoinsuperError, ConnectFailed, SignInRefused, SubscriptionRefused
 from .mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
 from .mqtt.packets import SUBACK_FAILURE
-from .mqtt.session import ClientSession, Connected, Subscribed
+from .mqtt.session import ClientSession, Connected, Repeated, Subscribed
 from .mqtt.session import Message as Received
 from .plans import ConnectionPlan
 from .stream import Message, Stopped
@@ -46,6 +46,8 @@ class RunOptions:
         log: receives one line per connection event (-v).
         on_state: receives (plan, state) as a connection moves through "connecting",
             "connected", "subscribed", "reconnecting" and "closed"; live views show it.
+        on_repeat: called for each QoS 2 message dropped as a repeat of one whose
+            PUBREL has not come; live views count them.
         stop: when set, every connection says goodbye and ends within a poll interval
             (a live view's `q`).
     """
@@ -58,6 +60,7 @@ class RunOptions:
     warn: Callable[[str], None] | None = None
     log: Callable[[str], None] | None = None
     on_state: Callable[[ConnectionPlan, str], None] | None = None
+    on_repeat: Callable[[], None] | None = None
     stop: threading.Event | None = None
 
 
@@ -111,6 +114,7 @@ class Connection:
                               if channels.get(f.channel).cadence is not None]
         self._ever_subscribed = False
         self._delivered = False  # since the latest (re)connection
+        self._repeats_logged = False
 
     def _log(self, text: str) -> None:
         if self._options.log:
@@ -259,10 +263,24 @@ class Connection:
                 self._delivered = True
                 batch.append(Message(feed, event.payload, recv_ns))
                 received.append(event)
+            elif type(event) is Repeated:
+                self._on_repeated(event)
             elif type(event) is Connected:
                 self._on_connected(session)
             elif type(event) is Subscribed:
                 self._on_subscribed(event, heard)
+
+    def _on_repeated(self, event: Repeated) -> None:
+        if not self._repeats_logged:
+            # A broker that never sends PUBREL makes every later message on that id a
+            # repeat: said once per connection, then only counted.
+            self._repeats_logged = True
+            kind = "re-sent" if event.dup else "reused, without DUP,"
+            self._log(f"the broker {kind} QoS 2 packet id {event.packet_id} before "
+                      "releasing it with PUBREL: dropped as a repeat (MQTT 3.1.1 §4.3.3); "
+                      "further repeats are counted, not logged")
+        if self._options.on_repeat:
+            self._options.on_repeat()
 
     def _check_stale(self, heard: dict[str, float], now: float, stale_after: float) -> None:
         for topic in self._timed_topics:

@@ -7,7 +7,7 @@ from coinsuper_cli.mqtt.packets import (
     CLIENT_TO_SERVER, ConnAck, Connect, PingReq, PingResp, PubAck, PubComp, Publish, PubRec,
     PubRel, SubAck, Subscribe,
 )
-from coinsuper_cli.mqtt.session import ClientSession, Connected, Message, Subscribed
+from coinsuper_cli.mqtt.session import ClientSession, Connected, Message, Repeated, Subscribed
 
 
 def receive(session: ClientSession, data: bytes, now: float) -> list:
@@ -56,7 +56,7 @@ def test_qos2_is_delivered_once_even_when_resent_with_dup(session):
     assert first == [Message("t", b"x", 2, False, 9)]
     assert sent(session) == [PubRec(9)]
     again = receive(session, encode(Publish("t", b"x", 2, dup=True, packet_id=9)), 0.0)
-    assert again == []
+    assert again == [Repeated("t", 9, True)]
     assert sent(session) == [PubRec(9)]  # §4.3.3: PUBREC again, no second delivery
     assert receive(session, encode(PubRel(9)), 0.0) == []
     assert sent(session) == [PubComp(9)]
@@ -75,7 +75,8 @@ def test_without_auto_ack_messages_are_answered_only_when_acknowledged():
     assert sent(session) == []
     # A re-sent QoS 2 message before its first delivery was acknowledged: neither a
     # second delivery nor an early PUBREC.
-    assert receive(session, encode(Publish("t", b"b", 2, dup=True, packet_id=5)), 0.0) == []
+    assert receive(session, encode(Publish("t", b"b", 2, dup=True, packet_id=5)),
+                   0.0) == [Repeated("t", 5, True)]
     assert sent(session) == []
     session.acknowledge(qos1, 1.0)
     session.acknowledge(qos2, 1.0)
@@ -83,7 +84,8 @@ def test_without_auto_ack_messages_are_answered_only_when_acknowledged():
     session.acknowledge(qos2, 1.0)  # once only
     assert sent(session) == []
     # Acknowledged, so a re-send now gets its PUBREC again (§4.3.3).
-    assert receive(session, encode(Publish("t", b"b", 2, dup=True, packet_id=5)), 0.0) == []
+    assert receive(session, encode(Publish("t", b"b", 2, dup=True, packet_id=5)),
+                   0.0) == [Repeated("t", 5, True)]
     assert sent(session) == [PubRec(5)]
 
 

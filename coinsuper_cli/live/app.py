@@ -75,7 +75,7 @@ class Receiver:
         self.error: BaseException | None = None
         self._source = source_for(dataclasses.replace(
             options, warn=self._note, log=self._note if verbose else None,
-            on_state=self._on_state, stop=self.stopping))
+            on_state=self._on_state, on_repeat=self._on_repeat, stop=self.stopping))
         self._sink = LiveSink(model, lock, self.changed)
         self._count, self._timeout = count, timeout
         self._thread = threading.Thread(target=self._run, name="coinsuper-receiver",
@@ -103,6 +103,11 @@ class Receiver:
     def _on_state(self, plan: ConnectionPlan, state: str) -> None:
         with self._lock:
             self._model.set_state(plan, state)
+        self.changed.set()
+
+    def _on_repeat(self) -> None:
+        with self._lock:
+            self._model.repeats += 1
         self.changed.set()
 
     def _note(self, line: str) -> None:

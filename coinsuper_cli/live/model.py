@@ -3,12 +3,31 @@
 # under the app's lock; the states themselves are frozen, so a snapshot is a shallow copy.
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 
 from ..channels import Feed
 from ..plans import ConnectionPlan
+from ..printable import printable
 from . import views
 from .status_line import Status
+
+
+@functools.cache
+def _text_fields(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind) if f.type in ("str", str))
+
+
+def printable_record(record):
+    """The record, with control characters in its text fields escaped."""
+    changes = {}
+    for name in _text_fields(type(record)):
+        value = getattr(record, name)
+        safe = printable(value)
+        if safe is not value:
+            changes[name] = safe
+    return dataclasses.replace(record, **changes) if changes else record
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +62,15 @@ class LiveModel:
         self._plan_index = {id(plan): i for i, plan in enumerate(plans)}
         self._states = ["connecting"] * len(plans)
         self._url, self._sandbox = url, sandbox
-        self.messages = self.records = self.skipped = self.reconnects = 0
+        self.messages = self.records = self.skipped = self.reconnects = self.repeats = 0
         self.last_message: float | None = None
         self.note = ""
 
     def apply(self, feed: Feed, records: list, recv_ms: int) -> None:
-        """Folds one message's records into its pane's state."""
+        """Folds one message's records into its pane's state; their text is made safe
+        for the terminal first (an order number can hold an escape sequence)."""
         pane = self._by_topic[feed.topic]
+        records = [printable_record(r) for r in records]
         self.views[pane] = views.reduce(pane.channel, self.views[pane], records, recv_ms)
         self.records += len(records)
 
@@ -67,5 +88,5 @@ class LiveModel:
     def snapshot(self) -> Snapshot:
         status = Status(self._url, self._sandbox, tuple(self._states), self.messages,
                         self.records, self.last_message, self.skipped, self.note,
-                        self.reconnects)
+                        self.reconnects, self.repeats)
         return Snapshot(self.panes, dict(self.views), status)

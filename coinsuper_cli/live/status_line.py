@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
+from ..printable import printable
 from .theme import LABEL, SANDBOX, WARNING
 
 STATE_STYLES = {"subscribed": "green", "connected": "yellow", "connecting": "yellow",
@@ -28,6 +29,7 @@ class Status:
     skipped: int = 0  # payloads that could not be parsed
     note: str = ""  # the last connection log line (-v)
     reconnects: int = 0  # links lost and re-established (or being re-established)
+    repeats: int = 0  # QoS 2 messages dropped as repeats of one not yet released
 
 
 def connection_summary(states: tuple[str, ...]) -> str:
@@ -70,7 +72,8 @@ class StatusLine:
             ("skipped", f"{status.skipped} skipped", WARNING) if status.skipped else None,
             ("reconnects", f"{status.reconnects} reconnect"
              + ("s" if status.reconnects > 1 else ""), WARNING) if status.reconnects else None,
-            ("url", status.note or status.url, LABEL),
+            ("repeats", f"{status.repeats} QoS 2 repeats", WARNING) if status.repeats else None,
+            ("url", printable(status.note or status.url), LABEL),
         ]
         items = [item for item in items if item]
         hint = "q quit"

@@ -34,7 +34,18 @@ class Subscribed:
     granted: tuple[int, ...]
 
 
-Event = Connected | Message | Subscribed
+@dataclass(frozen=True, slots=True)
+class Repeated:
+    """A QoS 2 PUBLISH with the packet id of one delivered but not yet released by
+    PUBREL: dropped as a repeat (§4.3.3). `dup` False means the broker reused the id
+    for what may be a new message, which the standard does not allow."""
+
+    topic: str
+    packet_id: int
+    dup: bool
+
+
+Event = Connected | Message | Subscribed | Repeated
 
 
 class ClientSession:
@@ -179,7 +190,7 @@ class ClientSession:
             self._unacknowledged.discard(message.packet_id)
             self._send(PubRec(message.packet_id), now)
 
-    def _on_publish(self, packet: Publish, now: float) -> Message | None:
+    def _on_publish(self, packet: Publish, now: float) -> Message | Repeated | None:
         message = Message(packet.topic, packet.payload, packet.qos, packet.retain,
                           packet.packet_id)
         if packet.qos == 0:
@@ -195,7 +206,7 @@ class ClientSession:
         if packet_id in self._awaiting_pubrel:
             if packet_id not in self._unacknowledged:
                 self._send(PubRec(packet_id), now)
-            return None
+            return Repeated(packet.topic, packet_id, packet.dup)
         self._awaiting_pubrel.add(packet_id)
         if self._auto_ack:
             self._send(PubRec(packet_id), now)
