@@ -5,6 +5,7 @@
 # loudly with UnknownChannel wherever it is looked up.
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,3 +173,43 @@ class Feed:
     channel: str
     symbol: str | None
     parse: Parser
+
+
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def _topic_pattern(channel: Channel) -> re.Pattern[str]:
+    # split() alternates literal text and field names; each field is one topic level
+    # without a wildcard (MQTT 3.1.1 §4.7.1), and the prefix is whatever comes before.
+    parts = _FIELD.split(channel.subtopic)
+    body = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/+#]+)"
+                   for i, p in enumerate(parts))
+    return re.compile(f"(?P<_prefix>.+?){body}")
+
+
+_TOPIC_PATTERNS = {name: _topic_pattern(channel) for name, channel in CHANNELS.items()}
+
+
+def parse_topic(topic: str) -> tuple[Channel, dict[str, str]] | None:
+    """The channel a full topic belongs to and its fields (`symbol`, `step`, `range`,
+    `email`), whatever its prefix; None for a topic of no channel."""
+    for name, pattern in _TOPIC_PATTERNS.items():
+        match = pattern.fullmatch(topic)
+        if match is not None:
+            fields = match.groupdict()
+            del fields["_prefix"]
+            return CHANNELS[name], fields
+    return None
+
+
+def feed_of(topic: str) -> Feed | None:
+    """A Feed for a topic met in a recording: channel, symbol and a fresh parser."""
+    found = parse_topic(topic)
+    if found is None:
+        return None
+    channel, fields = found
+    try:
+        parse = channel.new_parser(fields)
+    except ValueError:  # a kline range that is not a number
+        return None
+    return Feed(topic, channel.name, fields.get("symbol"), parse)

@@ -57,16 +57,25 @@ def _lazy(module: str, name: str):
     return validate
 
 
+# The output options, shared by the streaming commands and `replay`.
+FORMAT_OPTION = click.option(
+    "--format", "format", type=click.Choice(FORMATS),
+    help="live: a full-screen view; jsonl: one JSON object per record; raw: payloads as "
+         "received. [default: live on a terminal, else jsonl]")
+COUNT_OPTION = click.option("--count", type=click.IntRange(min=1),
+                            help="Stop after N records.")
+TIMEOUT_OPTION = click.option("--timeout", type=Finite(min=0, min_open=True),
+                              help="Stop after SECONDS.")
+VERBOSE_OPTION = click.option(
+    "-v", "--verbose", is_flag=True,
+    help="Connection log on stderr (secrets masked); raw: topic first.")
+
 # Every option the streaming commands share, each declared once; the parameter names are
 # the fields of core.StreamOptions.
 STREAM_OPTIONS = (
-    click.option("--format", "format", type=click.Choice(FORMATS),
-                 help="live: a full-screen view; jsonl: one JSON object per record; "
-                      "raw: payloads as received. [default: live on a terminal, else "
-                      "jsonl]"),
-    click.option("--count", type=click.IntRange(min=1), help="Stop after N records."),
-    click.option("--timeout", type=Finite(min=0, min_open=True),
-                 help="Stop after SECONDS."),
+    FORMAT_OPTION,
+    COUNT_OPTION,
+    TIMEOUT_OPTION,
     click.option("--url", envvar="COINSUPER_URL", default=exchange.DEFAULT_URL,
                  show_default=True, callback=checked(_lazy(".transport", "check_url")),
                  help="Broker: wss://, ws://, mqtts:// or mqtt://. [env: COINSUPER_URL]"),
@@ -100,8 +109,12 @@ STREAM_OPTIONS = (
     click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
                  callback=checked(_lazy(".transport", "check_cafile")),
                  help="Trust the certificate authorities in this PEM file."),
-    click.option("-v", "--verbose", is_flag=True,
-                 help="Connection log on stderr (secrets masked); raw: topic first."),
+    VERBOSE_OPTION,
+    click.option("--record", metavar="PATH",
+                 callback=checked(_lazy(".recording", "check_path")),
+                 help="Also append every message received, as received, to PATH (.gz: "
+                      "gzip, .zst: zstandard; strftime fields like %Y-%m-%d rotate it, "
+                      "UTC). Play it with `coinsuper replay`."),
 )
 STREAM_FIELDS = tuple(field.name for field in dataclasses.fields(StreamOptions))
 
@@ -169,7 +182,37 @@ def cli(ctx):
     """
     if ctx.obj is None:
         ctx.obj = App(Environment.of_process(
-            lambda text: click.prompt(text, hide_input=True, err=True)))
+            lambda text: click.prompt(text, hide_input=True, err=True),
+            command=public_command(sys.argv[1:])))
+
+
+SECRET_OPTIONS = ("--secret-key",)
+MASKED_OPTIONS = ("--access-key",)
+
+
+def public_command(argv: list[str]) -> tuple[str, ...]:
+    """The command line as a recording may keep it: no secret key, the access key
+    masked, no credentials in a URL."""
+    from .plans import mask
+    from .transport import redact_url
+
+    public: list[str] = []
+    hide = None
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        if hide is not None:
+            public.append(hide(arg))
+            hide = None
+        elif name in SECRET_OPTIONS + MASKED_OPTIONS and not eq:
+            public.append(arg)
+            hide = (lambda v: "***") if name in SECRET_OPTIONS else mask
+        elif name in SECRET_OPTIONS and eq:
+            public.append(f"{name}=***")
+        elif name in MASKED_OPTIONS and eq:
+            public.append(f"{name}={mask(value)}")
+        else:
+            public.append(redact_url(arg) if "://" in arg else arg)
+    return tuple(public)
 
 
 def _run(opts: StreamOptions, wanted: Wanted) -> None:
@@ -260,7 +303,9 @@ def symbols_option(ctx, param, value: str | None):
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 or :: reaches beyond this machine "
+                   "(with a warning).")
 @click.option("--ws-port", type=click.IntRange(0, 65535), default=9001, show_default=True,
               help="MQTT over WebSocket port; 0 picks a free one.")
 @click.option("--tcp-port", type=click.IntRange(0, 65535), default=1883, show_default=True,
@@ -280,11 +325,18 @@ def symbols_option(ctx, param, value: str | None):
                    "the unencrypted private key too unless --keyfile is given.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False),
               help="The certificate's unencrypted private key, if not in --certfile.")
-@click.option("-v", "--verbose", is_flag=True, help="One log line per connection on stderr.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="One log line per connection on stderr, secrets masked.")
 def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile, keyfile,
             verbose):
     """Run a simulated Coinsuper exchange on this machine: the exchange's protocol, a
-    matching engine's market and a demo account. Ctrl-C stops it."""
+    matching engine's market and a demo account. Ctrl-C stops it.
+
+    Limits, so that no client can exhaust it: a new connection has 10 s to sign in;
+    at most 200 kept sessions (clean session off), each forgotten after 300 s away
+    (when all are taken, the one away longest makes room) and holding at most 100
+    QoS 1/2 messages (the oldest dropped first); -v writes at most 20 log lines a
+    second."""
     from .sandbox.run import serve
     from .sandbox.server import SandboxConfig
 
@@ -293,6 +345,65 @@ def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile,
     if symbols:
         config.symbols = symbols
     serve(config, certfile=certfile, keyfile=keyfile, announce=click.echo)
+
+
+def speed_option(ctx, param, value: str | None) -> float | None:
+    """--speed X (a positive number) or max; 0 stands for the default."""
+    if value is None:
+        return 0.0
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = float("nan")
+    if not math.isfinite(speed) or not 0 < speed <= 10_000:
+        raise click.BadParameter(f"{value!r}: give a number of times the recorded pace, "
+                                 "like 10, or max", ctx, param)
+    return speed
+
+
+def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
+    from .channels import CHANNELS
+
+    names = tuple(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
+    unknown = [n for n in names if n not in CHANNELS]
+    if unknown:
+        raise click.BadParameter(f"unknown channel {unknown[0]!r}: use "
+                                 f"{', '.join(CHANNELS)}", ctx, param)
+    return names
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@FORMAT_OPTION
+@COUNT_OPTION
+@TIMEOUT_OPTION
+@click.option("--speed", callback=speed_option, metavar="X|max",
+              help="X times the recorded pace, or max: as fast as it goes. [default: 1 on "
+                   "a terminal, max in a pipe]")
+@click.option("--channel", "channel_names", callback=channels_option, metavar="NAME,...",
+              help="Only these channels: depth, book, kline, trade, asset, order, fill.")
+@click.option("--symbol", "symbols", callback=symbols_option, metavar="SYMBOL,...",
+              help="Only these symbols.")
+@click.option("--from", "start", callback=checked(_lazy(".times", "parse_time_ns")),
+              metavar="TIME", help="From this recorded time: ISO 8601 (UTC unless said) "
+                                   "or ms since the epoch.")
+@click.option("--to", "end", callback=checked(_lazy(".times", "parse_time_ns")),
+              metavar="TIME", help="Up to this recorded time.")
+@VERBOSE_OPTION
+@pass_app
+def replay(app, files, format, count, timeout, speed, channel_names, symbols, start, end,
+           verbose):
+    """Play recordings made with --record (several files, or a glob, in time order)
+    through the same parsers, de-duplication and views as a live run. recv comes from
+    the recording: `replay REC --speed max --format jsonl` prints what the recording run
+    printed. In the live view, space pauses, + and - change the speed."""
+    if start is not None and end is not None and end <= start:
+        raise click.BadParameter("--to must come after --from", param_hint="--to")
+    core.replay(app.env, core.ReplayOptions(
+        files, format, count, timeout, verbose, speed, channel_names, symbols or (), start,
+        end))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True,

@@ -33,9 +33,11 @@ class Environment:
     stdin_isatty: bool
     stdout_isatty: bool
     prompt_secret: Callable[[str], str]
+    command: tuple[str, ...] = ()  # the command line, without secrets (for recordings)
 
     @classmethod
-    def of_process(cls, prompt_secret: Callable[[str], str]) -> Environment:
+    def of_process(cls, prompt_secret: Callable[[str], str], *,
+                   command: tuple[str, ...] = ()) -> Environment:
         # A large buffer of our own: the pump flushes once per batch received, so a
         # burst of messages costs one write, not one per line.
         try:
@@ -43,7 +45,7 @@ class Environment:
         except (AttributeError, OSError, io.UnsupportedOperation):  # not a real file
             stdout = sys.stdout.buffer
         return cls(sys.stdin, stdout, sys.stderr, sys.stdin.isatty(), sys.stdout.isatty(),
-                   prompt_secret)
+                   prompt_secret, command)
 
     def warn(self, text: str) -> None:
         """One line on stderr; what came from the network in it cannot drive the
@@ -83,6 +85,7 @@ class StreamOptions:
     insecure: bool
     cafile: str | None
     verbose: bool
+    record: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,6 @@ def _start_sandbox(opts: StreamOptions, env: Environment):
 def _run(env: Environment, opts: StreamOptions, fmt: str,
          connection_plans: list[plans.ConnectionPlan]) -> None:
     from .runner import Connections, RunOptions
-    from .stream import pump
     from .transport import TLSOptions
 
     options = RunOptions(
@@ -179,27 +181,137 @@ def _run(env: Environment, opts: StreamOptions, fmt: str,
         max_packet=opts.max_packet, retries=opts.retries,
         stale_after=opts.stale_after or None, warn=env.warn,
         log=env.warn if opts.verbose else None)
+    recorder = _recorder(env, opts.record)
+    if recorder is not None:
+        options = dataclasses.replace(options, on_state=recorder.on_state)
+    try:
+        play(env, fmt, lambda run_options: Connections(connection_plans, run_options),
+             options, connection_plans, count=opts.count, timeout=opts.timeout,
+             verbose=opts.verbose, recorder=recorder, sandbox=opts.sandbox)
+    finally:
+        if recorder is not None:
+            recorder.close()
 
-    def source_for(run_options: RunOptions) -> Connections:
-        return Connections(connection_plans, run_options)
+
+def _recorder(env: Environment, path: str | None):
+    if path is None:
+        return None
+    import time
+
+    from .recording import Recorder
+
+    recorder = Recorder(path, command=list(env.command))
+    recorder.begin(time.time_ns())
+    return recorder
+
+
+def play(env: Environment, fmt: str, source_for: Callable, options,
+         connection_plans: list, *, count: int | None, timeout: float | None,
+         verbose: bool, recorder=None, sandbox: bool = False, replay=None) -> None:
+    """Runs a source into the output `fmt` asks for (and the recorder, if any):
+    `source_for(run_options)` builds the source once the live view, if any, has hooked
+    its callbacks into the options. `replay`: the Recording played, whose pace the live
+    view's keys change."""
+    from .stream import pump
 
     if fmt == "live":
         from .live.app import run_live  # rich is imported here, in live mode only
 
-        run_live(connection_plans, source_for, options, sandbox=opts.sandbox,
-                 verbose=opts.verbose, count=opts.count, timeout=opts.timeout,
-                 stdin=env.stdin)
+        run_live(connection_plans, source_for, options, sandbox=sandbox, replay=replay,
+                 verbose=verbose, count=count, timeout=timeout, stdin=env.stdin,
+                 record=recorder)
         return
     from .output import JsonlSink, RawSink
 
     if fmt == "raw":
-        sink = RawSink(env.stdout, with_topic=opts.verbose, terminal=env.stdout_isatty)
+        sink = RawSink(env.stdout, with_topic=verbose, terminal=env.stdout_isatty)
     else:
         sink = JsonlSink(env.stdout, warn=env.warn)
+    if recorder is not None:
+        from .recording import Tee
+
+        sink = Tee(sink, recorder)
     try:
-        pump(source_for(options), sink, count=opts.count, timeout=opts.timeout)
+        pump(source_for(options), sink, count=count, timeout=timeout)
     except BrokenPipeError:
         # The reader went away (| head): a quiet success, caught here before Click's
         # own EPIPE handling turns it into exit 1.
         env.stdout_gone()
         raise Finished("the reader of stdout went away") from None
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """`coinsuper replay`: the recordings, what to play of them, at what pace, and the
+    output options it shares with the streaming commands."""
+
+    files: tuple[str, ...]
+    format: str | None
+    count: int | None
+    timeout: float | None
+    verbose: bool
+    speed: float | None  # None: as fast as possible; 0 stands for "the default"
+    channels: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    start_ns: int | None = None
+    end_ns: int | None = None
+
+
+def replay(env: Environment, opts: ReplayOptions) -> None:
+    """Plays recordings through the same parsers, de-duplication and outputs as a live
+    run; recv comes from the recording."""
+    from .plans import ConnectionPlan
+    from .replay import Recording, Selection, expand
+    from .runner import RunOptions
+
+    fmt = opts.format or ("live" if env.stdout_isatty else "jsonl")
+    if fmt == "live" and not env.stdout_isatty:
+        raise UsageError("--format live needs a terminal on stdout; use jsonl or raw in a "
+                         "pipe")
+    speed = opts.speed
+    if speed == 0:  # the default: the recorded pace on a terminal, at once in a pipe
+        speed = 1.0 if fmt == "live" else None
+    paths = expand(opts.files)
+    selection = Selection(frozenset(opts.channels), frozenset(opts.symbols), opts.start_ns,
+                          opts.end_ns)
+    recording = Recording(paths, selection=selection, speed=speed, warn=_once(env.warn))
+    plans = []
+    if fmt == "live":  # the views need their panes before the first message
+        feeds = _feeds_in(recording)
+        if not feeds:
+            raise UsageError("nothing to replay: no message in the recording matches")
+        plans = [ConnectionPlan("replay:" + paths[0], lambda: None, feeds)]
+
+    def source_for(run_options: RunOptions) -> Recording:
+        def on_event(event: dict) -> None:
+            if event.get("event") == "disconnected" and run_options.on_state:
+                run_options.on_state(None, "gap", event.get("reason", ""))
+        recording._on_event = on_event
+        return recording
+
+    play(env, fmt, source_for, RunOptions(warn=env.warn), plans, count=opts.count,
+         timeout=opts.timeout, verbose=opts.verbose, replay=recording)
+
+
+def _feeds_in(recording, scan: int = 20_000) -> tuple:
+    """The feeds of the topics in the first `scan` messages: every topic pushes within
+    seconds, so they are all there."""
+    feeds: dict[str, object] = {}
+    for i, item in enumerate(recording.messages()):
+        if i >= scan:
+            break
+        if type(item) is not dict:
+            feeds.setdefault(item.feed.topic, item.feed)
+    return tuple(feeds.values())
+
+
+def _once(warn: Callable[[str], None]) -> Callable[[str], None]:
+    """`warn`, saying each line once: a recording with a million bad lines is not a
+    million lines of stderr."""
+    said: set[str] = set()
+
+    def warn_once(text: str) -> None:
+        if text not in said and len(said) < 100:
+            said.add(text)
+            warn(text)
+    return warn_once

@@ -44,8 +44,9 @@ class RunOptions:
             dead (the exchange pushes each one every 1-2 s); None: never.
         warn: receives lines the user must see (the broker broke the protocol).
         log: receives one line per connection event (-v).
-        on_state: receives (plan, state) as a connection moves through "connecting",
-            "connected", "subscribed", "reconnecting" and "closed"; live views show it.
+        on_state: receives (plan, state, detail) as a connection moves through
+            "connecting", "connected", "subscribed", "reconnecting" (detail: why) and
+            "closed"; live views show it, a recorder keeps it.
         on_repeat: called for each QoS 2 message dropped as a repeat of one whose
             PUBREL has not come; live views count them.
         stop: when set, every connection says goodbye and ends within a poll interval
@@ -59,7 +60,7 @@ class RunOptions:
     stale_after: float | None = 15.0
     warn: Callable[[str], None] | None = None
     log: Callable[[str], None] | None = None
-    on_state: Callable[[ConnectionPlan, str], None] | None = None
+    on_state: Callable[[ConnectionPlan, str, str], None] | None = None
     on_repeat: Callable[[], None] | None = None
     stop: threading.Event | None = None
 
@@ -124,9 +125,9 @@ class Connection:
         if self._options.warn:
             self._options.warn(text)
 
-    def _state(self, state: str) -> None:
+    def _state(self, state: str, detail: str = "") -> None:
         if self._options.on_state:
-            self._options.on_state(self.plan, state)
+            self._options.on_state(self.plan, state, detail)
 
     def batches(self) -> Batches:
         """What this connection receives, across reconnects (see stream.Source)."""
@@ -160,7 +161,7 @@ class Connection:
     def _back_off(self, attempt: int, error: BaseException) -> Batches:
         """Waits before the next attempt, handing back empty batches meanwhile."""
         delay = backoff_delay(attempt, self._uniform)
-        self._state("reconnecting")
+        self._state("reconnecting", str(error))
         self._log(f"connection lost ({error}); reconnecting in {delay:.1f} s")
         clock = self._clock
         until = clock.now() + delay

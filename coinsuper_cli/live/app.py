@@ -40,6 +40,7 @@ class LiveSink(Sink):
     def write(self, message: Message, records: list | None) -> None:
         with self._lock:
             self._model.received(self._clock())
+            self._model.recorded_ms = message.recv_ms
             self._model.apply(message.feed, records or [], message.recv_ms)
         self._changed.set()
 
@@ -67,8 +68,10 @@ class Receiver:
 
     def __init__(self, source_for: Callable[[RunOptions], Source], model: LiveModel,
                  lock: threading.Lock, options: RunOptions, *, verbose: bool = False,
-                 count: int | None = None, timeout: float | None = None) -> None:
+                 count: int | None = None, timeout: float | None = None,
+                 record: Sink | None = None) -> None:
         self._model, self._lock = model, lock
+        self._forward_state = options.on_state
         self.stopping = threading.Event()
         self.changed = threading.Event()
         self.done = threading.Event()
@@ -76,7 +79,11 @@ class Receiver:
         self._source = source_for(dataclasses.replace(
             options, warn=self._note, log=self._note if verbose else None,
             on_state=self._on_state, on_repeat=self._on_repeat, stop=self.stopping))
-        self._sink = LiveSink(model, lock, self.changed)
+        self._sink: Sink = LiveSink(model, lock, self.changed)
+        if record is not None:
+            from ..recording import Tee
+
+            self._sink = Tee(self._sink, record)
         self._count, self._timeout = count, timeout
         self._thread = threading.Thread(target=self._run, name="coinsuper-receiver",
                                         daemon=True)
@@ -100,10 +107,12 @@ class Receiver:
         finally:
             self.done.set()
 
-    def _on_state(self, plan: ConnectionPlan, state: str) -> None:
+    def _on_state(self, plan: ConnectionPlan, state: str, detail: str = "") -> None:
         with self._lock:
-            self._model.set_state(plan, state)
+            self._model.set_state(plan, state, detail)
         self.changed.set()
+        if self._forward_state is not None:  # a recorder keeps the events too
+            self._forward_state(plan, state, detail)
 
     def _on_repeat(self) -> None:
         with self._lock:
@@ -117,16 +126,25 @@ class Receiver:
 
 
 def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Source],
-             options: RunOptions, *, sandbox: bool, verbose: bool = False,
-             count: int | None = None, timeout: float | None = None,
-             console: Console | None = None, stdin=None) -> None:
+             options: RunOptions, *, sandbox: bool = False, replay=None,
+             verbose: bool = False, count: int | None = None,
+             timeout: float | None = None, console: Console | None = None, stdin=None,
+             record: Sink | None = None) -> None:
     """Streams `plans` into a full-screen live view until `q`, Ctrl-C, --count, --timeout
-    or a failure; raises what ended the stream, except a `q`, which returns."""
+    or a failure; raises what ended the stream, except a `q`, which returns.
+
+    Args:
+        replay: the Recording being played, if it is one: the view shows the REPLAY
+            mark and the recorded time, and space pauses it, + and - change its speed.
+        record: a recorder that gets every message too.
+    """
     console = console or Console()
     lock = threading.Lock()
     model = LiveModel(plans, url=redact_url(plans[0].url), sandbox=sandbox)
+    if replay is not None:
+        model.replay = pace_text(replay)
     receiver = Receiver(source_for, model, lock, options, verbose=verbose, count=count,
-                        timeout=timeout)
+                        timeout=timeout, record=record)
     quit_by_key = False
     receiver.start()
     try:
@@ -134,7 +152,7 @@ def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Sou
                 Live(console=console, screen=True, auto_refresh=False,
                      redirect_stdout=False, redirect_stderr=False) as live, \
                 suspendable(keys, console, receiver.changed.set):
-            quit_by_key = _loop(live, console, keys, model, lock, receiver)
+            quit_by_key = _loop(live, console, keys, model, lock, receiver, replay)
     finally:
         receiver.stop()
     if isinstance(receiver.error, Finished) and not quit_by_key:
@@ -142,14 +160,40 @@ def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Sou
         # the full screen it was drawn on is gone.
         with lock:
             snapshot = model.snapshot()
-        console.print(Dashboard(snapshot, now_ms=int(time.time() * 1000),
-                                now=time.monotonic()))
+        console.print(_dashboard(snapshot, time.monotonic()))
     if receiver.error is not None and not quit_by_key:
         raise receiver.error
 
 
+def pace_text(replay) -> str:
+    if replay.paused:
+        return "paused"
+    return "max" if replay.speed is None else f"x{replay.speed:g}"
+
+
+def _dashboard(snapshot, now: float) -> Dashboard:
+    # A replay's views live in recorded time: the tape's rolling minute, highlights.
+    status = snapshot.status
+    now_ms = status.recorded_ms if status.replay and status.recorded_ms else \
+        int(time.time() * 1000)
+    return Dashboard(snapshot, now_ms=now_ms, now=now)
+
+
+def _on_replay_key(key: str, replay) -> bool:
+    """Space pauses or resumes a replay, + doubles its speed, - halves it."""
+    if key == " ":
+        replay.paused = not replay.paused
+    elif key == "+" and replay.speed is not None:
+        replay.set_speed(min(replay.speed * 2, 1024))
+    elif key == "-" and replay.speed is not None:
+        replay.set_speed(max(replay.speed / 2, 1 / 64))
+    else:
+        return False
+    return True
+
+
 def _loop(live: Live, console: Console, keys, model: LiveModel, lock: threading.Lock,
-          receiver: Receiver) -> bool:
+          receiver: Receiver, replay=None) -> bool:
     """Redraws until a key quits (True) or the network thread ends (False)."""
     drawn_at, drawn_size = float("-inf"), None
     while True:
@@ -160,10 +204,14 @@ def _loop(live: Live, console: Console, keys, model: LiveModel, lock: threading.
             receiver.changed.clear()
             with lock:
                 snapshot = model.snapshot()
-            live.update(Dashboard(snapshot, now_ms=int(time.time() * 1000), now=now),
-                        refresh=True)
+            live.update(_dashboard(snapshot, now), refresh=True)
             drawn_at, drawn_size = now, size
         if receiver.done.is_set():
             return False
-        if "q" in keys.read(FRAME_SECONDS).lower():
+        typed = keys.read(FRAME_SECONDS)
+        if "q" in typed.lower():
             return True
+        if replay is not None and any([_on_replay_key(key, replay) for key in typed]):
+            with lock:
+                model.replay = pace_text(replay)
+            receiver.changed.set()

@@ -63,6 +63,9 @@ class LiveModel:
         self._states = ["connecting"] * len(plans)
         self._url, self._sandbox = url, sandbox
         self.messages = self.records = self.skipped = self.reconnects = self.repeats = 0
+        self.replay = ""  # a replay's pace, shown in its mark
+        self.recorded_ms: int | None = None
+        self.gaps = 0
         self.last_message: float | None = None
         self.note = ""
 
@@ -78,7 +81,11 @@ class LiveModel:
         self.messages += 1
         self.last_message = now
 
-    def set_state(self, plan: ConnectionPlan, state: str) -> None:
+    def set_state(self, plan: ConnectionPlan | None, state: str, detail: str = "") -> None:
+        if state == "gap":  # a replay met a disconnection in the recording
+            self.gaps += 1
+            self.note = f"recording gap: the recorder was disconnected ({detail})"
+            return
         index = self._plan_index.get(id(plan))
         if index is not None:
             self._states[index] = state
@@ -88,5 +95,6 @@ class LiveModel:
     def snapshot(self) -> Snapshot:
         status = Status(self._url, self._sandbox, tuple(self._states), self.messages,
                         self.records, self.last_message, self.skipped, self.note,
-                        self.reconnects, self.repeats)
+                        self.reconnects, self.repeats, self.replay, self.recorded_ms,
+                        self.gaps)
         return Snapshot(self.panes, dict(self.views), status)

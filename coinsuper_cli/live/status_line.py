@@ -3,6 +3,7 @@
 # URL, reconnects, and how to quit. It is one line; the URL gives way first when it is narrow.
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -30,6 +31,9 @@ class Status:
     note: str = ""  # the last connection log line (-v)
     reconnects: int = 0  # links lost and re-established (or being re-established)
     repeats: int = 0  # QoS 2 messages dropped as repeats of one not yet released
+    replay: str = ""  # a replay: its pace ("x1", "max", "paused"); "" when live
+    recorded_ms: int | None = None  # a replay: the recorded time of the last message
+    gaps: int = 0  # a replay: disconnections in the recording
 
 
 def connection_summary(states: tuple[str, ...]) -> str:
@@ -39,6 +43,13 @@ def connection_summary(states: tuple[str, ...]) -> str:
         state = states[0]
         return state if len(states) == 1 else f"{len(states)}/{len(states)} {state}"
     return " · ".join(f"{n} {state}" for state, n in counts.most_common())
+
+
+def recorded_text(recorded_ms: int | None) -> str:
+    """The recorded time of the message on screen, UTC."""
+    if recorded_ms is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(recorded_ms / 1000)) + " UTC"
 
 
 def age_text(last_message: float | None, now: float) -> str:
@@ -65,6 +76,11 @@ class StatusLine:
         summary = connection_summary(status.states)
         items = [
             ("mark", " SANDBOX ", SANDBOX) if status.sandbox else None,
+            ("mark", f" REPLAY {status.replay} ", SANDBOX) if status.replay else None,
+            ("recorded", "recorded " + recorded_text(status.recorded_ms), LABEL)
+            if status.replay else None,
+            ("gaps", f"{status.gaps} gap" + ("s" if status.gaps > 1 else ""), WARNING)
+            if status.gaps else None,
             ("simulated", "simulated data", LABEL) if status.sandbox else None,
             ("state", summary, STATE_STYLES.get(summary.rsplit(" ", 1)[-1], WARNING)),
             ("age", age_text(status.last_message, self.now), ""),

@@ -1,0 +1,285 @@
+# Recordings (PRODUCT.md, "Record and replay"): JSON lines, one per message received or
+# connection event, in a plain, gzip or zstandard file chosen by the path's suffix. The
+# Recorder is a sink that keeps every message losslessly; `read_lines` reads a recording
+# back, a killed recorder's truncated end included.
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from . import __version__
+from .errors import UsageError
+from .records import Record
+from .stream import Message, Sink
+
+FORMAT = 1
+FLUSH_SECONDS = 1.0  # a recorder killed with SIGKILL loses at most this much
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _open_for_append(path: str) -> BinaryIO:
+    """The file at `path`, appended to (never truncated), compressed by its suffix."""
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    raw = open(path, "ab")
+    if path.endswith(".gz"):
+        # Each run appends a gzip member; readers read members in a row.
+        return gzip.GzipFile(fileobj=raw, mode="ab")  # type: ignore[return-value]
+    if path.endswith(".zst"):
+        import zstandard
+
+        # A new zstandard frame per run; readers read frames in a row.
+        return zstandard.ZstdCompressor().stream_writer(raw, closefd=True)
+    return raw
+
+
+def _flush(stream: BinaryIO) -> None:
+    """What was written reaches the operating system, compressed blocks included."""
+    flush = getattr(stream, "flush")
+    try:
+        import zstandard
+
+        if isinstance(stream, zstandard.ZstdCompressionWriter):
+            stream.flush(zstandard.FLUSH_BLOCK)
+            return
+    except ImportError:
+        pass
+    flush()
+
+
+class Recorder(Sink):
+    """Appends every message, as received, to PATH (strftime fields rotate it, UTC).
+
+    Args:
+        path: the file, or a strftime pattern of files (`data/%Y-%m-%d/%H.jsonl.zst`).
+        command: the command line, secrets already removed; written in each file's
+            `start` line.
+        monotonic: the clock of the once-a-second flush.
+    """
+
+    wants_records = False
+
+    def __init__(self, path: str, *, command: list[str],
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wall_ns: Callable[[], int] = time.time_ns) -> None:
+        self._pattern = path
+        self._rotates = "%" in path
+        self._command = command
+        self._monotonic = monotonic
+        self._wall_ns = wall_ns
+        self._file: BinaryIO | None = None
+        self._name = ""
+        self._second = -1  # the UTC second the current name was formatted for
+        self._flushed_at = monotonic()
+        self._dirty = False
+        # Connection events come from the connections' threads, messages from the
+        # writing thread: one line at a time.
+        self._lock = threading.Lock()
+
+    def _target(self, recv_ns: int) -> BinaryIO:
+        second = recv_ns // 1_000_000_000
+        if self._file is not None and (not self._rotates or second == self._second):
+            return self._file
+        name = time.strftime(self._pattern, time.gmtime(second)) if self._rotates else \
+            self._pattern
+        self._second = second
+        if self._file is not None and name == self._name:
+            return self._file
+        self.close()
+        try:
+            self._file = _open_for_append(name)
+        except OSError as error:
+            raise UsageError(f"cannot record to {name}: {error.strerror or error}") from None
+        self._name = name
+        self._write_line({"recv_ns": recv_ns, "event": "start", "format": FORMAT,
+                          "version": __version__, "command": self._command})
+        return self._file
+
+    def _write_line(self, obj: dict) -> None:
+        self._file.write((_dumps(obj) + "\n").encode("utf-8"))
+        self._dirty = True
+
+    def begin(self, now_ns: int) -> None:
+        """Opens the file now, so that a path that cannot be written is said at once."""
+        with self._lock:
+            self._target(now_ns)
+
+    def write(self, message: Message, records: list[Record] | None) -> None:
+        payload = message.payload
+        try:
+            obj = {"recv_ns": message.recv_ns, "topic": message.feed.topic,
+                   "payload": payload.decode("utf-8")}
+        except UnicodeDecodeError:
+            obj = {"recv_ns": message.recv_ns, "topic": message.feed.topic,
+                   "payload_b64": base64.b64encode(payload).decode("ascii")}
+        with self._lock:
+            self._target(message.recv_ns)
+            self._write_line(obj)
+
+    def skipped(self, message: Message, problem: str) -> None:
+        self.write(message, None)  # lossless: a payload we cannot read is kept too
+
+    def event(self, recv_ns: int, kind: str, **fields) -> None:
+        """A connection event: connected, subscribed, disconnected (with `reason`)."""
+        with self._lock:
+            self._target(recv_ns)
+            self._write_line({"recv_ns": recv_ns, "event": kind, **fields})
+
+    def on_state(self, plan, state: str, detail: str = "") -> None:
+        """The runner's connection states, as events (RunOptions.on_state)."""
+        from .transport import redact_url
+
+        now_ns = self._wall_ns()
+        if state == "connected":
+            self.event(now_ns, "connected", url=redact_url(plan.url))
+        elif state == "subscribed":
+            self.event(now_ns, "subscribed", topics=[f.topic for f in plan.feeds])
+        elif state == "reconnecting":
+            self.event(now_ns, "disconnected", reason=detail)
+
+    def flush(self) -> None:
+        """Called after every batch; reaches the OS at most once a second."""
+        now = self._monotonic()
+        if self._dirty and now - self._flushed_at >= FLUSH_SECONDS:
+            with self._lock:
+                self._flush_now(now)
+
+    def _flush_now(self, now: float) -> None:
+        if self._file is not None:
+            _flush(self._file)
+        self._flushed_at = now
+        self._dirty = False
+
+    def close(self) -> None:
+        """Ends the file (its compressed stream too); called once at exit."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            finally:
+                self._file = None
+                self._dirty = False
+
+
+class Tee(Sink):
+    """The command's own output, and a recorder beside it: counting and parsing follow
+    the output; the recorder keeps every message, readable or not."""
+
+    def __init__(self, output: Sink, recorder: Recorder) -> None:
+        self.output, self.recorder = output, recorder
+        self.wants_records = output.wants_records
+
+    def write(self, message: Message, records: list[Record] | None) -> None:
+        self.recorder.write(message, None)
+        self.output.write(message, records)
+
+    def skipped(self, message: Message, problem: str) -> None:
+        self.recorder.write(message, None)
+        self.output.skipped(message, problem)
+
+    def flush(self) -> None:
+        self.output.flush()
+        self.recorder.flush()
+
+
+class Truncated(Exception):
+    """A recording ends in the middle of a line or of a compressed block."""
+
+
+READ_SIZE = 256 * 1024
+
+
+def _chunks(path: str) -> Iterator[bytes]:
+    """The recording's bytes, decompressed; Truncated at a cut-off compressed end."""
+    try:
+        raw = open(path, "rb")
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    with raw:
+        if path.endswith(".gz"):
+            yield from _gzip_chunks(raw, path)
+        elif path.endswith(".zst"):
+            yield from _zstd_chunks(raw, path)
+        else:
+            while chunk := raw.read(READ_SIZE):
+                yield chunk
+
+
+def _gzip_chunks(raw: BinaryIO, path: str) -> Iterator[bytes]:
+    # Member by member (each run appends one), with zlib, so that the lines before a
+    # member cut short are still read: GzipFile raises before handing them over.
+    import zlib
+
+    member, fed = zlib.decompressobj(wbits=31), False
+    try:
+        while data := raw.read(READ_SIZE):
+            while data:
+                fed = True
+                yield member.decompress(data)
+                if not member.eof:
+                    break
+                data = member.unused_data
+                member, fed = zlib.decompressobj(wbits=31), False
+    except zlib.error:
+        raise Truncated(f"{path} is not a whole gzip stream") from None
+    if fed and not member.eof:
+        raise Truncated(f"{path} ends in the middle of a compressed block")
+
+
+def _zstd_chunks(raw: BinaryIO, path: str) -> Iterator[bytes]:
+    # Frame by frame (each run appends one), so that a frame cut short is noticed: the
+    # library's reader would end quietly there.
+    import zstandard
+
+    decompressor = zstandard.ZstdDecompressor()
+    frame, fed = decompressor.decompressobj(), False
+    try:
+        while data := raw.read(READ_SIZE):
+            while data:
+                fed = True
+                yield frame.decompress(data)
+                if not frame.eof:
+                    break
+                data = frame.unused_data
+                frame, fed = decompressor.decompressobj(), False
+    except zstandard.ZstdError:
+        raise Truncated(f"{path} is not a whole zstandard stream") from None
+    if fed and not frame.eof:
+        raise Truncated(f"{path} ends in the middle of a compressed block")
+
+
+def read_lines(path: str) -> Iterator[bytes]:
+    """The complete lines of a recording; raises Truncated at a cut-off end (a killed
+    recorder), after every complete line before it."""
+    rest = b""
+    for chunk in _chunks(path):
+        if not chunk:
+            continue
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        raise Truncated(f"{path} ends in the middle of a line")
+
+
+def check_path(path: str) -> str:
+    """A --record PATH that can be written: not empty, not a directory, strftime
+    fields that format."""
+    if not path or "\x00" in path:
+        raise UsageError("give a file name, like trades.jsonl.zst")
+    try:
+        name = time.strftime(path, time.gmtime())
+    except ValueError as error:
+        raise UsageError(f"bad strftime field in {path!r}: {error}") from None
+    if name.endswith(os.sep) or os.path.isdir(name):
+        raise UsageError(f"{name} is a directory: give a file name in it")
+    directory = os.path.dirname(name) or "."
+    if os.path.isdir(directory) and not os.access(directory, os.W_OK):
+        raise UsageError(f"cannot write in {directory}")
+    return path

@@ -1,0 +1,179 @@
+# A recording as a message source: the same shape as the live connections, so every
+# sink (jsonl, raw, the live views) plays it through the same parsers and
+# de-duplication. `recv` comes from the recording, so a replay's jsonl is byte for byte
+# the jsonl of the run that recorded it.
+from __future__ import annotations
+
+import base64
+import glob
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from . import channels
+from .channels import Feed
+from .errors import UsageError
+from .recording import Truncated, read_lines
+from .stream import Message
+
+POLL_SECONDS = 0.25  # an empty batch at least this often while waiting for the pace
+MAX_BATCH = 512  # messages handed over at once at --speed max
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to play: channel names, symbols (topic form) and a recv time window (ns);
+    empty or None for all."""
+
+    channels: frozenset[str] = frozenset()
+    symbols: frozenset[str] = frozenset()
+    start_ns: int | None = None
+    end_ns: int | None = None
+
+
+def expand(paths: Iterable[str]) -> list[str]:
+    """The files named, globs expanded (for shells that did not), each once, ordered by
+    the time of their first line, so that rotated files play in time order."""
+    found: list[str] = []
+    for path in paths:
+        matches = sorted(glob.glob(path)) if glob.has_magic(path) else [path]
+        if not matches:
+            raise UsageError(f"no recording matches {path}")
+        found += [m for m in matches if m not in found]
+    return sorted(found, key=_first_time)
+
+
+def _first_time(path: str) -> int:
+    try:
+        for line in read_lines(path):
+            return json.loads(line).get("recv_ns", 0)
+    except (Truncated, ValueError, AttributeError):
+        pass
+    return 0
+
+
+class Recording:
+    """Plays recordings as batches of messages (see stream.Source).
+
+    Args:
+        paths: recordings, in the order to play them (see `expand`).
+        speed: X times the recorded pace; None: as fast as possible.
+        warn: one line for a problem in the recording (a cut-off end, a bad line).
+        on_event: receives each recorded event (a dict: `event`, `recv_ns`, ...).
+        now, sleep: the clock that paces the replay.
+    """
+
+    def __init__(self, paths: list[str], *, selection: Selection = Selection(),
+                 speed: float | None = None, warn: Callable[[str], None],
+                 on_event: Callable[[dict], None] | None = None,
+                 now: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], object] = time.sleep) -> None:
+        self.paths = paths
+        self._selection = selection
+        self.speed = speed
+        self._warn = warn
+        self._on_event = on_event
+        self._now, self._sleep = now, sleep
+        self._feeds: dict[str, Feed | None] = {}
+        self.paused = False
+        self._anchor: tuple[float, int] | None = None  # (monotonic, recv_ns) of the pace
+        self._position_ns: int | None = None  # the last item played
+
+    def _feed(self, topic: str) -> Feed | None:
+        if topic not in self._feeds:
+            feed = channels.feed_of(topic)
+            selection = self._selection
+            if feed is None:
+                self._warn(f"skipped the messages on {topic}: not a topic of any channel")
+            elif (selection.channels and feed.channel not in selection.channels
+                    or selection.symbols and feed.symbol not in selection.symbols):
+                feed = None
+            self._feeds[topic] = feed
+        return self._feeds[topic]
+
+    def messages(self):
+        """Every selected message and event of the recordings, in order."""
+        start, end = self._selection.start_ns, self._selection.end_ns
+        for path in self.paths:
+            try:
+                for number, line in enumerate(read_lines(path), 1):
+                    try:
+                        item = json.loads(line)
+                        recv_ns = item["recv_ns"]
+                    except (ValueError, KeyError, TypeError):
+                        self._warn(f"{path}:{number}: skipped a line that is not a "
+                                   "recorded message or event")
+                        continue
+                    if start is not None and recv_ns < start:
+                        continue
+                    if end is not None and recv_ns >= end:
+                        return
+                    if "event" in item:
+                        yield item
+                        continue
+                    feed = self._feed(item.get("topic", ""))
+                    if feed is not None:
+                        yield Message(feed, _payload(item), recv_ns)
+            except Truncated as truncated:
+                self._warn(f"{truncated}: its last line was skipped")
+
+    def batches(self):
+        if self.speed is None:
+            yield from self._as_fast_as_possible()
+        else:
+            yield from self._paced()
+
+    def _as_fast_as_possible(self):
+        batch: list[Message] = []
+        for item in self.messages():
+            if type(item) is dict:
+                if self._on_event is not None:
+                    self._on_event(item)
+                continue
+            batch.append(item)
+            if len(batch) >= MAX_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _paced(self):
+        """Each message at its recorded time, `speed` times faster. The pace is
+        anchored at the last item played, so that a change of speed or a pause (the live
+        view's keys) moves on from where the replay is."""
+        for item in self.messages():
+            recv_ns = item["recv_ns"] if type(item) is dict else item.recv_ns
+            if self._anchor is None:
+                self._anchor = (self._now(), recv_ns)
+            while True:
+                now = self._now()
+                if self.paused:
+                    self._anchor = (now, self._anchor[1])
+                    self._sleep(POLL_SECONDS)
+                    yield []
+                    continue
+                anchor_at, anchor_ns = self._anchor
+                due = anchor_at + (recv_ns - anchor_ns) / 1e9 / self.speed
+                if due <= now:
+                    break
+                self._sleep(min(due - now, POLL_SECONDS))
+                yield []
+            if type(item) is dict:
+                if self._on_event is not None:
+                    self._on_event(item)
+            else:
+                yield [item]
+            self._position_ns = recv_ns
+
+    def set_speed(self, speed: float) -> None:
+        """Changes the pace from here on (the live view's + and -)."""
+        if self._anchor is not None and self._position_ns is not None:
+            self._anchor = (self._now(), self._position_ns)
+        self.speed = speed
+
+
+def _payload(item: dict) -> bytes:
+    if "payload" in item:
+        return item["payload"].encode("utf-8")
+    return base64.b64decode(item.get("payload_b64", ""))
