@@ -82,6 +82,7 @@ class Recorder(Sink):
         # Connection events come from the connections' threads, messages from the
         # writing thread: one line at a time.
         self._lock = threading.Lock()
+        self._up: set[int] = set()  # the plans whose connection is subscribed
 
     def _target(self, recv_ns: int) -> BinaryIO:
         second = recv_ns // 1_000_000_000
@@ -140,8 +141,11 @@ class Recorder(Sink):
         if state == "connected":
             self.event(now_ns, "connected", url=redact_url(plan.url))
         elif state == "subscribed":
+            self._up.add(id(plan))
             self.event(now_ns, "subscribed", topics=[f.topic for f in plan.feeds])
-        elif state == "reconnecting":
+        elif state == "reconnecting" and id(plan) in self._up:
+            # Once per lost link, not once per attempt to get it back.
+            self._up.discard(id(plan))
             self.event(now_ns, "disconnected", reason=detail)
 
     def flush(self) -> None:

@@ -159,12 +159,12 @@ class Recording:
                     break
                 self._sleep(min(due - now, POLL_SECONDS))
                 yield []
+            self._position_ns = recv_ns
             if type(item) is dict:
                 if self._on_event is not None:
                     self._on_event(item)
             else:
                 yield [item]
-            self._position_ns = recv_ns
 
     def set_speed(self, speed: float) -> None:
         """Changes the pace from here on (the live view's + and -)."""

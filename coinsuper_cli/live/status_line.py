@@ -49,7 +49,7 @@ def recorded_text(recorded_ms: int | None) -> str:
     """The recorded time of the message on screen, UTC."""
     if recorded_ms is None:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(recorded_ms / 1000)) + " UTC"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(recorded_ms / 1000))
 
 
 def age_text(last_message: float | None, now: float) -> str:
@@ -77,13 +77,14 @@ class StatusLine:
         items = [
             ("mark", " SANDBOX ", SANDBOX) if status.sandbox else None,
             ("mark", f" REPLAY {status.replay} ", SANDBOX) if status.replay else None,
-            ("recorded", "recorded " + recorded_text(status.recorded_ms), LABEL)
+            ("recorded", "recorded " + recorded_text(status.recorded_ms), "")
             if status.replay else None,
             ("gaps", f"{status.gaps} gap" + ("s" if status.gaps > 1 else ""), WARNING)
             if status.gaps else None,
             ("simulated", "simulated data", LABEL) if status.sandbox else None,
-            ("state", summary, STATE_STYLES.get(summary.rsplit(" ", 1)[-1], WARNING)),
-            ("age", age_text(status.last_message, self.now), ""),
+            ("state", summary, STATE_STYLES.get(summary.rsplit(" ", 1)[-1], WARNING))
+            if not status.replay else None,
+            ("age", age_text(status.last_message, self.now), "") if not status.replay else None,
             ("messages", f"{status.messages:,} msgs", LABEL),
             ("skipped", f"{status.skipped} skipped", WARNING) if status.skipped else None,
             ("reconnects", f"{status.reconnects} reconnect"
