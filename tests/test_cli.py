@@ -232,3 +232,15 @@ def test_every_shared_option_is_a_field_of_the_options_value():
 
     names = {p.name for p in trades.params} - {"symbols"}
     assert names == set(STREAM_FIELDS)
+
+
+def test_the_command_line_a_recording_keeps_has_no_secret():
+    from coinsuper_cli.cli import public_command
+
+    argv = ["orders", "--secret-key", "TOPSECRET", "--access-key", "ACCESSKEY123456",
+            "--secret-key=TOPSECRET2", "--access-key=ACCESSKEY654321", "--url",
+            "wss://user:hunter2@h/mqtt", "--email", "me@x.io"]
+    public = " ".join(public_command(argv))
+    for secret in ("TOPSECRET", "ACCESSKEY123456", "ACCESSKEY654321", "hunter2"):
+        assert secret not in public
+    assert "ACCE…3456" in public and "me@x.io" in public and "***@h" in public
