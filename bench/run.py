@@ -128,6 +128,53 @@ def memory_rows(broker, publisher, workdir, args) -> list[str]:
     return rows
 
 
+def replay_rows(workdir: Path, args) -> list[str]:
+    """`coinsuper replay --speed max` of a recording, jsonl and raw, beside the pipeline a
+    person would otherwise use on the same file: zcat | jq -c '.payload | fromjson'."""
+    import shutil
+    import subprocess
+
+    from coinsuper_cli.channels import feed_of
+    from coinsuper_cli.recording import Recorder
+    from coinsuper_cli.stream import Message
+
+    if not shutil.which("jq"):
+        return ["| replay | not measured: jq is not installed | | |"]
+    coinsuper = coinsuper_command()
+    n = args.replay_messages
+    rows = []
+    for workload in (workloads.trades(), workloads.depth()):
+        path = workdir / f"replay-{workload.name}.jsonl.gz"
+        recorder = Recorder(str(path), command=["bench"])
+        feed = feed_of(workload.topic("bench"))
+        for i in range(n):
+            recorder.write(Message(feed, workload.payload(i), 1_795_000_000_000_000_000 + i),
+                           None)
+        recorder.close()
+        cases = {
+            "coinsuper replay --format jsonl": [coinsuper, "replay", str(path), "--speed",
+                                                "max", "--format", "jsonl"],
+            "coinsuper replay --format raw": [coinsuper, "replay", str(path), "--speed",
+                                              "max", "--format", "raw"],
+            "zcat | jq -c '.payload | fromjson'": [
+                "sh", "-c", f"zcat {path} | jq -c '.payload | fromjson'"],
+        }
+        rates: dict[str, list[float]] = {name: [] for name in cases}
+        for rep in range(args.repeat):
+            for name, command in cases.items():
+                started = time.monotonic()
+                subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
+                rates[name].append(n / (time.monotonic() - started))
+                print(f"  replay {workload.name:6} rep {rep + 1}: {name:36} "
+                      f"{rates[name][-1]:9.0f} msg/s", file=sys.stderr)
+        jq = rates["zcat | jq -c '.payload | fromjson'"]
+        for name, mine in rates.items():
+            to_jq = [a / b for a, b in zip(mine, jq)]
+            rows.append(f"| replay {n:,} {workload.name} pushes: {name} | {spread(mine)} "
+                        f"msg/s | × jq {spread(to_jq, '{:.2f}')} | |")
+    return rows
+
+
 def live_rows(args) -> list[str]:
     if not measure.has_live_view():
         return ["| live view: `coinsuper watch BTC_USD --sandbox` | not measured: this "
@@ -147,12 +194,15 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000,
                         help="messages per throughput run")
     parser.add_argument("--only", choices=("throughput", "latency", "startup", "memory",
-                                           "live"), action="append")
+                                           "live", "replay"), action="append")
+    parser.add_argument("--replay-messages", type=int, default=100_000,
+                        help="messages in each replayed recording")
     args = parser.parse_args()
     args.latency_messages = 3000
     args.memory_messages = 1_000_000 if args.full else 100_000
     args.live_seconds = 60 if args.full else 20
-    parts = set(args.only or ("throughput", "latency", "startup", "memory", "live"))
+    parts = set(args.only or ("throughput", "latency", "startup", "memory", "live",
+                              "replay"))
 
     started = time.time()
     rows = []
@@ -172,6 +222,8 @@ def main() -> None:
             publisher.close()
         finally:
             broker.stop()
+        if "replay" in parts:
+            rows += replay_rows(workdir, args)
     if "live" in parts:
         rows += live_rows(args)
 

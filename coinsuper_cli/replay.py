@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import glob
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from .stream import Message
 
 POLL_SECONDS = 0.25  # an empty batch at least this often while waiting for the pace
 MAX_BATCH = 512  # messages handed over at once at --speed max
+# A message line as the Recorder writes it, up to the payload's text: most lines are read
+# without a JSON decoder (the payload, a JSON text itself, is mostly escaped quotes).
+_MESSAGE_LINE = re.compile(rb'\{"recv_ns":([0-9]+),"topic":"([^"\\]*)","payload":"')
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,20 @@ class Recording:
         for path in self.paths:
             try:
                 for number, line in enumerate(read_lines(path), 1):
+                    fast = _MESSAGE_LINE.match(line)
+                    if fast is not None and line.endswith(b'"}'):
+                        payload = line[fast.end():-2]
+                        # Only \" escapes (the payload's own quotes): undone at C speed.
+                        if payload.count(b"\\") == payload.count(b'\\"'):
+                            recv_ns = int(fast[1])
+                            if start is not None and recv_ns < start:
+                                continue
+                            if end is not None and recv_ns >= end:
+                                return
+                            feed = self._feed(fast[2].decode("utf-8"))
+                            if feed is not None:
+                                yield Message(feed, payload.replace(b'\\"', b'"'), recv_ns)
+                            continue
                     try:
                         item = json.loads(line)
                         recv_ns = item["recv_ns"]

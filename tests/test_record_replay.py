@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import clean_env, coinsuper_command, run_coinsuper, sandbox_env, \
     start_sandbox, stop_sandbox, wait_until
 from fakes import FakeClock
@@ -306,3 +308,16 @@ def test_bad_replay_and_record_arguments_are_usage_errors(args):
     result = run_coinsuper(args)
     assert result.returncode == 2 and result.stdout == b""
     assert result.stderr.count(b"\n") == 1 and b"a bug" not in result.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60) | st.text(max_size=60).map(str.encode))
+def test_every_payload_replays_exactly_whichever_way_its_line_is_read(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("prop") / "r.jsonl"
+    recorder = Recorder(str(path), command=[])
+    for payload in (data, b'"' + data + b'\\', b'[{"q":"\\"' + data + b'"}]'):
+        recorder.write(message(payload, T0), None)
+    recorder.close()
+    played = [m.payload for m in Recording([str(path)], warn=pytest.fail).messages()
+              if isinstance(m, Message)]
+    assert played == [data, b'"' + data + b'\\', b'[{"q":"\\"' + data + b'"}]']
