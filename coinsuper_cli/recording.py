@@ -258,18 +258,26 @@ def _zstd_chunks(raw: BinaryIO, path: str) -> Iterator[bytes]:
         raise Truncated(f"{path} ends in the middle of a compressed block")
 
 
-def read_lines(path: str) -> Iterator[bytes]:
-    """The complete lines of a recording; raises Truncated at a cut-off end (a killed
-    recorder), after every complete line before it."""
+def read_blocks(path: str) -> Iterator[tuple[list[bytes], bool]]:
+    """The complete lines of a recording, a block at a time, each block with whether it
+    holds no `\\u` and no `\\/` escape (see replay.py); raises Truncated at a cut-off end
+    (a killed recorder), after every complete line before it."""
     rest = b""
     for chunk in _chunks(path):
         if not chunk:
             continue
-        lines = (rest + chunk).split(b"\n")
+        data = rest + chunk
+        lines = data.split(b"\n")
         rest = lines.pop()
-        yield from lines
+        yield lines, b"\\u" not in data and b"\\/" not in data
     if rest:
         raise Truncated(f"{path} ends in the middle of a line")
+
+
+def read_lines(path: str) -> Iterator[bytes]:
+    """The complete lines of a recording (see read_blocks)."""
+    for lines, _ in read_blocks(path):
+        yield from lines
 
 
 def check_path(path: str) -> str:

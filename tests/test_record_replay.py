@@ -283,11 +283,10 @@ def test_the_live_replay_view_shows_the_replay_mark_and_quits_with_q(tmp_path):
     assert recorded.returncode == 0
     pane = Pane(tmp_path, ["replay", str(path)], 100, 20)
     try:
-        screen = pane.wait_for(lambda lines: any("REPLAY" in line for line in lines), 10,
-                               "the replay mark")
+        recorded = re.compile(r"REPLAY x1 +recorded 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d")
+        screen = pane.wait_for(lambda lines: any(recorded.search(line) for line in lines), 10,
+                               "the replay mark and the recorded time")
         assert any("Trades BTC_USD" in line for line in screen)
-        recorded = re.compile(r"recorded 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d")
-        assert any(recorded.search(line) for line in screen)
         pane.send(" ")
         pane.wait_for(lambda lines: any("REPLAY paused" in line for line in lines), 5,
                       "the pause")
