@@ -11,7 +11,7 @@ from coinsuper_cli.mqtt.packets import (
     SUBACK_FAILURE, ConnAck, Connect, Disconnect, PingReq, PingResp, PubAck, PubComp,
     Publish, PubRec, PubRel, SubAck, Subscribe, UnsubAck, Unsubscribe,
 )
-from coinsuper_cli.sandbox.broker import Broker
+from coinsuper_cli.sandbox.broker import SESSION_EXPIRY, Broker
 from coinsuper_cli.sandbox.delivery import OutgoingMessage, Session
 from coinsuper_cli.sandbox.topics import TopicParser
 
@@ -77,8 +77,13 @@ def broker(clock):
     return b
 
 
-def public_connect(client_id="c" * 96, **kw) -> Connect:
-    return Connect(client_id, PUBLIC_USERNAME, PUBLIC_PASSWORD.encode(), **kw)
+def cid(name: str) -> str:
+    """A well-formed public client id (96 lowercase hex digits) that `name` tells apart."""
+    return md5_hex(name) * 3
+
+
+def public_connect(name="c", **kw) -> Connect:
+    return Connect(cid(name), PUBLIC_USERNAME, PUBLIC_PASSWORD.encode(), **kw)
 
 
 def private_connect(**kw) -> Connect:
@@ -111,10 +116,10 @@ def test_public_sign_in_accepted(broker):
 
 
 @pytest.mark.parametrize("connect, code", [
-    (Connect("c" * 96, PUBLIC_USERNAME, b"wrong"), 4),
-    (Connect("c" * 96, "someone", PUBLIC_PASSWORD.encode()), 4),
-    (Connect("c" * 96, None, None), 4),
-    (Connect("c" * 96, PUBLIC_USERNAME, PUBLIC_PASSWORD.encode(), protocol_level=3), 1),
+    (Connect(cid("c"), PUBLIC_USERNAME, b"wrong"), 4),
+    (Connect(cid("c"), "someone", PUBLIC_PASSWORD.encode()), 4),
+    (Connect(cid("c"), None, None), 4),
+    (Connect(cid("c"), PUBLIC_USERNAME, PUBLIC_PASSWORD.encode(), protocol_level=3), 1),
     (Connect("", PUBLIC_USERNAME, PUBLIC_PASSWORD.encode()), 2),
     (private_connect(client_id="b" * 32), 5),
     (private_connect(timestamp_ms=NOW_MS - 5 * 60_000 - 1), 5),
@@ -414,8 +419,8 @@ def test_offline_session_expires(broker, clock):
     client = subscribed(broker, 1, public_connect("kept", clean_session=False))
     client.conn.connection_lost()
     broker.housekeeping()
-    assert "kept" in broker.sessions
-    clock.now += 3601
+    assert cid("kept") in broker.sessions
+    clock.now += SESSION_EXPIRY + 1
     broker.housekeeping()
-    assert "kept" not in broker.sessions
+    assert cid("kept") not in broker.sessions
     assert broker.publish(OutgoingMessage(DEPTH, b"x")) == 0

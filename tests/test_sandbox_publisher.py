@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from coinsuper_cli import channels
-from coinsuper_cli.exchange import PUBLIC_PASSWORD, PUBLIC_USERNAME, private_sign_in
+from coinsuper_cli.exchange import PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex, private_sign_in
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import Connect, PubAck, Publish, Subscribe
 from coinsuper_cli.sandbox.broker import Broker
@@ -80,7 +80,8 @@ def make(speed=1.0, market=None):
 def subscriber(broker, client_id, *topics, private=False):
     conn = broker.open(client_id, send=None, close=None, abort=lambda: None)
     if not private:
-        connect = Connect(client_id, PUBLIC_USERNAME, PUBLIC_PASSWORD.encode())
+        # A public client id has the exchange's form: three md5 digests.
+        connect = Connect(md5_hex(client_id) * 3, PUBLIC_USERNAME, PUBLIC_PASSWORD.encode())
     else:
         a = broker.account
         s = private_sign_in(access_key=a.access_key, secret_key=a.secret_key, email=a.email)

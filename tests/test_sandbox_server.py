@@ -17,11 +17,12 @@ from websockets.asyncio.client import connect as ws_connect
 
 from coinsuper_cli import channels
 from coinsuper_cli.exchange import (
-    PUBLIC_PASSWORD, PUBLIC_USERNAME, private_sign_in, public_sign_in,
+    PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex, private_sign_in, public_sign_in,
 )
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import (
-    SUBACK_FAILURE, ConnAck, Connect, PubAck, PubComp, Publish, PubRec, SubAck, Subscribe,
+    SUBACK_FAILURE, ConnAck, Connect, PingReq, PingResp, PubAck, PubComp, Publish, PubRec,
+    SubAck, Subscribe,
 )
 from coinsuper_cli.sandbox.server import SandboxConfig, start_in_thread
 
@@ -128,8 +129,13 @@ class Wire:
         self._task.cancel()
 
 
-def public(client_id: str = "", **kw) -> Connect:
-    client_id = client_id or public_sign_in(DEPTH).client_id
+def cid(name: str) -> str:
+    """A well-formed public client id (96 lowercase hex digits) that `name` tells apart."""
+    return md5_hex(name) * 3
+
+
+def public(name: str = "", **kw) -> Connect:
+    client_id = cid(name) if name else public_sign_in(DEPTH).client_id
     return Connect(client_id, PUBLIC_USERNAME, PUBLIC_PASSWORD.encode(), **kw)
 
 
@@ -368,7 +374,7 @@ def test_paho_public_sign_in_and_qos2(sandbox, transport):
 
 
 def test_paho_refused_subscriptions(sandbox):
-    client = Paho(sandbox.ws_url, "paho-refusals", PUBLIC_USERNAME, PUBLIC_PASSWORD)
+    client = Paho(sandbox.ws_url, cid("paho-refusals"), PUBLIC_USERNAME, PUBLIC_PASSWORD)
     try:
         assert client.connected.wait(5) and client.reason == 0
         client.client.subscribe([
@@ -464,7 +470,7 @@ def test_slow_subscriber_never_stalls_others():
             assert time.monotonic() < deadline, "the stuck client's outbox never overflowed"
             await asyncio.sleep(0.1)
             slow = next((c for c in list(box.sandbox.broker.connections)
-                         if c.client_id == "stuck"), None)
+                         if c.client_id == cid("stuck")), None)
         while not good.packets.empty():
             good.packets.get_nowait()
         arrivals = []
@@ -477,6 +483,117 @@ def test_slow_subscriber_never_stalls_others():
         stuck.transport.abort()
         await good.close()
 
+    try:
+        run(go())
+    finally:
+        box.stop()
+
+
+# -- hostile clients ------------------------------------------------------------------------
+
+def test_public_sign_in_with_the_access_key_cannot_kick_the_private_session(sandbox):
+    account = sandbox.account
+
+    async def go():
+        mine = await Wire.open(sandbox.tcp_url)
+        await mine.send(private(account), Subscribe(1, ((topic("order", email=account.email), 1),)))
+        assert (await mine.recv(), await mine.recv()) == (ConnAck(0), SubAck(1, (1,)))
+        for url in (sandbox.tcp_url, sandbox.ws_url):
+            hostile = await Wire.open(url)
+            await hostile.send(Connect(account.access_key, PUBLIC_USERNAME,
+                                       PUBLIC_PASSWORD.encode()))
+            assert await hostile.recv() == ConnAck(2)  # identifier rejected
+            assert await hostile.closed_within(2.0)
+        await mine.send(PingReq())  # still signed in
+        while not isinstance(await mine.recv(), PingResp):
+            pass
+        await mine.close()
+    run(go())
+    log = "\n".join(sandbox.lines)
+    assert account.access_key not in log and account.access_key[4:12] not in log
+
+
+def test_giant_connect_closed_at_once(sandbox):
+    async def go():
+        for url in (sandbox.tcp_url, sandbox.ws_url):
+            wire = await Wire.open(url)
+            started = time.monotonic()
+            await wire.send_raw(b"\x10\xff\xff\xff\x7f" + b"\x00" * 1000)  # 268,435,455 bytes
+            assert await wire.closed_within(1.0)
+            assert time.monotonic() - started < 1.0
+    run(go())
+
+
+def test_refused_subscription_flood_leaves_the_log_short(sandbox):
+    async def go():
+        wire = await Wire.open(sandbox.tcp_url)
+        await wire.send(public("flood"))
+        assert await wire.recv() == ConnAck(0)
+        flood = b"".join(encode(Subscribe(i, tuple(("\x1b[31m#" + "x" * 100, 0)
+                                                      for _ in range(20))))
+                         for i in range(1, 101))  # 2,400 refusals in 100 packets
+        before = sum(len(line) for line in sandbox.lines)
+        await wire.send_raw(flood)
+        for _ in range(100):
+            assert isinstance(await wire.recv(), SubAck)
+        await wire.close()
+        return sum(len(line) for line in sandbox.lines) - before
+    grown = run(go())
+    assert grown < 60 * 400  # at most a burst of short lines, not 2,400 of them
+    assert not any("\x1b" in line for line in sandbox.lines)
+
+
+async def reset_or_closed(reader: asyncio.StreamReader, timeout: float) -> bool:
+    try:
+        while await asyncio.wait_for(reader.read(65536), timeout):
+            pass
+    except asyncio.TimeoutError:
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def test_idle_connections_closed_while_a_client_is_served():
+    """Slowloris: connections that never finish their WebSocket handshake or never sign
+    in are closed after connect_timeout, while a client that signed in is served."""
+    box = start_in_thread(SandboxConfig(ws_port=0, tcp_port=0, speed=10,
+                                        connect_timeout=0.5))
+    tcp_port, ws_port = urlparse(box.tcp_url).port, urlparse(box.ws_url).port
+
+    async def go():
+        good = await Wire.open(box.tcp_url)
+        await good.send(public("good"), Subscribe(1, ((DEPTH, 0),)))
+        idle = [await asyncio.open_connection("127.0.0.1", port)  # not a byte sent
+                for port in (tcp_port, ws_port)]
+        half = await asyncio.open_connection("127.0.0.1", ws_port)
+        half[1].write(b"GET /mqtt HTTP/1.1\r\n")  # a handshake begun, never finished
+        trickle = await asyncio.open_connection("127.0.0.1", tcp_port)
+        no_connect = await Wire.open(box.ws_url)  # a WebSocket that never signs in
+
+        async def trickle_connect():  # CONNECT a byte every 50 ms: 8 s for all of it
+            try:
+                for byte in encode(public("trickle")):
+                    trickle[1].write(bytes((byte,)))
+                    await asyncio.sleep(0.05)
+            except ConnectionError:
+                pass
+
+        sender = asyncio.create_task(trickle_connect())
+        started = time.monotonic()
+        for reader, _ in idle + [half, trickle]:
+            assert await reset_or_closed(reader, 3.0)
+        assert await no_connect.closed_within(3.0)
+        assert time.monotonic() - started < 2.5  # 0.5 s, and housekeeping every 0.5 s
+        sender.cancel()
+        pushes = 0
+        while not good.packets.empty():
+            pushes += isinstance(good.packets.get_nowait(), Publish)
+        assert pushes >= 5  # served all along, at speed 10
+        assert isinstance(await good.recv_publish(1.0), Publish)
+        await good.close()
+        for _, writer in idle + [half, trickle]:
+            writer.close()
     try:
         run(go())
     finally:

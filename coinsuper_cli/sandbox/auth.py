@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..exchange import PRIVATE_USERNAME, PUBLIC_PASSWORD, PUBLIC_USERNAME, private_signature
 from ..mqtt.packets import Connect
+from .logline import masked
 
 # CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
 ACCEPTED = 0
@@ -18,6 +20,10 @@ BAD_CREDENTIALS = 4
 NOT_AUTHORIZED = 5
 
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
+# md5(access key) + md5(email) + md5(full topic), each 32 lowercase hex digits. Held to
+# this form, a public client id can never be an access key, a private one: a public
+# sign-in, whose password is published, cannot take over a private session (§3.1.4-2).
+PUBLIC_CLIENT_ID = re.compile(r"[0-9a-f]{96}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +60,16 @@ def check_connect(connect: Connect, account: Account, now_ms: int) -> Verdict:
     if connect.username == PUBLIC_USERNAME:
         if not hmac.compare_digest(password, PUBLIC_PASSWORD.encode()):
             return Verdict(BAD_CREDENTIALS, reason="wrong public password")
+        if not PUBLIC_CLIENT_ID.fullmatch(connect.client_id):
+            return Verdict(BAD_CLIENT_ID, reason="a public client id is md5(access key) + "
+                           "md5(email) + md5(topic), 96 lowercase hex digits")
         return Verdict(ACCEPTED, Identity(private=False))
     if connect.username == PRIVATE_USERNAME:
         return _check_private(connect.client_id, password, account, now_ms)
-    return Verdict(BAD_CREDENTIALS, reason=f"unknown user name {connect.username!r}")
+    if connect.username is None:
+        return Verdict(BAD_CREDENTIALS, reason="no user name")
+    # Masked: a user name typed in the wrong field may be a key.
+    return Verdict(BAD_CREDENTIALS, reason=f"unknown user name {masked(connect.username)}")
 
 
 def _check_private(client_id: str, password: bytes, account: Account, now_ms: int) -> Verdict:
@@ -72,7 +84,7 @@ def _check_private(client_id: str, password: bytes, account: Account, now_ms: in
     if client_id != account.access_key:
         return Verdict(NOT_AUTHORIZED, reason="client id is not the account's access key")
     if email != account.email:
-        return Verdict(NOT_AUTHORIZED, reason=f"unknown email {email!r}")
+        return Verdict(NOT_AUTHORIZED, reason="the password's email is not the account's")
     if abs(now_ms - timestamp) > MAX_CLOCK_SKEW_MS:
         return Verdict(NOT_AUTHORIZED, reason="timestamp more than 5 minutes away")
     expected = private_signature(account.access_key, account.secret_key, email, timestamp)

@@ -1,21 +1,39 @@
 # `coinsuper sandbox` in the foreground: TLS from PEM files, both listeners, a banner
 # with the demo account as lines to paste into another shell, then serving until Ctrl-C.
-# What the user can fix (a busy port, an unusable certificate) is a UsageError of one
-# line that names what to fix.
+# What the user can fix (an empty host, a busy port, an unusable certificate) is a
+# UsageError of one line that names what to fix; listening beyond this machine is
+# allowed, with a warning, since anyone can then sign in as the demo account.
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import shlex
+import socket
 import ssl
+import sys
 from collections.abc import Callable
 
 from ..errors import UsageError
 from .server import Sandbox, SandboxConfig
 
 
+def _warn_on_stderr(text: str) -> None:
+    print(f"coinsuper: {text}", file=sys.stderr, flush=True)
+
+
+def validate_host(host: str | None) -> str:
+    """The address to listen on; an empty one (which would mean every interface, behind
+    a URL nobody can use) is refused."""
+    if not host or not host.strip():
+        raise UsageError("--host is empty: give an address to listen on, like 127.0.0.1 "
+                         "(this machine only) or 0.0.0.0 (every IPv4 interface)")
+    return host
+
+
 def serve(config: SandboxConfig, *, certfile: str | None = None,
-          keyfile: str | None = None, announce: Callable[[str], None]) -> None:
+          keyfile: str | None = None, announce: Callable[[str], None],
+          warn: Callable[[str], None] = _warn_on_stderr) -> None:
     """Run a sandbox until Ctrl-C, which propagates as KeyboardInterrupt.
 
     Args:
@@ -25,22 +43,33 @@ def serve(config: SandboxConfig, *, certfile: str | None = None,
         keyfile: the certificate's private key, unencrypted PEM.
         announce: writes one line of the banner and flushes it: scripts read the
             export lines while the sandbox runs.
+        warn: writes a warning (by default on stderr): once, when the sandbox listens
+            beyond this machine.
     """
+    validate_host(config.host)
     if keyfile and not certfile:
         raise UsageError("--keyfile needs --certfile")
     if certfile:
         config = dataclasses.replace(config, ssl_context=server_context(certfile, keyfile))
-    asyncio.run(_serve(config, announce))
+    asyncio.run(_serve(config, announce, warn))
 
 
-async def _serve(config: SandboxConfig, announce: Callable[[str], None]) -> None:
+async def _serve(config: SandboxConfig, announce: Callable[[str], None],
+                 warn: Callable[[str], None]) -> None:
     sandbox = Sandbox(config)
     try:
         await sandbox.start()
+    except socket.gaierror as error:
+        raise UsageError(f"--host {config.host}: no such address "
+                         f"({error.strerror or error})") from None
     except OSError as error:
         raise UsageError(f"cannot listen on {config.host}: {error.strerror or error}"
                          ) from None
     try:
+        if sandbox.beyond_loopback:
+            warn(f"warning: listening on {', '.join(sandbox.beyond_loopback)}, beyond this "
+                 "machine: anyone who can reach it may connect, and the demo account's "
+                 "keys are no secret (the same --seed always gives the same keys)")
         for line in banner(sandbox):
             announce(line)
         await asyncio.Event().wait()
@@ -55,6 +84,7 @@ def banner(sandbox: Sandbox) -> list[str]:
              f"  symbols          {' '.join(sandbox.market.symbols)}",
              f"  MQTT over WS     {sandbox.ws_url}",
              f"  MQTT over TCP    {sandbox.tcp_url}",
+             *_reach(sandbox),
              "",
              "# Paste into another shell (sandbox secrets, made to be shown):"]
     for name, value in (("URL", sandbox.ws_url), ("EMAIL", account.email),
@@ -62,6 +92,19 @@ def banner(sandbox: Sandbox) -> list[str]:
                         ("SECRET_KEY", account.secret_key)):
         lines.append(f"export COINSUPER_{name}={shlex.quote(value)}")
     return lines
+
+
+def _reach(sandbox: Sandbox) -> list[str]:
+    """A banner line for a wildcard host, whose URLs name loopback instead."""
+    host = sandbox.config.host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return []
+    if not address.is_unspecified:
+        return []
+    return [f"  listening on     {host} (every IPv{address.version} interface, other "
+            "machines included)"]
 
 
 def server_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:

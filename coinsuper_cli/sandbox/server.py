@@ -1,10 +1,14 @@
 # The sandbox as a running service: MQTT over WebSocket (path /mqtt, subprotocol "mqtt",
 # binary frames, MQTT 3.1.1 §6) and over plain TCP, both on one asyncio loop with the
 # broker and the publisher. `Sandbox` is the in-loop API; `start_in_thread` runs one in
-# a daemon thread for callers that are not async.
+# a daemon thread for callers that are not async. Each listener takes one port on every
+# address of its host (port 0 too), and its URL is one a client here can use.
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
+import socket
 import ssl
 import threading
 import time
@@ -16,7 +20,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ..exchange import DEFAULT_ENV
-from .broker import MAX_PACKET, Broker
+from .broker import CONNECT_TIMEOUT, Broker
+from .connection import MAX_PACKET
 from .market import DEFAULT_SYMBOLS, SimulatedExchange
 from .publisher import Publisher, Snapshots
 from .topics import TopicParser
@@ -34,9 +39,78 @@ class SandboxConfig:
     speed: float = 1.0
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     env: str = DEFAULT_ENV
-    log: Callable[[str], None] | None = None
+    log: Callable[[str], None] | None = None  # one line per connection event when given
     # With a server context, both listeners speak TLS: wss:// and mqtts://.
-    ssl_context: ssl.SSLContext | None = None  # one line per connection event when given
+    ssl_context: ssl.SSLContext | None = None
+    # Seconds a new connection may take to finish its TLS or WebSocket handshake, and
+    # again to send CONNECT: a client that opens connections and idles is dropped.
+    connect_timeout: float = CONNECT_TIMEOUT
+
+
+def url_host(host: str) -> str:
+    """`host` as a URL written for a client on this machine needs it: a wildcard address
+    as loopback (0.0.0.0 listens on 127.0.0.1 too), an IPv6 address in brackets."""
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return host  # a name
+    if ip.is_unspecified:
+        return "127.0.0.1" if ip.version == 4 else "[::1]"
+    if ip.version == 6:
+        return "[" + host.replace("%", "%25") + "]"  # RFC 6874: a zone's % is escaped
+    return host
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+async def listen_addresses(host: str) -> list[str]:
+    """Every address `host` names (a name may have an IPv4 and an IPv6 one)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def common_free_port(addresses: list[str], attempts: int = 20) -> int:
+    """A port free on every one of `addresses`: given port 0, asyncio would bind each
+    address to a port of its own, and a URL can name only one."""
+    for _ in range(attempts):
+        sockets: list[socket.socket] = []
+        try:
+            port = 0
+            for address in addresses:
+                family = socket.AF_INET6 if ":" in address else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio does
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((address, port))
+                port = sock.getsockname()[1]
+            return port
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise OSError(errno.EADDRINUSE, "no port is free on every address of the host")
+
+
+async def _listen(start: Callable, addresses: list[str], port: int):
+    """`start(addresses, port)`; with port 0 and several addresses, on one port for all,
+    tried again if another program takes it between the probe and the bind."""
+    for attempt in range(3):
+        chosen = port if port or len(addresses) == 1 else common_free_port(addresses)
+        try:
+            return await start(addresses, chosen)
+        except OSError as error:
+            if chosen == port or error.errno != errno.EADDRINUSE or attempt == 2:
+                raise
 
 
 def _peer(address) -> str:
@@ -50,6 +124,7 @@ class Sandbox:
         self.config = config
         self.ws_url = ""
         self.tcp_url = ""
+        self.addresses: list[str] = []  # where the listeners are bound
         self.market: SimulatedExchange | None = None
         self.broker: Broker | None = None
         self.publisher: Publisher | None = None
@@ -62,6 +137,11 @@ class Sandbox:
     def account(self):
         return self.market.account if self.market is not None else None
 
+    @property
+    def beyond_loopback(self) -> list[str]:
+        """The addresses listened on that other machines may reach."""
+        return [address for address in self.addresses if not is_loopback(address)]
+
     async def start(self) -> None:
         cfg = self.config
         start_ms = int(time.time() * 1000)
@@ -69,25 +149,39 @@ class Sandbox:
         parser = TopicParser(cfg.env, tuple(self.market.symbols))
         snapshots = Snapshots(self.market)
         self.broker = Broker(parser, self.market.account, snapshot=snapshots, log=cfg.log)
+        self.broker.connect_timeout = cfg.connect_timeout
         self.publisher = Publisher(self.broker, self.market, snapshots, parser,
                                    speed=cfg.speed, start_ms=start_ms, log=cfg.log)
-        # compression=None: per-message deflate would cost CPU on every frame to every
-        # subscriber, and MQTT clients do not ask for it.
-        self._ws_server = await serve(
-            self._serve_websocket, cfg.host, cfg.ws_port, subprotocols=["mqtt"],
-            process_request=_only_mqtt_path, compression=None, max_size=MAX_PACKET,
-            ssl=cfg.ssl_context)
+        addresses = await listen_addresses(cfg.host)
+        tls_timeout = {"ssl_handshake_timeout": cfg.connect_timeout} if cfg.ssl_context else {}
+
+        def start_ws(hosts, port):
+            # compression=None: per-message deflate would cost CPU on every frame to
+            # every subscriber, and MQTT clients do not ask for it.
+            return serve(self._serve_websocket, hosts, port, subprotocols=["mqtt"],
+                         process_request=_only_mqtt_path, compression=None,
+                         max_size=MAX_PACKET, ssl=cfg.ssl_context,
+                         open_timeout=cfg.connect_timeout)
+
+        def start_tcp(hosts, port):
+            return asyncio.start_server(self._serve_tcp, hosts, port, ssl=cfg.ssl_context,
+                                        **tls_timeout)
+
+        self._ws_server = await _listen(start_ws, addresses, cfg.ws_port)
         try:
-            self._tcp_server = await asyncio.start_server(self._serve_tcp, cfg.host,
-                                                          cfg.tcp_port, ssl=cfg.ssl_context)
+            self._tcp_server = await _listen(start_tcp, addresses, cfg.tcp_port)
         except BaseException:
             self._ws_server.close()
             raise
         ws_port = self._ws_server.sockets[0].getsockname()[1]
         tcp_port = self._tcp_server.sockets[0].getsockname()[1]
+        self.addresses = list(dict.fromkeys(
+            sock.getsockname()[0] for server in (self._ws_server, self._tcp_server)
+            for sock in server.sockets))
         secure = "s" if cfg.ssl_context else ""
-        self.ws_url = f"ws{secure}://{cfg.host}:{ws_port}{WS_PATH}"
-        self.tcp_url = f"mqtt{secure}://{cfg.host}:{tcp_port}"
+        host = url_host(cfg.host)
+        self.ws_url = f"ws{secure}://{host}:{ws_port}{WS_PATH}"
+        self.tcp_url = f"mqtt{secure}://{host}:{tcp_port}"
         self._tasks = [asyncio.create_task(self.publisher.run()),
                        asyncio.create_task(self._housekeeping())]
 
