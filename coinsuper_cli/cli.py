@@ -311,7 +311,8 @@ def symbols_option(ctx, param, value: str | None):
 @click.option("--tcp-port", type=click.IntRange(0, 65535), default=1883, show_default=True,
               help="MQTT over TCP port; 0 picks a free one.")
 @click.option("--speed", type=Finite(min=0.01, max=1000), default=1.0,
-              show_default=True, help="Run the market and its pushes this many times faster.")
+              show_default=True,
+              help="Run the market and its pushes (or the --replay) this many times faster.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed of the simulation and of the demo account's keys.")
 @click.option("--symbols", callback=symbols_option,
@@ -325,10 +326,16 @@ def symbols_option(ctx, param, value: str | None):
                    "the unencrypted private key too unless --keyfile is given.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False),
               help="The certificate's unencrypted private key, if not in --certfile.")
+@click.option("--replay", "replay_files", multiple=True, metavar="FILE",
+              callback=checked(_lazy(".replay", "expand")),
+              help="Serve this recording (made with --record; repeat for several, in "
+                   "time order) instead of the simulation, at its recorded pace times "
+                   "--speed; private topics on the demo account's email.")
+@click.option("--loop", is_flag=True, help="With --replay: start again at the end.")
 @click.option("-v", "--verbose", is_flag=True,
               help="One log line per connection on stderr, secrets masked.")
 def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile, keyfile,
-            verbose):
+            replay_files, loop, verbose):
     """Run a simulated Coinsuper exchange on this machine: the exchange's protocol, a
     matching engine's market and a demo account. Ctrl-C stops it.
 
@@ -340,8 +347,11 @@ def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile,
     from .sandbox.run import serve
     from .sandbox.server import SandboxConfig
 
+    if loop and not replay_files:
+        raise click.BadParameter("--loop needs --replay", param_hint="--loop")
     config = SandboxConfig(host=host, ws_port=ws_port, tcp_port=tcp_port, seed=seed,
-                           speed=speed, env=env_prefix, log=warn if verbose else None)
+                           speed=speed, env=env_prefix, log=warn if verbose else None,
+                           replay=tuple(replay_files or ()), loop=loop)
     if symbols:
         config.symbols = symbols
     serve(config, certfile=certfile, keyfile=keyfile, announce=click.echo)

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, TextIO
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # imported where used: --help and --version need none of it
     from . import plans
 
 FORMATS = ("live", "jsonl", "raw")
+_STDERR_LOCK = threading.Lock()
 SANDBOX_PLAN_URL = "ws://127.0.0.1:0/mqtt"  # `topics --sandbox`: 0 is the free port
 
 
@@ -48,9 +50,12 @@ class Environment:
                    prompt_secret, command)
 
     def warn(self, text: str) -> None:
-        """One line on stderr; what came from the network in it cannot drive the
-        terminal."""
-        print(f"coinsuper: {printable(text)}", file=self.stderr, flush=True)
+        """One line on stderr, whole even when connections' threads warn at once; what
+        came from the network in it cannot drive the terminal."""
+        line = f"coinsuper: {printable(text)}\n"
+        with _STDERR_LOCK:
+            self.stderr.write(line)
+            self.stderr.flush()
 
     def stdout_gone(self) -> None:
         """The reader of stdout went away: point stdout at /dev/null, so that the

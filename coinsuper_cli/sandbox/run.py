@@ -80,8 +80,9 @@ async def _serve(config: SandboxConfig, announce: Callable[[str], None],
 def banner(sandbox: Sandbox) -> list[str]:
     """Where a started sandbox listens, and its demo account as shell exports."""
     account = sandbox.account
-    lines = ["Coinsuper sandbox: simulated market data, not the real exchange",
-             f"  symbols          {' '.join(sandbox.market.symbols)}",
+    what = ("a recording replayed" if sandbox.config.replay else "simulated market data")
+    lines = [f"Coinsuper sandbox: {what}, not the real exchange",
+             f"  symbols          {' '.join(sandbox.symbols)}",
              f"  MQTT over WS     {sandbox.ws_url}",
              f"  MQTT over TCP    {sandbox.tcp_url}",
              *_reach(sandbox),

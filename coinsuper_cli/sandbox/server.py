@@ -45,6 +45,10 @@ class SandboxConfig:
     # Seconds a new connection may take to finish its TLS or WebSocket handshake, and
     # again to send CONNECT: a client that opens connections and idles is dropped.
     connect_timeout: float = CONNECT_TIMEOUT
+    # Recordings to serve in place of the simulation (`sandbox --replay`), in order;
+    # `loop`: from the beginning again at the end.
+    replay: tuple[str, ...] = ()
+    loop: bool = False
 
 
 def url_host(host: str) -> str:
@@ -126,6 +130,7 @@ class Sandbox:
         self.tcp_url = ""
         self.addresses: list[str] = []  # where the listeners are bound
         self.market: SimulatedExchange | None = None
+        self.symbols: tuple[str, ...] = ()
         self.broker: Broker | None = None
         self.publisher: Publisher | None = None
         self._ws_server = None
@@ -146,12 +151,29 @@ class Sandbox:
         cfg = self.config
         start_ms = int(time.time() * 1000)
         self.market = SimulatedExchange(seed=cfg.seed, symbols=cfg.symbols, start_ms=start_ms)
-        parser = TopicParser(cfg.env, tuple(self.market.symbols))
-        snapshots = Snapshots(self.market)
-        self.broker = Broker(parser, self.market.account, snapshot=snapshots, log=cfg.log)
+        if cfg.replay:
+            # The demo account signs in as usual; what it and everyone else receive
+            # comes from the recording, on the recording's topics.
+            from .replayer import Replayer, recorded_messages, served
+
+            env, symbols = served(recorded_messages(cfg.replay))
+            self.symbols = symbols
+            parser = TopicParser(env, symbols)
+            replayer = Replayer(None, lambda: recorded_messages(cfg.replay),
+                                email=self.market.account.email, speed=cfg.speed,
+                                loop=cfg.loop, log=cfg.log)
+            self.broker = Broker(parser, self.market.account, snapshot=replayer, log=cfg.log)
+            replayer.broker = self.broker
+            self.publisher = replayer
+        else:
+            self.symbols = tuple(self.market.symbols)
+            parser = TopicParser(cfg.env, self.symbols)
+            snapshots = Snapshots(self.market)
+            self.broker = Broker(parser, self.market.account, snapshot=snapshots,
+                                 log=cfg.log)
+            self.publisher = Publisher(self.broker, self.market, snapshots, parser,
+                                       speed=cfg.speed, start_ms=start_ms, log=cfg.log)
         self.broker.connect_timeout = cfg.connect_timeout
-        self.publisher = Publisher(self.broker, self.market, snapshots, parser,
-                                   speed=cfg.speed, start_ms=start_ms, log=cfg.log)
         addresses = await listen_addresses(cfg.host)
         tls_timeout = {"ssl_handshake_timeout": cfg.connect_timeout} if cfg.ssl_context else {}
 
