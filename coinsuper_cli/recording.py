@@ -197,6 +197,9 @@ class Truncated(Exception):
 
 
 READ_SIZE = 256 * 1024
+# Compressed input is read in small pieces: recorded pushes repeat each other, so one
+# piece can unpack to 200 times its size, and memory follows what one piece unpacks to.
+COMPRESSED_READ_SIZE = 16 * 1024
 
 
 def _chunks(path: str) -> Iterator[bytes]:
@@ -222,7 +225,7 @@ def _gzip_chunks(raw: BinaryIO, path: str) -> Iterator[bytes]:
 
     member, fed = zlib.decompressobj(wbits=31), False
     try:
-        while data := raw.read(READ_SIZE):
+        while data := raw.read(COMPRESSED_READ_SIZE):
             while data:
                 fed = True
                 yield member.decompress(data)
@@ -244,7 +247,7 @@ def _zstd_chunks(raw: BinaryIO, path: str) -> Iterator[bytes]:
     decompressor = zstandard.ZstdDecompressor()
     frame, fed = decompressor.decompressobj(), False
     try:
-        while data := raw.read(READ_SIZE):
+        while data := raw.read(COMPRESSED_READ_SIZE):
             while data:
                 fed = True
                 yield frame.decompress(data)
