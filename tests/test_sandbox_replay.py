@@ -1,5 +1,5 @@
 """`coinsuper sandbox --replay`: a recording served over the exchange's protocol, byte for
-byte, to mosquitto_sub over TCP and to coinsuper itself over WebSocket;
+byte, to mosquitto_sub over TCP, to paho-mqtt and to coinsuper itself over WebSocket;
 private topics on the demo account's email."""
 from __future__ import annotations
 
@@ -103,3 +103,38 @@ def test_replay_arguments_are_checked_before_listening():
     for args in (["--replay", "/no/such/file.jsonl"], ["--loop"]):
         result = run_coinsuper(["sandbox", *args, "--ws-port", "0", "--tcp-port", "0"])
         assert result.returncode == 2 and result.stderr.count(b"\n") == 1, result.stderr
+
+
+def test_paho_mqtt_over_websocket_gets_the_recorded_payloads_byte_for_byte(recording):
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    expected = recorded_payloads(recording, TRADES)
+    sandbox, exports = serve(recording, "--speed", "4", "--loop")
+    got: list[bytes] = []
+    done = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="0" * 96,
+                         transport="websockets", protocol=mqtt.MQTTv311)
+    client.username_pw_set(PUBLIC_USERNAME, PUBLIC_PASSWORD)
+    client.ws_set_options(path="/mqtt")
+
+    def on_message(client, userdata, message):
+        got.append(message.payload)
+        if len(got) > len(expected):
+            done.set()
+
+    client.on_connect = lambda c, *args: c.subscribe(TRADES, qos=1)
+    client.on_message = on_message
+    try:
+        host, port = exports["COINSUPER_URL"].removeprefix("ws://").split("/")[0].split(":")
+        client.connect(host, int(port))
+        client.loop_start()
+        assert done.wait(30), f"{len(got)} of {len(expected) + 1} messages"
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        stop_sandbox(sandbox)
+    assert all(payload in expected for payload in got)
+    start = expected.index(got[1])
+    assert got[1:] == (expected * 3)[start:start + len(got) - 1]
