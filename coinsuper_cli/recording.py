@@ -210,20 +210,27 @@ def _chunks(path: str) -> Iterator[bytes]:
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
     with raw:
         if path.endswith(".gz"):
-            yield from _gzip_chunks(raw, path)
+            import zlib
+
+            yield from _unpacked(raw, path, lambda: zlib.decompressobj(wbits=31),
+                                 zlib.error)
         elif path.endswith(".zst"):
-            yield from _zstd_chunks(raw, path)
+            import zstandard
+
+            decompressor = zstandard.ZstdDecompressor()
+            yield from _unpacked(raw, path, decompressor.decompressobj, zstandard.ZstdError)
         else:
             while chunk := raw.read(READ_SIZE):
                 yield chunk
 
 
-def _gzip_chunks(raw: BinaryIO, path: str) -> Iterator[bytes]:
-    # Member by member (each run appends one), with zlib, so that the lines before a
-    # member cut short are still read: GzipFile raises before handing them over.
-    import zlib
-
-    member, fed = zlib.decompressobj(wbits=31), False
+def _unpacked(raw: BinaryIO, path: str, new_decompressor: Callable,
+              error: type[Exception]) -> Iterator[bytes]:
+    """A gzip or zstandard file, one member or frame after another (each run of a
+    recorder appends one), by hand: so that the lines before a member cut short are still
+    read (GzipFile raises before handing them over) and the cut itself is noticed
+    (zstandard's reader would end quietly there)."""
+    member, fed = new_decompressor(), False
     try:
         while data := raw.read(COMPRESSED_READ_SIZE):
             while data:
@@ -232,32 +239,10 @@ def _gzip_chunks(raw: BinaryIO, path: str) -> Iterator[bytes]:
                 if not member.eof:
                     break
                 data = member.unused_data
-                member, fed = zlib.decompressobj(wbits=31), False
-    except zlib.error:
-        raise Truncated(f"{path} is not a whole gzip stream") from None
+                member, fed = new_decompressor(), False
+    except error:
+        raise Truncated(f"{path} is not a whole compressed stream") from None
     if fed and not member.eof:
-        raise Truncated(f"{path} ends in the middle of a compressed block")
-
-
-def _zstd_chunks(raw: BinaryIO, path: str) -> Iterator[bytes]:
-    # Frame by frame (each run appends one), so that a frame cut short is noticed: the
-    # library's reader would end quietly there.
-    import zstandard
-
-    decompressor = zstandard.ZstdDecompressor()
-    frame, fed = decompressor.decompressobj(), False
-    try:
-        while data := raw.read(COMPRESSED_READ_SIZE):
-            while data:
-                fed = True
-                yield frame.decompress(data)
-                if not frame.eof:
-                    break
-                data = frame.unused_data
-                frame, fed = decompressor.decompressobj(), False
-    except zstandard.ZstdError:
-        raise Truncated(f"{path} is not a whole zstandard stream") from None
-    if fed and not frame.eof:
         raise Truncated(f"{path} ends in the middle of a compressed block")
 
 
