@@ -23,35 +23,24 @@ FLUSH_SECONDS = 1.0  # a recorder killed with SIGKILL loses at most this much
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _open_for_append(path: str) -> BinaryIO:
-    """The file at `path`, appended to (never truncated), compressed by its suffix."""
+def _open_for_append(path: str) -> tuple[BinaryIO, Callable[[], object]]:
+    """The file at `path`, appended to (never truncated), compressed by its suffix, and
+    the call that makes what was written reach the operating system, compressed blocks
+    included. Each run appends a gzip member or a zstandard frame; readers read them in
+    a row."""
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    raw = open(path, "ab")
     if path.endswith(".gz"):
-        # Each run appends a gzip member; readers read members in a row.
-        return gzip.GzipFile(fileobj=raw, mode="ab")  # type: ignore[return-value]
+        stream = gzip.open(path, "ab")
+        return stream, stream.flush  # a zlib sync flush, then the file's
     if path.endswith(".zst"):
         import zstandard
 
-        # A new zstandard frame per run; readers read frames in a row.
-        return zstandard.ZstdCompressor().stream_writer(raw, closefd=True)
-    return raw
-
-
-def _flush(stream: BinaryIO) -> None:
-    """What was written reaches the operating system, compressed blocks included."""
-    flush = getattr(stream, "flush")
-    try:
-        import zstandard
-
-        if isinstance(stream, zstandard.ZstdCompressionWriter):
-            stream.flush(zstandard.FLUSH_BLOCK)
-            return
-    except ImportError:
-        pass
-    flush()
+        stream = zstandard.ZstdCompressor().stream_writer(open(path, "ab"), closefd=True)
+        return stream, lambda: stream.flush(zstandard.FLUSH_BLOCK)
+    stream = open(path, "ab")
+    return stream, stream.flush
 
 
 class Recorder(Sink):
@@ -75,6 +64,7 @@ class Recorder(Sink):
         self._monotonic = monotonic
         self._wall_ns = wall_ns
         self._file: BinaryIO | None = None
+        self._flush_file: Callable[[], object] = lambda: None
         self._name = ""
         self._second = -1  # the UTC second the current name was formatted for
         self._flushed_at = monotonic()
@@ -95,7 +85,7 @@ class Recorder(Sink):
             return self._file
         self.close()
         try:
-            self._file = _open_for_append(name)
+            self._file, self._flush_file = _open_for_append(name)
         except OSError as error:
             raise UsageError(f"cannot record to {name}: {error.strerror or error}") from None
         self._name = name
@@ -157,7 +147,7 @@ class Recorder(Sink):
 
     def _flush_now(self, now: float) -> None:
         if self._file is not None:
-            _flush(self._file)
+            self._flush_file()
         self._flushed_at = now
         self._dirty = False
 
