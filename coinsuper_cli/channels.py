@@ -75,12 +75,6 @@ class Channel:
         return env + self.subtopic.format(**fields)
 
 
-def _single(parse: Callable[[object], Record]) -> Callable[[dict[str, str]], Parser]:
-    """A stateless parser of payloads that hold one record each."""
-    load_json = payloads.load_json
-    return lambda fields: lambda payload: [parse(load_json(payload))]
-
-
 def _deduplicated(parse: Callable[[object], list[Record]], key: Callable[[Record], object]
                   ) -> Callable[[dict[str, str]], Parser]:
     """The exchange warns that private pushes may be repeated: a parser that drops a
@@ -102,14 +96,14 @@ def _kline_parser(fields: dict[str, str]) -> Parser:
 
 CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
     Channel(
-        "depth", "/api/ws/v1/market/depth/{symbol}", Depth, _single(payloads.parse_depth),
-        cadence=1.0,
+        "depth", "/api/ws/v1/market/depth/{symbol}", Depth,
+        lambda fields: payloads.depth_records, cadence=1.0,
         view=View("state:DepthState", "state:reduce_depth", "depth_chart:DepthChart",
                   "Depth", 40),
         simulate=lambda market, ref: market.depth(ref.symbol)),
     Channel(
         "book", "/api/ws/v1/market/orderBook/{symbol}/{step}", Book,
-        _single(payloads.parse_book), cadence=2.0,
+        lambda fields: payloads.book_records, cadence=2.0,
         view=View("state:BookState", "state:reduce_book", "ladder:BookLadder", "Book", 38),
         simulate=lambda market, ref: market.order_book(ref.symbol, ref.step)),
     Channel(

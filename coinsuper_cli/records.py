@@ -1,13 +1,68 @@
 # Typed records, one per thing the exchange pushes. Field names are the JSON keys of
 # PRODUCT.md's jsonl output, in order; prices and quantities are Decimal with exactly the
-# digits received; times are integers, milliseconds since the epoch.
+# digits received (depth and book levels keep the text, and give Decimals on first use);
+# times are integers, milliseconds since the epoch.
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
 Level = tuple[Decimal, Decimal]  # (price, quantity)
+
+
+class Levels(Sequence):
+    """The levels of one side of a depth or book push: a sequence of (price, quantity)
+    Decimal pairs, kept as the exact text received.
+
+    jsonl writes the text and needs no Decimal; the live views do arithmetic, so the
+    Decimals are built on first use and kept. Two threads may both build them once: the
+    results are equal and the assignment is atomic. Equality and hashing are those of
+    the tuple of Decimal pairs, as when levels were tuples.
+
+    Args:
+        text: (price, quantity) strings, each in plain notation exactly as
+            `payloads.decimal_text` writes its Decimal (no exponent, no leading zero).
+        decimals: the pairs as Decimals, when the parser has them already.
+    """
+
+    __slots__ = ("text", "_decimals")
+
+    def __init__(self, text: tuple[tuple[str, str], ...],
+                 decimals: tuple[Level, ...] | None = None) -> None:
+        self.text = text
+        self._decimals = decimals
+
+    @property
+    def decimals(self) -> tuple[Level, ...]:
+        decimals = self._decimals
+        if decimals is None:
+            decimals = self._decimals = tuple([(Decimal(price), Decimal(quantity))
+                                               for price, quantity in self.text])
+        return decimals
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def __getitem__(self, index):  # a slice gives a tuple of pairs
+        return self.decimals[index]
+
+    def __iter__(self):
+        return iter(self.decimals)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Levels):
+            return self.text == other.text or self.decimals == other.decimals
+        if isinstance(other, tuple):
+            return self.decimals == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.decimals)
+
+    def __repr__(self) -> str:
+        return f"Levels({self.text!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +74,8 @@ class Depth:
     best_ask: Decimal
     best_bid: Decimal
     depth_percent: Decimal
-    asks: tuple[Level, ...]
-    bids: tuple[Level, ...]
+    asks: Levels | tuple[Level, ...]  # parsed records hold Levels
+    bids: Levels | tuple[Level, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +86,8 @@ class Book:
     symbol: str
     ts: int
     step: Decimal
-    asks: tuple[Level, ...]  # ascending
-    bids: tuple[Level, ...]  # descending
+    asks: Levels | tuple[Level, ...]  # ascending; parsed records hold Levels
+    bids: Levels | tuple[Level, ...]  # descending
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
 """jsonl and raw output: keys, exact decimals, counting, skipping bad payloads."""
+import dataclasses
 import io
 import json
 import subprocess
@@ -41,14 +42,49 @@ def test_levels_become_lists_of_strings():
     assert obj["asks"] == [["1.10", "2.0000"]] and obj["bids"] == [] and obj["step"] == "0.01"
 
 
+def plain(value: Decimal) -> str:
+    return format(value, "f") if "E" in str(value) else str(value)
+
+
+def dumps_of(record, recv):
+    """What record_json wrote before it joined levels itself: json.dumps of the dict."""
+    obj = {"channel": record.channel, "recv": recv}
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        if isinstance(value, Decimal):
+            value = plain(value)
+        elif field.name in ("asks", "bids"):
+            value = [[plain(price), plain(qty)] for price, qty in value]
+        obj[field.name] = value
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+SAMPLE_CHANNELS = [("asset_change.json", "asset"), ("depth.json", "depth"),
+                   ("orderbook.json", "book"), ("kline.json", "kline"),
+                   ("tickers.json", "trade"), ("trade_change.json", "fill"),
+                   ("order_change.constructed.json", "order")]
+
+
+@pytest.mark.parametrize("name, channel", SAMPLE_CHANNELS)
+def test_record_json_is_byte_for_byte_what_json_dumps_writes(name, channel):
+    for record in feed(channel).parse((SAMPLES / name).read_bytes()):
+        assert record_json(record, 1_700_000_000_123) == dumps_of(record, 1_700_000_000_123)
+
+
+@pytest.mark.parametrize("text", ['a"b\\c', "tab\there", "\x1b[2J", "\x9b", "é✓😀",
+                                  "\u2028", "\ud800", ""])
+def test_text_fields_are_escaped_as_json_dumps_escapes_them(text):
+    trade = Trade(text, 1, Decimal("1.0"), Decimal("5E-8"), text)
+    book = Book(text, 2, Decimal("0.01"), ((Decimal("1E+1"), Decimal("-0.00")),), ())
+    for record in (trade, book):
+        assert record_json(record, 3) == dumps_of(record, 3)
+
+
 def test_jsonl_output_of_every_sample_keeps_every_digit():
     out = io.BytesIO()
     deliver(JsonlSink(out, warn=pytest.fail), *[
         (feed(channel), (SAMPLES / name).read_bytes())
-        for name, channel in [("asset_change.json", "asset"), ("depth.json", "depth"),
-                              ("orderbook.json", "book"), ("kline.json", "kline"),
-                              ("tickers.json", "trade"), ("trade_change.json", "fill"),
-                              ("order_change.constructed.json", "order")]])
+        for name, channel in SAMPLE_CHANNELS])
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(lines) == 2 + 1 + 1 + 1 + 20 + 1 + 1
     assert all(line["recv"] == 1_700_000_000_123 for line in lines)

@@ -44,6 +44,40 @@ def test_book_sample():
     assert len(book.asks) == len(book.bids) == 15
 
 
+def test_levels_keep_the_text_received_and_give_decimals():
+    depth = parse_depth(load_json(sample("depth.json")))
+    assert depth.asks.text[0] == ("6681.39", "25.1470")
+    assert depth.asks[:2] == ((Decimal("6681.39"), Decimal("25.1470")),
+                              (Decimal("6688.06"), Decimal("50.7548")))
+
+
+def test_level_numbers_that_are_not_plain_text_come_out_as_decimals_wrote_them():
+    data = json.loads(sample("orderbook.json"), parse_float=Decimal)
+    data["asks"][:3] = [{"limitPrice": "007.50", "quantity": 2},
+                        {"limitPrice": Decimal("1E+2"), "quantity": Decimal("5E-8")},
+                        {"limitPrice": "-0", "quantity": "0.0000001"}]
+    book = parse_book(data)
+    assert book.asks.text[:3] == (("7.50", "2"), ("100", "0.00000005"), ("-0", "0.0000001"))
+    assert book.asks[1] == (Decimal("1E+2"), Decimal("5E-8"))
+    assert str(book.asks[1][0]) == "1E+2"  # the Decimal as parsed
+    assert book.asks.text[3:] == parse_book(load_json(sample("orderbook.json"))).asks.text[3:]
+
+
+@pytest.mark.parametrize("point, message", [
+    ({"quantity": "1"}, "missing field 'price'"),
+    ({"price": "1"}, "missing field 'quantity'"),
+    ({"price": "1", "quantity": "1.5e3"}, "field 'quantity' is not a decimal"),
+    ({"price": True, "quantity": "1"}, "field 'price' is not a decimal"),
+    (["1", "2"], "expected an object holding 'price'"),
+    ("1", "expected an object holding 'price'"),
+])
+def test_a_bad_depth_level_names_its_field(point, message):
+    data = json.loads(sample("depth.json"))
+    data["bids"][7] = point
+    with pytest.raises(PayloadError, match=message):
+        parse_depth(data)
+
+
 def test_kline_sample():
     k = parse_kline(load_json(sample("kline.json")), 60000)
     assert (k.symbol, k.interval, k.ts) == ("BTC_USD", "1m", 1532686140000)
@@ -138,6 +172,24 @@ def test_fuzzed_payloads_raise_only_payload_errors(payload, channel):
         new_parser(channel, range="60000")(payload)
     except PayloadError:
         pass
+
+
+@given(st.one_of(json_values.map(json.dumps), st.text(max_size=20)),
+       st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32",
+                        "utf-32-le", "utf-32-be"]))
+@settings(max_examples=300)
+def test_load_json_reads_what_json_loads_reads(text, encoding):
+    try:
+        payload = text.encode(encoding)
+    except UnicodeEncodeError:  # a lone surrogate
+        payload = text.encode("utf-8", "surrogatepass")
+    try:
+        expected = json.loads(payload, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        with pytest.raises(PayloadError):
+            load_json(payload)
+    else:
+        assert repr(load_json(payload)) == repr(expected)  # NaN is not equal to itself
 
 
 def t(ts, price="1.00", qty="1", side="buy"):
