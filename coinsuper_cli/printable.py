@@ -32,6 +32,6 @@ def escape_c1_in_json(line: str) -> str:
     """JSON text with C1 controls written as \\u0080..\\u009f: JSON allows them raw, but a
     terminal that shows a jsonl line would act on them. C0 controls are escaped by the
     JSON encoder already."""
-    if _C1.search(line) is None:
+    if line.isascii() or _C1.search(line) is None:  # isascii() costs nothing
         return line
     return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
