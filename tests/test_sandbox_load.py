@@ -104,10 +104,10 @@ def test_200_websocket_subscribers_keep_cadence(speed, seconds):
     # The spec's channels push every 1-2 s at most. At speed 1 that holds for every gap.
     # At speed 10 the 200 measuring clients share this process (and its GIL) with the
     # sandbox on a 2-core machine, so a scheduling stall of a few tenths of a second hits
-    # all of them at once now and then: nearly every gap keeps the cadence, and none is
-    # as late as a real second.
+    # all of them at once now and then (one such stall is a late gap for each of the 200):
+    # at most two stalls' worth of late gaps, and none as late as a real second.
     if speed == 1:
         assert max(every) < 1.5 * period
     else:
-        assert sorted(every)[int(len(every) * 0.99)] < 1.5 * period
+        assert sum(gap > 1.5 * period for gap in every) <= 2 * SUBSCRIBERS
         assert max(every) < 1.0
