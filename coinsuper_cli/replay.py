@@ -21,6 +21,7 @@ from .stream import Message
 
 POLL_SECONDS = 0.25  # an empty batch at least this often while waiting for the pace
 MAX_BATCH = 512  # messages handed over at once at --speed max
+_UNSEEN = object()
 # A message line as the Recorder writes it, up to the payload's text: most lines are read
 # without a JSON decoder, which is slow on a payload that is mostly escaped quotes.
 _MESSAGE_LINE = re.compile(rb'\{"recv_ns":([0-9]+),"topic":"([^"\\]*)","payload":"')
@@ -81,6 +82,7 @@ class Recording:
         self._on_event = on_event
         self._now, self._sleep = now, sleep
         self._feeds: dict[str, Feed | None] = {}
+        self._by_raw: dict[bytes, Feed | None] = {}  # the same, by the line's topic bytes
         self.paused = False
         self._anchor: tuple[float, int] | None = None  # (monotonic, recv_ns) of the pace
         self._position_ns: int | None = None  # the last item played
@@ -117,35 +119,40 @@ class Recording:
         the other JSON escapes (\\" \\\\ \\b \\f \\n \\r \\t) as JSON does, at C speed.
         """
         start, end = self._selection.start_ns, self._selection.end_ns
-        match, feed_of_topic = _MESSAGE_LINE.match, self._feed
+        match, feed_of_topic, by_raw_topic = _MESSAGE_LINE.match, self._feed, self._by_raw
         for line in lines:
             fast = match(line) if plain else None
             if fast is not None and line.endswith(b'"}'):
                 recv_ns = int(fast[1])
-                payload = escape_decode(line[fast.end():-2])[0]
-                topic = fast[2].decode("utf-8")
-                item = None
-            else:
-                try:
-                    item = json.loads(line)
-                    recv_ns = item["recv_ns"]
-                except (ValueError, KeyError, TypeError):
-                    self._warn(f"{path}: skipped a line that is not a recorded message or "
-                               "event")
+                if start is not None and recv_ns < start:
                     continue
+                if end is not None and recv_ns >= end:
+                    yield None
+                    return
+                raw_topic = fast[2]
+                feed = by_raw_topic.get(raw_topic, _UNSEEN)
+                if feed is _UNSEEN:
+                    feed = by_raw_topic[raw_topic] = feed_of_topic(raw_topic.decode("utf-8"))
+                if feed is not None:
+                    yield Message(feed, escape_decode(line[fast.end():-2])[0], recv_ns)
+                continue
+            try:
+                item = json.loads(line)
+                recv_ns = item["recv_ns"]
+            except (ValueError, KeyError, TypeError):
+                self._warn(f"{path}: skipped a line that is not a recorded message or event")
+                continue
             if start is not None and recv_ns < start:
                 continue
             if end is not None and recv_ns >= end:
                 yield None
                 return
-            if item is not None:
-                if "event" in item:
-                    yield item
-                    continue
-                topic, payload = item.get("topic", ""), _payload(item)
-            feed = feed_of_topic(topic)
+            if "event" in item:
+                yield item
+                continue
+            feed = feed_of_topic(item.get("topic", ""))
             if feed is not None:
-                yield Message(feed, payload, recv_ns)
+                yield Message(feed, _payload(item), recv_ns)
 
     def batches(self):
         if self.speed is None:

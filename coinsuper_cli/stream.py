@@ -7,17 +7,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .channels import Feed
 from .errors import Finished, PayloadError
 from .records import Record
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One payload as received on a subscribed topic."""
+class Message(NamedTuple):
+    """One payload as received on a subscribed topic. A named tuple: a replay makes
+    tens of thousands a second, and a tuple is built at C speed."""
 
     feed: Feed
     payload: bytes
