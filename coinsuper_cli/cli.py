@@ -178,7 +178,8 @@ def cli(ctx):
     and trades, and your own balances, orders and fills.
 
     Pipe it: `coinsuper trades BTC_USD --sandbox | jq .price`. Try it on the embedded
-    simulated exchange with --sandbox, or run one with `coinsuper sandbox`.
+    simulated exchange with --sandbox, or run one with `coinsuper sandbox`. Keep what you
+    see with --record, and play it again with `coinsuper replay`.
     """
     if ctx.obj is None:
         ctx.obj = App(Environment.of_process(
@@ -384,7 +385,7 @@ def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
     return names
 
 
-@cli.command()
+@cli.command(short_help="Play recordings made with --record, as the live run printed them.")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @FORMAT_OPTION
 @COUNT_OPTION
