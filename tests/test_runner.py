@@ -25,6 +25,16 @@ def test_backoff_doubles_from_half_a_second_to_thirty_with_jitter():
     assert backoff_delay(10_000, uniform=lambda a, b: b) == 30
 
 
+def next_batch(batches, within: float = 10.0):
+    """The next batch that holds messages; a failure, not a hang, if none comes."""
+    deadline = time.monotonic() + within
+    for batch in batches:
+        if batch:
+            return batch
+        assert time.monotonic() < deadline, "no message came"
+    raise AssertionError("the source ended")
+
+
 class Collect(Sink):
     def __init__(self, clock: FakeClock | None = None, cost: float = 0.0) -> None:
         self.written: list[bytes] = []
@@ -184,10 +194,10 @@ def test_messages_are_acknowledged_only_after_they_are_written():
     transport = FakeTransport(clock, pushes=(chunk, publishes(TOPIC, b"3", qos=2,
                                                               first_id=3)))
     batches = connection(clock, FakeNetwork(transport), plan_for(TOPIC, qos=2)).batches()
-    batch = next(b for b in batches if b)
+    batch = next_batch(batches)
     assert [m.payload for m in batch] == [b"one", b"two"]
     assert transport.of_kind(PubAck) == []  # handed out, not yet written
-    batch = next(b for b in batches if b)  # asking for more: the first batch is written
+    batch = next_batch(batches)  # asking for more: the first batch is written
     assert [p.packet_id for p in transport.of_kind(PubAck)] == [1, 2]
     assert transport.of_kind(PubRec) == []
     batches.close()  # stopped before the QoS 2 message was written: not acknowledged
@@ -235,23 +245,22 @@ def test_messages_before_a_protocol_error_in_the_same_chunk_are_still_delivered(
 
 # Several connections: real threads, so a real clock, but no sockets.
 
-def flood_plans(n: int):
-    return [plan_for(f"env/t{i}", qos=1) for i in range(n)]
-
-
 def test_several_connections_acknowledge_only_what_was_written():
     clock = FakeClock()
-    transports = [FakeTransport(clock, pushes=(publishes(f"env/t{i}", b"x", qos=1),),
+    # Which thread gets which transport is a race: one topic for both, and the payload
+    # says which transport sent it.
+    transports = [FakeTransport(clock, pushes=(publishes("env/t", b"x%d" % i, qos=1),),
                                 threaded=True) for i in range(2)]
     network = FakeNetwork(*transports)
-    source = Connections(flood_plans(2), RunOptions(stale_after=None), connect=network)
+    source = Connections([plan_for("env/t", qos=1) for _ in range(2)],
+                         RunOptions(stale_after=None), connect=network)
     batches = source.batches()
-    batch = next(b for b in batches if b)
-    holder = transports[int(batch[0].feed.topic[-1])]
+    batch = next_batch(batches)
+    holder = transports[int(batch[0].payload[-1:])]
     holder.sent_event.clear()
     assert not holder.sent_event.wait(0.3)  # the worker waits for the write
     assert holder.of_kind(PubAck) == []
-    next(b for b in batches if b)
+    next_batch(batches)
     assert holder.sent_event.wait(5) and [p.packet_id for p in holder.of_kind(PubAck)] == [1]
     batches.close()
 
