@@ -109,7 +109,9 @@ class RawSink(Sink):
             payload = message.feed.topic.encode() + b" " + payload
         if self._terminal:
             payload = printable_bytes(payload)
-        self._stream.write(payload + b"\n")
+        write = self._stream.write
+        write(payload)  # two writes into the buffer: no copy of the payload to join them
+        write(b"\n")
 
     def flush(self) -> None:
         self._stream.flush()

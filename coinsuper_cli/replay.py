@@ -134,7 +134,9 @@ class Recording:
                 if feed is _UNSEEN:
                     feed = by_raw_topic[raw_topic] = feed_of_topic(raw_topic.decode("utf-8"))
                 if feed is not None:
-                    yield Message(feed, escape_decode(line[fast.end():-2])[0], recv_ns)
+                    # A memoryview, so that the payload is copied once, by the decoder.
+                    yield Message(feed, escape_decode(memoryview(line)[fast.end():-2])[0],
+                                  recv_ns)
                 continue
             try:
                 item = json.loads(line)
