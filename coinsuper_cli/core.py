@@ -291,7 +291,7 @@ def replay(env: Environment, opts: ReplayOptions) -> None:
         def on_event(event: dict) -> None:
             if event.get("event") == "disconnected" and run_options.on_state:
                 run_options.on_state(None, "gap", event.get("reason", ""))
-        recording._on_event = on_event
+        recording.on_event = on_event
         return recording
 
     play(env, fmt, source_for, RunOptions(warn=env.warn), plans, count=opts.count,

@@ -66,7 +66,8 @@ class Recording:
         paths: recordings, in the order to play them (see `expand`).
         speed: X times the recorded pace; None: as fast as possible.
         warn: one line for a problem in the recording (a cut-off end, a bad line).
-        on_event: receives each recorded event (a dict: `event`, `recv_ns`, ...).
+        on_event: receives each recorded event (a dict: `event`, `recv_ns`, ...); may be
+            set later, as the live view does once it has hooked its callbacks.
         now, sleep: the clock that paces the replay.
     """
 
@@ -79,7 +80,7 @@ class Recording:
         self._selection = selection
         self.speed = speed
         self._warn = warn
-        self._on_event = on_event
+        self.on_event = on_event
         self._now, self._sleep = now, sleep
         self._feeds: dict[str, Feed | None] = {}
         self._by_raw: dict[bytes, Feed | None] = {}  # the same, by the line's topic bytes
@@ -166,8 +167,8 @@ class Recording:
         batch: list[Message] = []
         for item in self.messages():
             if type(item) is dict:
-                if self._on_event is not None:
-                    self._on_event(item)
+                if self.on_event is not None:
+                    self.on_event(item)
                 continue
             batch.append(item)
             if len(batch) >= MAX_BATCH:
@@ -199,8 +200,8 @@ class Recording:
                 yield []
             self._position_ns = recv_ns
             if type(item) is dict:
-                if self._on_event is not None:
-                    self._on_event(item)
+                if self.on_event is not None:
+                    self.on_event(item)
             else:
                 yield [item]
 

@@ -281,11 +281,18 @@ def test_the_live_replay_view_shows_the_replay_mark_and_quits_with_q(tmp_path):
     recorded = run_coinsuper(["trades", "BTC_USD", "--sandbox", "--timeout", "3",
                               "--format", "jsonl", "--record", str(path)], timeout=30)
     assert recorded.returncode == 0
+    # A gap early in the recording, where the recorder lost its link.
+    lines = path.read_bytes().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if b'"topic"' in line)
+    gap = {"recv_ns": json.loads(lines[first])["recv_ns"], "event": "disconnected",
+           "reason": "no message for 15 s"}
+    lines.insert(first + 1, json.dumps(gap).encode() + b"\n")
+    path.write_bytes(b"".join(lines))
     pane = Pane(tmp_path, ["replay", str(path)], 100, 20)
     try:
-        recorded = re.compile(r"REPLAY x1 +recorded 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d")
+        recorded = re.compile(r"REPLAY x1 +recorded 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d +1 gap")
         screen = pane.wait_for(lambda lines: any(recorded.search(line) for line in lines), 10,
-                               "the replay mark and the recorded time")
+                               "the replay mark, the recorded time and the gap")
         assert any("Trades BTC_USD" in line for line in screen)
         pane.send(" ")
         pane.wait_for(lambda lines: any("REPLAY paused" in line for line in lines), 5,
