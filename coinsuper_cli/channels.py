@@ -184,15 +184,15 @@ def _topic_pattern(channel: Channel) -> re.Pattern[str]:
 _TOPIC_PATTERNS = {name: _topic_pattern(channel) for name, channel in CHANNELS.items()}
 
 
-def parse_topic(topic: str) -> tuple[Channel, dict[str, str]] | None:
-    """The channel a full topic belongs to and its fields (`symbol`, `step`, `range`,
-    `email`), whatever its prefix; None for a topic of no channel."""
+def parse_topic(topic: str) -> tuple[Channel, str, dict[str, str]] | None:
+    """The channel a full topic belongs to, its prefix (the environment) and its fields
+    (`symbol`, `step`, `range`, `email`); None for a topic of no channel."""
     for name, pattern in _TOPIC_PATTERNS.items():
         match = pattern.fullmatch(topic)
         if match is not None:
             fields = match.groupdict()
-            del fields["_prefix"]
-            return CHANNELS[name], fields
+            prefix = fields.pop("_prefix")
+            return CHANNELS[name], prefix, fields
     return None
 
 
@@ -201,7 +201,7 @@ def feed_of(topic: str) -> Feed | None:
     found = parse_topic(topic)
     if found is None:
         return None
-    channel, fields = found
+    channel, _, fields = found
     try:
         parse = channel.new_parser(fields)
     except ValueError:  # a kline range that is not a number

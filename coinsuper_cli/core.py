@@ -108,14 +108,11 @@ class Wanted:
 def stream(env: Environment, opts: StreamOptions, wanted: Wanted, *,
            dry_run: bool = False) -> None:
     """Plan the connections, then print them (`topics`, with `dry_run`) or stream them."""
-    fmt = opts.format or ("live" if env.stdout_isatty else "jsonl")
-    if fmt == "live" and not env.stdout_isatty and not dry_run:
-        raise UsageError("--format live needs a terminal on stdout; use jsonl or raw in a "
-                         "pipe")
     if dry_run:
         target = _target(opts, wanted, env, demo_url=SANDBOX_PLAN_URL if opts.sandbox else None)
         _describe(env, _plan(target, wanted))
         return
+    fmt = output_format(env, opts.format)
     sandbox = _start_sandbox(opts, env) if opts.sandbox else None
     try:
         target = _target(opts, wanted, env, demo_url=sandbox.ws_url if sandbox else None)
@@ -123,6 +120,15 @@ def stream(env: Environment, opts: StreamOptions, wanted: Wanted, *,
     finally:
         if sandbox is not None:
             sandbox.stop()
+
+
+def output_format(env: Environment, requested: str | None) -> str:
+    """--format, or its default: live on a terminal, jsonl in a pipe."""
+    fmt = requested or ("live" if env.stdout_isatty else "jsonl")
+    if fmt == "live" and not env.stdout_isatty:
+        raise UsageError("--format live needs a terminal on stdout; use jsonl or raw in a "
+                         "pipe")
+    return fmt
 
 
 def _target(opts: StreamOptions, wanted: Wanted, env: Environment, *,
@@ -269,10 +275,7 @@ def replay(env: Environment, opts: ReplayOptions) -> None:
     from .replay import Recording, Selection, expand
     from .runner import RunOptions
 
-    fmt = opts.format or ("live" if env.stdout_isatty else "jsonl")
-    if fmt == "live" and not env.stdout_isatty:
-        raise UsageError("--format live needs a terminal on stdout; use jsonl or raw in a "
-                         "pipe")
+    fmt = output_format(env, opts.format)
     speed = opts.speed
     if speed == 0:  # the default: the recorded pace on a terminal, at once in a pipe
         speed = 1.0 if fmt == "live" else None

@@ -6,6 +6,7 @@
 # flood of log lines.
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from ..printable import printable
@@ -13,6 +14,11 @@ from ..printable import printable
 SHOWN_CHARS = 80  # of a topic or any other network string in a log line
 LOG_LINES_PER_SECOND = 20  # -v's steady rate; past it, lines are counted, not written
 LOG_BURST = 50  # lines written at once before the rate applies
+
+
+def warn_on_stderr(text: str) -> None:
+    """One warning line on stderr, whatever came from the network in it escaped."""
+    print(f"coinsuper: {printable(text)}", file=sys.stderr, flush=True)
 
 
 def shown(text: str, limit: int = SHOWN_CHARS) -> str:

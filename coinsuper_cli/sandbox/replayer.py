@@ -6,16 +6,15 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 
 from .. import channels
 from ..errors import UsageError
-from ..printable import printable
 from ..stream import Message
 from .broker import Broker
 from .delivery import OutgoingMessage
+from .logline import warn_on_stderr
 from .topics import TopicRef
 
 BURST = 200  # messages published between two yields to the event loop
@@ -26,8 +25,7 @@ def private_topic(topic: str, email: str) -> str:
     found = channels.parse_topic(topic)
     if found is None or not found[0].private:
         return topic
-    channel, fields = found
-    prefix = topic[:len(topic) - len(channel.subtopic.format(**fields))]
+    channel, prefix, _ = found
     return channel.topic(prefix, email=email)
 
 
@@ -35,10 +33,7 @@ def recorded_messages(paths: tuple[str, ...]) -> Iterator[Message]:
     """The messages of recordings, oldest first; problems in them said on stderr."""
     from ..replay import Recording
 
-    def warn(text: str) -> None:
-        print(f"coinsuper: {printable(text)}", file=sys.stderr, flush=True)
-
-    for item in Recording(list(paths), warn=warn).messages():
+    for item in Recording(list(paths), warn=warn_on_stderr).messages():
         if type(item) is Message:
             yield item
 
@@ -51,9 +46,8 @@ def served(messages: Iterable[Message], limit: int = 20_000) -> tuple[str, tuple
     for i, message in enumerate(messages):
         if i >= limit:
             break
-        channel, fields = channels.parse_topic(message.feed.topic)
-        topic = message.feed.topic
-        prefixes.append(topic[:len(topic) - len(channel.subtopic.format(**fields))])
+        _, prefix, fields = channels.parse_topic(message.feed.topic)
+        prefixes.append(prefix)
         if "symbol" in fields:
             symbols[fields["symbol"]] = None
     if not prefixes:

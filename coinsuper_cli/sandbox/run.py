@@ -11,15 +11,11 @@ import ipaddress
 import shlex
 import socket
 import ssl
-import sys
 from collections.abc import Callable
 
 from ..errors import UsageError
+from .logline import warn_on_stderr
 from .server import Sandbox, SandboxConfig
-
-
-def _warn_on_stderr(text: str) -> None:
-    print(f"coinsuper: {text}", file=sys.stderr, flush=True)
 
 
 def validate_host(host: str | None) -> str:
@@ -33,7 +29,7 @@ def validate_host(host: str | None) -> str:
 
 def serve(config: SandboxConfig, *, certfile: str | None = None,
           keyfile: str | None = None, announce: Callable[[str], None],
-          warn: Callable[[str], None] = _warn_on_stderr) -> None:
+          warn: Callable[[str], None] = warn_on_stderr) -> None:
     """Run a sandbox until Ctrl-C, which propagates as KeyboardInterrupt.
 
     Args:
