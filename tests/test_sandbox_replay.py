@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import clean_env, run_coinsuper, sandbox_env, start_sandbox, stop_sandbox
+from conftest import run_coinsuper, sandbox_env, start_sandbox, stop_sandbox
 from loopback import free_port
 
 from coinsuper_cli.exchange import PUBLIC_PASSWORD, PUBLIC_USERNAME

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.layout import Layout
 from rich.panel import Panel
 
