@@ -197,7 +197,7 @@ def _chunks(path: str) -> Iterator[bytes]:
     try:
         raw = open(path, "rb")
     except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+        raise UsageError(f"cannot read {path!r}: {error.strerror or error}") from None
     with raw:
         if path.endswith(".gz"):
             import zlib
