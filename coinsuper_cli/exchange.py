@@ -28,6 +28,14 @@ INTERVALS = {
 }
 INTERVAL_NAMES = {ms: name for name, ms in INTERVALS.items()}
 
+# The markets coinsuper knows by name, in topic form: the documents' own examples
+# (BTC_USD, ETC_BTC) and the pairs the sandbox simulates at realistic prices. The exchange
+# may list others: any well-formed symbol is accepted (normalise_symbol); this table is
+# what shell completion offers, and SANDBOX_MARKETS is what the sandbox runs by default.
+MARKETS = ("BTC_USD", "ETH_USD", "ETH_BTC", "LTC_USD", "XRP_BTC", "LTC_BTC", "ETC_BTC",
+           "BCH_USD")
+SANDBOX_MARKETS = MARKETS[:5]
+
 FIAT = frozenset({"USD", "EUR", "GBP", "JPY", "KRW", "CNY", "HKD", "SGD", "AUD", "CAD"})
 FIAT_STEPS = ("1.0", "0.1", "0.01")
 CRYPTO_STEPS = ("0.0001", "0.000001", "0.00000001")
