@@ -1,10 +1,13 @@
 # Byte pipes to a broker: MQTT over WebSocket (ws://, wss://) and plain MQTT over a
 # socket (mqtt://, mqtts://), behind one small `Transport` interface. Each moves bytes and
-# nothing else; the MQTT conversation is the runner's. Also the checks that turn a bad
-# broker URL or CA file into a usage error before anything connects.
+# nothing else; the MQTT conversation is the runner's. All four open their socket the same
+# way (`_open_socket`: direct or through a proxy, then TLS), and websocket-client only does
+# the WebSocket handshake on it. Also the checks that turn a bad broker URL, CA file or
+# client certificate into a usage error before anything connects.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import time
@@ -35,7 +38,8 @@ class Transport(Protocol):
 
     def recv(self, timeout: float) -> bytes | None:
         """Bytes from the broker (b"" if what came completed nothing), or None if nothing
-        came within `timeout` seconds; raises ConnectionClosed or ProtocolViolation."""
+        came within `timeout` seconds; raises ConnectionClosed or ProtocolViolation, or
+        CertificateRefused (TLS 1.3 brings that refusal with the first read)."""
 
     def close(self) -> None:
         """Let go of the connection; never raises."""
@@ -45,15 +49,32 @@ class Transport(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TLSOptions:
+    """How TLS connections are made.
+
+    Args:
+        insecure: trust any server certificate, for any name.
+        cafile: trust only the CA certificates in this PEM file, not the system's.
+        cert: a PEM file with our client certificate (and its chain), for brokers that
+            ask for one (mutual TLS); it may hold the private key too.
+        key: the PEM file of that certificate's private key, when `cert` lacks it.
+    """
+
     insecure: bool = False
     cafile: str | None = None
+    cert: str | None = None
+    key: str | None = None
 
     def context(self) -> ssl.SSLContext:
-        """Raises UsageError, never ssl.SSLError or OSError, for a bad cafile."""
+        """Raises UsageError, never ssl.SSLError or OSError, for a bad cafile, cert or
+        key."""
         context = _trusting(self.cafile)
         if self.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        if self.cert is not None:
+            _load_client_cert(context, self.cert, self.key)
+        elif self.key is not None:
+            raise UsageError("a key without its certificate: give the certificate too")
         return context
 
 
@@ -78,6 +99,67 @@ def check_cafile(path: str) -> str:
     """`path` if it is a file of PEM certificates that TLS can trust; else UsageError."""
     _trusting(path)
     return path
+
+
+def _read_pem(path: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as error:  # missing, a directory, unreadable
+        raise UsageError(f"cannot read {path!r}: {error.strerror}") from None
+
+
+def check_cert(path: str) -> str:
+    """`path` if it holds a PEM certificate (a client certificate, perhaps with its key
+    and chain); else UsageError."""
+    data = _read_pem(path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        # Reads the PEM certificates and skips other blocks, such as a key.
+        context.load_verify_locations(cadata=data.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError):
+        pass
+    if not context.cert_store_stats()["x509"]:
+        raise UsageError(f"{path!r} holds no readable certificate: give a PEM file "
+                         "(-----BEGIN CERTIFICATE-----)")
+    return path
+
+
+def check_key(path: str) -> str:
+    """`path` if it holds a PEM private key; else UsageError. (Whether the key is
+    readable and matches its certificate, `TLSOptions.context` finds out.)"""
+    data = _read_pem(path)
+    if not re.search(rb"-----BEGIN (?:[A-Z]+ )?(?:ENCRYPTED )?PRIVATE KEY-----", data):
+        raise UsageError(f"{path!r} holds no private key: give a PEM file "
+                         "(-----BEGIN PRIVATE KEY-----)")
+    return path
+
+
+class _EncryptedKey(Exception):
+    """The private key needs a passphrase."""
+
+
+def _no_passphrase() -> bytes:
+    # Without a callback OpenSSL would prompt on the terminal, and hang a pipeline.
+    raise _EncryptedKey
+
+
+def _load_client_cert(context: ssl.SSLContext, cert: str, key: str | None) -> None:
+    check_cert(cert)
+    check_key(key if key is not None else cert)
+    try:
+        context.load_cert_chain(cert, key, password=_no_passphrase)
+    except _EncryptedKey:
+        raise UsageError(f"the private key in {key or cert!r} is encrypted: give it "
+                         "decrypted (openssl pkey -in KEY -out NEW_KEY)") from None
+    except ssl.SSLError as error:
+        if error.reason == "KEY_VALUES_MISMATCH":
+            raise UsageError(f"the private key in {key or cert!r} does not match the "
+                             f"certificate in {cert!r}") from None
+        raise UsageError(f"cannot load the certificate {cert!r} with the key "
+                         f"{key or cert!r}: {error.reason or error}") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {key or cert!r}: {error.strerror}") from None
 
 
 def redact_url(url: str) -> str:
@@ -126,6 +208,51 @@ def check_url(url: str) -> str:
 
 # -- transports -----------------------------------------------------------------------
 
+class CertificateRefused(ConnectFailed):
+    """The broker wanted a TLS client certificate and had none, or refused ours."""
+
+
+# Alerts by which a TLS server refuses a client certificate (RFC 8446 §6.2). Under TLS 1.3
+# they come after the client has finished its handshake, so with the first read.
+_CERTIFICATE_ALERTS = ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA",
+                       "CERTIFICATE_UNKNOWN", "CERTIFICATE_EXPIRED", "CERTIFICATE_REVOKED",
+                       "UNSUPPORTED_CERTIFICATE", "ACCESS_DENIED")
+
+
+def maybe_certificate_refusal(error: BaseException, tls: TLSOptions, *,
+                              answered: bool = True) -> str | None:
+    """What a TLS failure says about our client certificate, if it is about that.
+
+    Args:
+        answered: whether the broker had sent anything yet. A broker that refuses a TLS
+            1.3 client while the client's first bytes are on their way (mosquitto does)
+            may cut the connection before its alert arrives: without a certificate,
+            such an end before any answer is most likely that.
+    """
+    reason = getattr(error, "reason", None) or ""
+    if not isinstance(error, ssl.SSLError) or isinstance(error, ssl.SSLCertVerificationError):
+        reason = ""
+    alert = reason.lower().replace("_", " ")
+    cut = not answered and isinstance(error, (ssl.SSLEOFError, ConnectionResetError,
+                                                    BrokenPipeError))
+    if tls.cert is not None:
+        if reason.endswith(_CERTIFICATE_ALERTS):
+            return f"the broker refused the client certificate ({alert})"
+        if cut:
+            return "the broker cut the TLS connection before answering; it may not " \
+                   "accept the client certificate"
+        return None
+    if reason.endswith(_CERTIFICATE_ALERTS):
+        return "the broker requires a client certificate (--cert/--key)"
+    if reason.endswith("HANDSHAKE_FAILURE"):  # TLS 1.2's word for any refusal
+        return f"TLS handshake failed ({alert}); the broker may require a client " \
+               "certificate (--cert/--key)"
+    if cut:
+        return "the broker cut the TLS connection before answering; it may require a " \
+               "client certificate (--cert/--key)"
+    return None
+
+
 def _describe(error: BaseException) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
         return f"TLS certificate not trusted ({error.verify_message}); see --cafile"
@@ -136,11 +263,50 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+def _open_socket(url: str, *, timeout: float, tls: TLSOptions,
+                 proxy: str | None) -> socket.socket:
+    """A socket connected to the broker URL's host: straight or through `proxy`, with
+    TLS on top for wss:// and mqtts:// (end to end: the proxy carries bytes it cannot
+    read). Raises ConnectFailed (ProxyFailed when the proxy failed), or UsageError for a
+    bad cafile, cert or key, before connecting."""
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]
+    context = tls.context() if parts.scheme in ("wss", "mqtts") else None
+    failed = f"could not connect to {redact_url(url)}"
+    if proxy:
+        from .proxy import ProxyFailed, open_tunnel  # imports this module
+
+        failed += f" through proxy {redact_url(proxy)}"
+        try:
+            sock = open_tunnel(proxy, host, port, timeout=timeout)
+        except ProxyFailed as error:
+            raise ProxyFailed(f"{failed}: {error}") from None
+    else:
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as error:
+            raise ConnectFailed(f"{failed}: {_describe(error)}") from None
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname=host)
+    except OSError as error:  # ssl.SSLError included
+        sock.close()
+        if context is not None and (refusal := maybe_certificate_refusal(
+                error, tls, answered=False)):
+            raise CertificateRefused(f"{failed}: {refusal}") from None
+        raise ConnectFailed(f"{failed}: {_describe(error)}") from None
+    return sock
+
+
 class _SocketIO:
     """Reads a socket in large chunks with a per-call timeout, and writes it whole."""
 
     _sock: socket.socket
     _timeout: float | None
+    _url: str
+    _tls: TLSOptions | None = None  # for a TLS socket
+    _answered = False  # whether any byte came from the broker
 
     def _read(self, timeout: float) -> bytes | None:
         """Bytes from the broker, or None if none came within `timeout` seconds."""
@@ -152,35 +318,38 @@ class _SocketIO:
         except (socket.timeout, ssl.SSLWantReadError):
             return None
         except OSError as error:
-            raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
+            raise self._lost(error) from None
         if not data:
             raise ConnectionClosed("the broker closed the connection")
+        self._answered = True
         return data
 
     def _write(self, data: bytes) -> None:
         try:
             self._sock.sendall(data)
         except OSError as error:
-            raise ConnectionClosed(f"connection lost: {_describe(error)}") from None
+            raise self._lost(error) from None
+
+    def _lost(self, error: OSError) -> ConnectFailed:
+        if self._tls is not None and (refusal := maybe_certificate_refusal(
+                error, self._tls, answered=self._answered)):
+            # TLS 1.3 brings the refusal only after our handshake: with the first read,
+            # or the first write. The connection never got going.
+            return CertificateRefused(f"could not connect to {redact_url(self._url)}: "
+                                      f"{refusal}")
+        return ConnectionClosed(f"connection lost: {_describe(error)}")
 
 
 class TCPTransport(_SocketIO):
     """MQTT straight over TCP (mqtt://) or TLS (mqtts://)."""
 
-    def __init__(self, url: str, *, timeout: float, tls: TLSOptions) -> None:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]
-        context = tls.context() if parts.scheme == "mqtts" else None
-        try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if context is not None:
-                sock = context.wrap_socket(sock, server_hostname=host)
-        except OSError as error:  # ssl.SSLError included
-            raise ConnectFailed(f"could not connect to {host}:{port}: {_describe(error)}") \
-                from None
-        self._sock = sock
+    def __init__(self, url: str, *, timeout: float, tls: TLSOptions,
+                 proxy: str | None = None) -> None:
+        self._sock = _open_socket(url, timeout=timeout, tls=tls, proxy=proxy)
         self._timeout = timeout
+        self._url = url
+        if isinstance(self._sock, ssl.SSLSocket):
+            self._tls = tls
 
     send = _SocketIO._write
     recv = _SocketIO._read
@@ -302,22 +471,36 @@ class WebSocketTransport(_SocketIO):
     """
 
     def __init__(self, url: str, *, timeout: float, tls: TLSOptions,
-                 max_frame: int = DEFAULT_MAX_PACKET) -> None:
+                 proxy: str | None = None, max_frame: int = DEFAULT_MAX_PACKET) -> None:
         import websocket  # websocket-client; imported here so that --help stays quick
 
-        sslopt = {"context": tls.context()} if urlsplit(url).scheme == "wss" else None
+        sock = _open_socket(url, timeout=timeout, tls=tls, proxy=proxy)
         try:
-            ws = websocket.create_connection(
-                url, timeout=timeout, subprotocols=["mqtt"], sslopt=sslopt,
-                sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
-            )
+            # Given the socket, websocket-client neither connects nor wraps TLS, and so
+            # never reads http_proxy, https_proxy or no_proxy itself. A redirect would
+            # have it connect on its own to wherever the broker says: refused.
+            ws = websocket.create_connection(url, timeout=timeout, subprotocols=["mqtt"],
+                                             socket=sock, redirect_limit=0)
         except (websocket.WebSocketException, OSError) as error:  # ssl.SSLError included
-            raise ConnectFailed(f"could not connect to {redact_url(url)}: "
-                                f"{_describe(error)}") from None
+            sock.close()
+            failed = f"could not connect to {redact_url(url)}" + (
+                f" through proxy {redact_url(proxy)}" if proxy else "")
+            # websocket-client words an SSL EOF on its handshake as its own exception.
+            if isinstance(error, websocket.WebSocketException) and \
+                    isinstance(error.__context__, OSError):
+                error = error.__context__
+            if isinstance(sock, ssl.SSLSocket) and (refusal := maybe_certificate_refusal(
+                    error, tls, answered=False)):
+                raise CertificateRefused(f"{failed}: {refusal}") from None
+            raise ConnectFailed(f"{failed}: {_describe(error)}") from None
         # The handshake reads the response line by line, so no frame byte is left
         # behind in websocket-client when the socket passes to the frame protocol.
         self._sock = ws.sock
         self._timeout = timeout
+        self._url = url
+        if isinstance(sock, ssl.SSLSocket):
+            self._tls = tls
+        self._answered = True  # its handshake reply
         self._frames = WebSocketFrames(max_frame=max_frame)
 
     def send(self, data: bytes) -> None:
@@ -370,13 +553,16 @@ class WebSocketTransport(_SocketIO):
             self._frames.check()  # ConnectionClosed once the close frame is in
 
 
-def open_transport(url: str, *, timeout: float, tls: TLSOptions,
+def open_transport(url: str, *, timeout: float, tls: TLSOptions, proxy: str | None = None,
                    max_frame: int = DEFAULT_MAX_PACKET) -> Transport:
     """A connected transport for a URL that `check_url` passed.
 
     Args:
+        proxy: the proxy URL to go through (`proxy.resolve_proxy` chooses it), or None
+            to connect straight; no environment variable is read here.
         max_frame: the largest WebSocket frame payload accepted (pass --max-packet).
     """
     if urlsplit(url).scheme in ("ws", "wss"):
-        return WebSocketTransport(url, timeout=timeout, tls=tls, max_frame=max_frame)
-    return TCPTransport(url, timeout=timeout, tls=tls)
+        return WebSocketTransport(url, timeout=timeout, tls=tls, proxy=proxy,
+                                  max_frame=max_frame)
+    return TCPTransport(url, timeout=timeout, tls=tls, proxy=proxy)
