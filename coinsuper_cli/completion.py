@@ -128,6 +128,27 @@ def complete_public_channels(ctx: click.Context, param: click.Parameter, incompl
     return channel_completer(PUBLIC)(ctx, param, incomplete)
 
 
+# What `topics COMMAND` cannot plan: commands that do not stream from a broker.
+NOT_STREAMING = frozenset({"topics", "sandbox", "replay", "completion", "config"})
+
+
+def complete_streaming_commands(ctx: click.Context, param: click.Parameter,
+                                incomplete: str) -> list[CompletionItem]:
+    """The streaming commands of the group above (`topics COMMAND`), with their help."""
+    parent = ctx.parent
+    group = parent.command if parent is not None else None
+    if not isinstance(group, click.Group):
+        return []
+    items = []
+    for name in group.list_commands(parent):
+        command = group.get_command(parent, name)
+        if command is None or command.hidden or name in NOT_STREAMING:
+            continue
+        if name.startswith(incomplete):
+            items.append(CompletionItem(name, help=command.get_short_help_str()))
+    return items
+
+
 # Click's bash script registers with `complete -o nosort`, an option bash has had since
 # 4.4; older bash (macOS ships 3.2) refuses the whole line and nothing completes. Fall
 # back to sorted completion there rather than to none.

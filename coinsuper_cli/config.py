@@ -415,27 +415,23 @@ def rows(ctx: click.Context, settings: Mapping[str, Setting]
     found: list[tuple[str, Any, str | None]] = []
     for key in KEYS:
         if key == "secret_key_command":
-            continue  # shown in place of secret_key, below
+            continue  # shown in secret_key's place when it is what gives the secret
         param = params.get(key)
-        if param is None:
-            if key in settings:
-                found.append((key, settings[key].value, settings[key].source))
-            continue
-        value, kind = ctx.params.get(key), ctx.get_parameter_source(key)
+        kind = ctx.get_parameter_source(key) if param is not None else None
+        value = ctx.params.get(key) if param is not None else None
         if kind in (ParameterSource.COMMANDLINE, ParameterSource.PROMPT):
-            source = "command line"
+            found.append((key, value, "command line"))
         elif kind is ParameterSource.ENVIRONMENT:
             envvar = param.envvar if isinstance(param.envvar, str) else None
-            source = f"environment {envvar}" if envvar else "environment"
-        elif kind is ParameterSource.DEFAULT_MAP and key in settings:
-            source = settings[key].source
-        elif key == "secret_key" and value is None and (
-                "secret_key" in settings or "secret_key_command" in settings):
-            key = "secret_key" if "secret_key" in settings else "secret_key_command"
-            value, source = settings[key].value, settings[key].source
-        else:
-            source = "default" if value is not None else None
-        found.append((key, value, source))
+            found.append((key, value, f"environment {envvar}" if envvar else "environment"))
+        elif key == "secret_key" and any(name in settings for name in SECRET_KEYS):
+            name = next(name for name in SECRET_KEYS if name in settings)
+            found.append((name, settings[name].value, settings[name].source))
+        elif key in settings:
+            shown = value if kind is ParameterSource.DEFAULT_MAP else settings[key].value
+            found.append((key, shown, settings[key].source))
+        elif param is not None:
+            found.append((key, value, "default" if value is not None else None))
     return found
 
 

@@ -59,6 +59,12 @@ def replay(channel, symbol, channels):
     pass
 
 
+@toy.command()
+@click.argument("command", shell_complete=completion.complete_streaming_commands)
+def topics(command):
+    pass
+
+
 def complete(args: list[str], incomplete: str) -> list[str]:
     """What Click answers the shell for `coinsuper ARGS... INCOMPLETE<TAB>`."""
     items = BashComplete(toy, {}, "coinsuper", completion.COMPLETE_VAR).get_completions(
@@ -111,6 +117,12 @@ def test_channel_names_complete_in_a_comma_separated_list():
     assert complete(["replay", "--channel"], "depth,tr") == ["depth,trade"]
     assert complete(["replay", "--channels"], "") == list(PUBLIC)
     assert "asset" not in complete(["replay", "--channels"], "a")
+
+
+def test_topics_completes_the_streaming_commands_with_their_help():
+    assert complete(["topics"], "") == ["book", "kline", "watch"]  # not replay, topics
+    items = BashComplete(toy, {}, "coinsuper", "_X").get_completions(["topics"], "w")
+    assert [(i.value, i.help) for i in items] == [("watch", "")]
 
 
 def test_symbol_lists_complete_their_last_element():

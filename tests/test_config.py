@@ -590,3 +590,21 @@ def test_config_shows_each_value_and_where_it_came_from(tmp_path, toy_run):
     assert "secret_key = ***  (environment COINSUPER_SECRET_KEY)" in out
     assert SECRET not in out
 
+
+
+def test_config_shows_a_secret_key_from_the_file_masked(tmp_path, toy_run):
+    path = write(tmp_path, f'secret_key = "{SECRET}"\n')
+    out = toy_run("config", "--config", path)
+    assert f"secret_key = ***  (config file {path})" in out.splitlines()
+    assert SECRET not in out
+    assert "url        = wss://default/mqtt  (default)" in out.splitlines()
+    assert "email      = (not set)" in out.splitlines()
+
+
+def test_completion_reads_no_config_file(tmp_path, toy_run, monkeypatch):
+    from click.shell_completion import BashComplete
+
+    path = write(tmp_path, "broken = [\n")
+    monkeypatch.setenv("COINSUPER_CONFIG", path)
+    items = BashComplete(toy, {}, "coinsuper", "_X").get_completions(["trades"], "--e")
+    assert [item.value for item in items] == ["--env", "--email"]
