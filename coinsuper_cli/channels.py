@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from operator import attrgetter
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import payloads
+from .exchange import INTERVALS
 from .records import Asset, Book, Depth, Fill, Kline, Order, Record, Trade
 from .trades import TradeParser
 
@@ -55,6 +57,8 @@ class Channel:
         cadence: seconds between the exchange's pushes; None for a channel that pushes
             only when something changes. A timed topic silent far longer is a dead link.
         view: how the live views draw it.
+        when: the exchange time of one of its records, which --since compares (ms), or
+            None for a channel whose records carry none (depth).
         simulate: the sandbox's payload of a topic at this instant: `simulate(market,
             ref)`; None for channels pushed as the demo account's events happen.
     """
@@ -65,6 +69,7 @@ class Channel:
     new_parser: Callable[[dict[str, str]], Parser]
     cadence: float | None
     view: View
+    when: Callable[[Any], int | None]
     simulate: Callable[[Any, Any], bytes] | None = field(default=None, repr=False)
 
     @property
@@ -88,6 +93,13 @@ def _deduplicated(parse: Callable[[object], list[Record]], key: Callable[[Record
     return new_parser
 
 
+def _candle_end(kline: Kline) -> int:
+    """A candle's last millisecond: it is current, not old, until then."""
+    interval = kline.interval
+    range_ms = INTERVALS.get(interval) or int(interval.removesuffix("ms"))
+    return kline.ts + range_ms - 1
+
+
 def _kline_parser(fields: dict[str, str]) -> Parser:
     range_ms = int(fields["range"])
     load_json = payloads.load_json
@@ -100,23 +112,27 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
         lambda fields: payloads.depth_records, cadence=1.0,
         view=View("state:DepthState", "state:reduce_depth", "depth_chart:DepthChart",
                   "Depth", 40),
+        when=lambda record: None,
         simulate=lambda market, ref: market.depth(ref.symbol)),
     Channel(
         "book", "/api/ws/v1/market/orderBook/{symbol}/{step}", Book,
         lambda fields: payloads.book_records, cadence=2.0,
         view=View("state:BookState", "state:reduce_book", "ladder:BookLadder", "Book", 38),
+        when=attrgetter("ts"),
         simulate=lambda market, ref: market.order_book(ref.symbol, ref.step)),
     Channel(
         "kline", "/api/ws/v1/market/kline/{symbol}/{range}", Kline, _kline_parser,
         cadence=2.0,
         view=View("state:CandlesState", "state:reduce_candles", "candles:CandlesView",
                   "Candles", 40),
+        when=_candle_end,
         simulate=lambda market, ref: market.kline(ref.symbol, ref.range_ms)),
     Channel(
         # "tickers" in the exchange's topic; each push repeats the latest 50 trades.
         "trade", "/api/ws/v1/market/tickers/{symbol}", Trade,
         lambda fields: TradeParser(), cadence=2.0,
         view=View("state:TapeState", "state:reduce_trades", "tape:TradeTape", "Trades", 38),
+        when=attrgetter("ts"),
         simulate=lambda market, ref: market.tickers(ref.symbol)),
     Channel(
         "asset", "/api/ws/personal/v1/asset/change/{email}", Asset,
@@ -124,7 +140,8 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
                       lambda r: (r.currency, r.updated, r.total, r.available)),
         cadence=None,
         view=View("account_state:AssetsState", "account_state:reduce_assets",
-                  "balances:BalancesTable", "Balances", 60)),
+                  "balances:BalancesTable", "Balances", 60),
+        when=attrgetter("updated")),
     Channel(
         # The private order and fill topics really have no /api prefix.
         "order", "/ws/personal/v1/order/change/{email}", Order,
@@ -132,13 +149,15 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
                       lambda r: (r.order_no, r.state, r.updated, r.qty_remaining)),
         cadence=None,
         view=View("account_state:OrdersState", "account_state:reduce_orders",
-                  "orders_table:OrdersTable", "Open orders", 70)),
+                  "orders_table:OrdersTable", "Open orders", 70),
+        when=attrgetter("updated")),
     Channel(
         "fill", "/ws/personal/v1/trade/change/{email}", Fill,
         _deduplicated(lambda data: [payloads.parse_fill(data)], lambda r: r.deal_no),
         cadence=None,
         view=View("account_state:FillsState", "account_state:reduce_fills",
-                  "fills_tape:FillsTape", "Fills", 70)),
+                  "fills_tape:FillsTape", "Fills", 70),
+        when=attrgetter("ts")),
 )}
 
 PUBLIC = tuple(name for name, channel in CHANNELS.items() if not channel.private)

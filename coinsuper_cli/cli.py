@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import click
 
 from . import __version__, core, exchange
-from .core import FORMATS, Environment, StreamOptions, Wanted
+from .core import Environment, StreamOptions, Wanted
+from .output_options import FORMATS, OutputOptions
 from .errors import CoinsuperError, ExitStatus, Finished, UsageError, exit_status
 from .mqtt.errors import MQTTError
 from .printable import printable
+from .times import TIME_FORMATS
 
 ALIASES = {"orderbook": "book", "candles": "kline", "tickers": "trades"}
 
@@ -57,15 +59,58 @@ def _lazy(module: str, name: str):
     return validate
 
 
-# The output options, shared by the streaming commands and `replay`.
-FORMAT_OPTION = click.option(
-    "--format", "format", type=click.Choice(FORMATS),
-    help="live: a full-screen view; jsonl: one JSON object per record; raw: payloads as "
-         "received. [default: live on a terminal, else jsonl]")
-COUNT_OPTION = click.option("--count", type=click.IntRange(min=1),
-                            help="Stop after N records.")
-TIMEOUT_OPTION = click.option("--timeout", type=Finite(min=0, min_open=True),
-                              help="Stop after SECONDS.")
+def fields_option(ctx, param, value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    keys = tuple(key.strip() for key in value.split(","))
+    if not all(keys):
+        raise click.BadParameter(f"an empty key in {value!r}: give KEY,KEY... like "
+                                 "ts,price", ctx, param)
+    return keys
+
+
+# The output options, shared by the streaming commands and `replay`; the parameter names
+# are the fields of OutputOptions.
+OUTPUT_OPTIONS = (
+    click.option(
+        "--format", "format", type=click.Choice(FORMATS),
+        help="live: a full-screen view; jsonl: one JSON object per record; csv, tsv: a "
+             "header and rows (book and depth: a row per level); raw: payloads as "
+             "received. [default: live on a terminal, else jsonl]"),
+    click.option("--count", type=click.IntRange(min=1),
+                 help="Stop after N records; with --timeout, exit 6 if they did not come "
+                      "in time."),
+    click.option("--timeout", type=Finite(min=0, min_open=True),
+                 help="Stop after SECONDS."),
+    click.option("--fields", callback=fields_option, metavar="KEY,...",
+                 help="Only these keys, in this order (jsonl, csv, tsv)."),
+    click.option("--template", metavar="TEXT",
+                 help="A line of text per record: {key} is the record's value (any jsonl "
+                      "key, and {topic}); {ts:iso} any time key in ISO 8601; \\t a tab."),
+    click.option("--time", type=click.Choice(TIME_FORMATS),
+                 help="How ts, recv, created and updated are written: ms since the epoch, "
+                      "s (with decimals) or iso (8601, UTC). [default: ms]"),
+    click.option("--since", callback=checked(_lazy(".times", "parse_since")),
+                 metavar="now|TIME",
+                 help="Skip records whose exchange time is earlier (the trades and fills "
+                      "a first push repeats); TIME: ISO 8601 or ms since the epoch."),
+    click.option("--no-header", is_flag=True, help="csv, tsv: no header line."),
+)
+OUTPUT_FIELDS = tuple(field.name for field in dataclasses.fields(OutputOptions))
+
+
+def output_options(command):
+    """Adds the output options and hands the command one OutputOptions, `output`."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        output = OutputOptions(**{name: kwargs.pop(name) for name in OUTPUT_FIELDS})
+        return command(*args, output=output, **kwargs)
+
+    for option in reversed(OUTPUT_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 VERBOSE_OPTION = click.option(
     "-v", "--verbose", is_flag=True,
     help="Connection log on stderr (secrets masked); raw: topic first.")
@@ -73,9 +118,6 @@ VERBOSE_OPTION = click.option(
 # Every option the streaming commands share, each declared once; the parameter names are
 # the fields of core.StreamOptions.
 STREAM_OPTIONS = (
-    FORMAT_OPTION,
-    COUNT_OPTION,
-    TIMEOUT_OPTION,
     click.option("--url", envvar="COINSUPER_URL", default=exchange.DEFAULT_URL,
                  show_default=True, callback=checked(_lazy(".transport", "check_url")),
                  help="Broker: wss://, ws://, mqtts:// or mqtt://. [env: COINSUPER_URL]"),
@@ -134,7 +176,7 @@ def stream_options(command):
 
     for option in reversed(STREAM_OPTIONS):
         wrapper = option(wrapper)
-    return wrapper
+    return output_options(wrapper)
 
 
 symbol_convert = checked(exchange.normalise_symbol)
@@ -387,9 +429,7 @@ def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
 
 @cli.command(short_help="Play recordings made with --record, as the live run printed them.")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@FORMAT_OPTION
-@COUNT_OPTION
-@TIMEOUT_OPTION
+@output_options
 @click.option("--speed", callback=speed_option, metavar="X|max",
               help="X times the recorded pace, or max: as fast as it goes. [default: 1 on "
                    "a terminal, max in a pipe]")
@@ -404,8 +444,7 @@ def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
               metavar="TIME", help="Up to this recorded time.")
 @VERBOSE_OPTION
 @pass_app
-def replay(app, files, format, count, timeout, speed, channel_names, symbols, start, end,
-           verbose):
+def replay(app, files, output, speed, channel_names, symbols, start, end, verbose):
     """Play recordings made with --record (several files, or a glob, in time order)
     through the same parsers, de-duplication and views as a live run. recv comes from
     the recording: `replay REC --speed max --format jsonl` prints what the recording run
@@ -413,8 +452,7 @@ def replay(app, files, format, count, timeout, speed, channel_names, symbols, st
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--to must come after --from", param_hint="--to")
     core.replay(app.env, core.ReplayOptions(
-        files, format, count, timeout, verbose, speed, channel_names, symbols or (), start,
-        end))
+        files, output, verbose, speed, channel_names, symbols or (), start, end))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True,

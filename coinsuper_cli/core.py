@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from . import exchange
 from .errors import Finished, UsageError
+from .output_options import TABLES, Output, OutputOptions, choose_format, resolve, text_sink
 from .printable import printable
 
 if TYPE_CHECKING:  # imported where used: --help and --version need none of it
     from . import plans
 
-FORMATS = ("live", "jsonl", "raw")
 _STDERR_LOCK = threading.Lock()
 SANDBOX_PLAN_URL = "ws://127.0.0.1:0/mqtt"  # `topics --sandbox`: 0 is the free port
 
@@ -73,9 +73,7 @@ class StreamOptions:
     the same name as its field here, and checks each value as it parses it (the URL,
     the credentials, the topic prefix), so that what arrives here is well-formed."""
 
-    format: str | None
-    count: int | None
-    timeout: float | None
+    output: OutputOptions
     url: str
     env: str
     sandbox: bool
@@ -112,23 +110,15 @@ def stream(env: Environment, opts: StreamOptions, wanted: Wanted, *,
         target = _target(opts, wanted, env, demo_url=SANDBOX_PLAN_URL if opts.sandbox else None)
         _describe(env, _plan(target, wanted))
         return
-    fmt = output_format(env, opts.format)
+    output = resolve(opts.output, wanted.public or wanted.private,
+                     choose_format(opts.output, env.stdout_isatty))
     sandbox = _start_sandbox(opts, env) if opts.sandbox else None
     try:
         target = _target(opts, wanted, env, demo_url=sandbox.ws_url if sandbox else None)
-        _run(env, opts, fmt, _plan(target, wanted))
+        _run(env, opts, output, _plan(target, wanted))
     finally:
         if sandbox is not None:
             sandbox.stop()
-
-
-def output_format(env: Environment, requested: str | None) -> str:
-    """--format, or its default: live on a terminal, jsonl in a pipe."""
-    fmt = requested or ("live" if env.stdout_isatty else "jsonl")
-    if fmt == "live" and not env.stdout_isatty:
-        raise UsageError("--format live needs a terminal on stdout; use jsonl or raw in a "
-                         "pipe")
-    return fmt
 
 
 def _target(opts: StreamOptions, wanted: Wanted, env: Environment, *,
@@ -182,7 +172,7 @@ def _start_sandbox(opts: StreamOptions, env: Environment):
     return sandbox
 
 
-def _run(env: Environment, opts: StreamOptions, fmt: str,
+def _run(env: Environment, opts: StreamOptions, output: Output,
          connection_plans: list[plans.ConnectionPlan]) -> None:
     from .runner import Connections, RunOptions
     from .transport import TLSOptions
@@ -196,9 +186,9 @@ def _run(env: Environment, opts: StreamOptions, fmt: str,
     if recorder is not None:
         options = dataclasses.replace(options, on_state=recorder.on_state)
     try:
-        play(env, fmt, lambda run_options: Connections(connection_plans, run_options),
-             options, connection_plans, count=opts.count, timeout=opts.timeout,
-             verbose=opts.verbose, recorder=recorder, sandbox=opts.sandbox)
+        play(env, output, lambda run_options: Connections(connection_plans, run_options),
+             options, connection_plans, verbose=opts.verbose, recorder=recorder,
+             sandbox=opts.sandbox)
     finally:
         if recorder is not None:
             recorder.close()
@@ -216,34 +206,29 @@ def _recorder(env: Environment, path: str | None):
     return recorder
 
 
-def play(env: Environment, fmt: str, source_for: Callable, options,
-         connection_plans: list, *, count: int | None, timeout: float | None,
-         verbose: bool, recorder=None, sandbox: bool = False, replay=None) -> None:
-    """Runs a source into the output `fmt` asks for (and the recorder, if any):
+def play(env: Environment, output: Output, source_for: Callable, options,
+         connection_plans: list, *, verbose: bool, recorder=None, sandbox: bool = False,
+         replay=None) -> None:
+    """Runs a source into the output (and the recorder, if any):
     `source_for(run_options)` builds the source once the live view, if any, has hooked
     its callbacks into the options. `replay`: the Recording played, whose pace the live
     view's keys change."""
     from .stream import pump
 
-    if fmt == "live":
+    if output.format == "live":
         from .live.app import run_live  # rich is imported here, in live mode only
 
         run_live(connection_plans, source_for, options, sandbox=sandbox, replay=replay,
-                 verbose=verbose, count=count, timeout=timeout, stdin=env.stdin,
-                 record=recorder)
+                 verbose=verbose, limits=output.limits, stdin=env.stdin, record=recorder)
         return
-    from .output import JsonlSink, RawSink
-
-    if fmt == "raw":
-        sink = RawSink(env.stdout, with_topic=verbose, terminal=env.stdout_isatty)
-    else:
-        sink = JsonlSink(env.stdout, warn=env.warn)
+    sink = text_sink(output, env.stdout, warn=env.warn, verbose=verbose,
+                     terminal=env.stdout_isatty)
     if recorder is not None:
         from .recording import Tee
 
         sink = Tee(sink, recorder)
     try:
-        pump(source_for(options), sink, count=count, timeout=timeout)
+        pump(source_for(options), sink, output.limits)
     except BrokenPipeError:
         # The reader went away (| head): a quiet success, caught here before Click's
         # own EPIPE handling turns it into exit 1.
@@ -257,9 +242,7 @@ class ReplayOptions:
     output options it shares with the streaming commands."""
 
     files: tuple[str, ...]
-    format: str | None
-    count: int | None
-    timeout: float | None
+    output: OutputOptions
     verbose: bool
     speed: float | None  # None: as fast as possible; 0 stands for "the default"
     channels: tuple[str, ...] = ()
@@ -271,11 +254,13 @@ class ReplayOptions:
 def replay(env: Environment, opts: ReplayOptions) -> None:
     """Plays recordings through the same parsers, de-duplication and outputs as a live
     run; recv comes from the recording."""
+    from .channels import CHANNELS
     from .plans import ConnectionPlan
     from .replay import Recording, Selection, expand
     from .runner import RunOptions
 
-    fmt = output_format(env, opts.format)
+    out = opts.output
+    fmt = choose_format(out, env.stdout_isatty)
     speed = opts.speed
     if speed == 0:  # the default: the recorded pace on a terminal, at once in a pipe
         speed = 1.0 if fmt == "live" else None
@@ -284,11 +269,16 @@ def replay(env: Environment, opts: ReplayOptions) -> None:
                           opts.end_ns)
     recording = Recording(paths, selection=selection, speed=speed, warn=_once(env.warn))
     plans = []
-    if fmt == "live":  # the views need their panes before the first message
+    channel_names = opts.channels or tuple(CHANNELS)
+    # The live views need their panes before the first message; csv, --fields and
+    # --template are checked against the channels that the recording holds.
+    if fmt == "live" or fmt in TABLES or out.fields is not None or out.template is not None:
         feeds = _feeds_in(recording)
         if not feeds:
             raise UsageError("nothing to replay: no message in the recording matches")
         plans = [ConnectionPlan("replay:" + paths[0], lambda: None, feeds)]
+        channel_names = tuple(dict.fromkeys(feed.channel for feed in feeds))
+    output = resolve(out, channel_names, fmt)
 
     def source_for(run_options: RunOptions) -> Recording:
         def on_event(event: dict) -> None:
@@ -297,8 +287,8 @@ def replay(env: Environment, opts: ReplayOptions) -> None:
         recording.on_event = on_event
         return recording
 
-    play(env, fmt, source_for, RunOptions(warn=env.warn), plans, count=opts.count,
-         timeout=opts.timeout, verbose=opts.verbose, replay=recording)
+    play(env, output, source_for, RunOptions(warn=env.warn), plans, verbose=opts.verbose,
+         replay=recording)
 
 
 def _feeds_in(recording, scan: int = 20_000) -> tuple:

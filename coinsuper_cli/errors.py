@@ -14,6 +14,7 @@ class ExitStatus(enum.IntEnum):
     SIGN_IN_REFUSED = 3
     CONNECTION_FAILED = 4
     SUBSCRIPTION_REFUSED = 5
+    COUNT_NOT_REACHED = 6
     INTERRUPTED = 130
 
 
@@ -49,6 +50,16 @@ class Finished(Exception):
     """Not an error: --count or --timeout was reached."""
 
 
+class CountNotReached(CoinsuperError):
+    """--timeout passed before --count records came: a script waiting for data learns
+    that it did not come (what did come was written)."""
+
+    def __init__(self, count: int, written: int, timeout: float) -> None:
+        super().__init__(f"--timeout {timeout:g} passed after {written} of --count "
+                         f"{count} records")
+        self.count, self.written = count, written
+
+
 _EXIT_CODES: tuple[tuple[type[BaseException], ExitStatus], ...] = (
     (Finished, ExitStatus.OK),
     (BrokenPipeError, ExitStatus.OK),
@@ -58,6 +69,7 @@ _EXIT_CODES: tuple[tuple[type[BaseException], ExitStatus], ...] = (
     (ConnectFailed, ExitStatus.CONNECTION_FAILED),
     (MQTTError, ExitStatus.CONNECTION_FAILED),
     (SubscriptionRefused, ExitStatus.SUBSCRIPTION_REFUSED),
+    (CountNotReached, ExitStatus.COUNT_NOT_REACHED),
     (KeyboardInterrupt, ExitStatus.INTERRUPTED),
 )
 

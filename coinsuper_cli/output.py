@@ -1,29 +1,25 @@
-# Streaming output for pipes: `jsonl` (one JSON object per record) and `raw` (payloads as
-# received). Formatting is pure; the sinks write, and stream.pump decides when to flush.
-# This module must not import rich: pipes should not pay for the live views.
+# Output for pipes and scripts: `jsonl` (one JSON object per record), `raw` (payloads as
+# received), `csv`/`tsv` (rows) and `--template` (a line of text per record). What a
+# record becomes is shape.py's; the sinks write it, and stream.pump decides when to
+# flush. This module must not import rich: pipes should not pay for the live views.
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Sequence
 from dataclasses import fields
 from decimal import Decimal
 from typing import BinaryIO, Callable
 
 from .payloads import decimal_text as _text
-from .printable import escape_c1_in_json, printable_bytes
+from .printable import escape_json_line, printable_bytes
 from .records import Levels, Record
+from .shape import TIME_KEYS, Rows, Template, levels_json
 from .stream import Message, Sink
+from .times import TIME_TEXT
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _string = json.encoder.encode_basestring  # what _dumps does with a str: same bytes
-
-
-def _levels_json(text: tuple[tuple[str, str], ...]) -> str:
-    """[[price, quantity], ...] joined from the text of Levels: plain decimals, which
-    JSON strings hold without escapes."""
-    if not text:
-        return "[]"
-    return '[["' + '"],["'.join(map('","'.join, text)) + '"]]'
-
 
 # Each value as _dumps writes it, with decimals as strings in plain notation. A depth
 # push is mostly levels: their JSON is joined straight from the text received.
@@ -31,8 +27,14 @@ _JSON: dict[type, Callable[[object], str]] = {
     str: _string,
     int: int.__repr__,
     Decimal: lambda value: '"' + _text(value) + '"',
-    Levels: lambda levels: _levels_json(levels.text),
-    tuple: lambda pairs: _dumps([[_text(p), _text(q)] for p, q in pairs]),  # by hand
+    Levels: levels_json,
+    tuple: levels_json,
+}
+# A time key's JSON under each --time: ms and s are numbers, iso a string.
+_TIME_JSON: dict[str, Callable[[int], str]] = {
+    "ms": int.__repr__,
+    "s": TIME_TEXT["s"],
+    "iso": lambda ms: '"' + TIME_TEXT["iso"](ms) + '"',
 }
 _KEYS: dict[type, tuple[tuple[str, str], ...]] = {}
 
@@ -60,23 +62,53 @@ def record_json(record: Record, recv: int) -> str:
     return "".join(parts)
 
 
+def shaped_json(record: Record, recv: int, keys: Sequence[str] | None,
+                time: str) -> str:
+    """One jsonl line of `keys` only (None: all), in their order, times as --time says;
+    a key that this record lacks (one of another channel of the command) is left out."""
+    kind = type(record)
+    if keys is None:
+        keys = ("channel", "recv") + tuple(name for name, _ in _KEYS.get(kind) or _keys(kind))
+    time_json, to_json = _TIME_JSON[time], _JSON.get
+    parts = []
+    for key in keys:
+        if key == "channel":
+            value = kind.channel
+        elif key == "recv":
+            value = recv
+        else:
+            value = getattr(record, key, None)
+            if value is None:
+                continue
+        text = time_json(value) if key in TIME_KEYS else to_json(type(value), _dumps)(value)
+        parts.append(_string(key) + ":" + text)
+    return "{" + ",".join(parts) + "}"
+
+
 class JsonlSink(Sink):
     """One JSON object per record (PRODUCT.md, "Output").
 
     Args:
         stream: a binary stream (stdout's buffer).
         warn: where one-line problems go (stderr).
+        keys: only these keys, in this order (--fields); None: all.
+        time: how time keys are written (--time).
     """
 
-    def __init__(self, stream: BinaryIO, *, warn: Callable[[str], None]) -> None:
+    def __init__(self, stream: BinaryIO, *, warn: Callable[[str], None],
+                 keys: Sequence[str] | None = None, time: str = "ms") -> None:
         self._stream = stream
         self._warn = warn
+        if keys is None and time == "ms":
+            self._line = record_json  # the usual case, written for speed
+        else:
+            self._line = lambda record, recv: shaped_json(record, recv, keys, time)
 
     def write(self, message: Message, records: list[Record] | None) -> None:
         if records:
-            recv = message.recv_ms
-            text = "".join([record_json(r, recv) + "\n" for r in records])
-            self._stream.write(escape_c1_in_json(text).encode("utf-8"))
+            recv, line = message.recv_ms, self._line
+            text = "".join([line(r, recv) + "\n" for r in records])
+            self._stream.write(escape_json_line(text).encode("utf-8"))
 
     def skipped(self, message: Message, problem: str) -> None:
         self._warn(problem)
@@ -112,6 +144,76 @@ class RawSink(Sink):
         write = self._stream.write
         write(payload)  # two writes into the buffer: no copy of the payload to join them
         write(b"\n")
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+class TableSink(Sink):
+    """csv or tsv: a header line (unless `header` is False), then rows; quoting is the
+    standard library's csv module's, so any csv reader reads them back.
+
+    Args:
+        rows: what rows a record makes (shape.Rows).
+        delimiter: "," for csv, a tab for tsv.
+    """
+
+    def __init__(self, stream: BinaryIO, rows: Rows, *, delimiter: str = ",",
+                 header: bool = True, warn: Callable[[str], None]) -> None:
+        self._stream = stream
+        self._rows = rows
+        self._warn = warn
+        self._lines: list[str] = []
+        # The writer writes into a list, which is joined and encoded once a message.
+        self._writer = csv.writer(_Lines(self._lines), delimiter=delimiter,
+                                  lineterminator="\n")
+        if header:
+            self._writer.writerow(rows.header)
+            self._emit()
+
+    def write(self, message: Message, records: list[Record] | None) -> None:
+        if records:
+            recv, rows, writerows = message.recv_ms, self._rows, self._writer.writerows
+            for record in records:
+                writerows(rows(record, recv))
+            self._emit()
+
+    def _emit(self) -> None:
+        text = "".join(self._lines)
+        self._lines.clear()
+        self._stream.write(text.encode("utf-8", "backslashreplace"))
+
+    def skipped(self, message: Message, problem: str) -> None:
+        self._warn(problem)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+class _Lines:
+    """A file for csv.writer that keeps what it writes in a list."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.write = lines.append
+
+
+class TemplateSink(Sink):
+    """--template: one line of text per record."""
+
+    def __init__(self, stream: BinaryIO, template: Template, *,
+                 warn: Callable[[str], None]) -> None:
+        self._stream = stream
+        self._template = template
+        self._warn = warn
+
+    def write(self, message: Message, records: list[Record] | None) -> None:
+        if records:
+            recv, topic, line = message.recv_ms, message.feed.topic, self._template
+            text = "".join([line(r, recv, topic) + "\n" for r in records])
+            self._stream.write(text.encode("utf-8", "backslashreplace"))
+
+    def skipped(self, message: Message, problem: str) -> None:
+        self._warn(problem)
 
     def flush(self) -> None:
         self._stream.flush()

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import re
 
-# C0 controls, DEL and the C1 controls (ECMA-48): everything a terminal may act on.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_C1 = re.compile("[\x80-\x9f]")
+# C0 controls, DEL and the C1 controls (ECMA-48): everything a terminal may act on; and
+# lone surrogates (a payload's "\\ud800"), which no terminal can be sent as UTF-8.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# What a JSON line must still escape: its encoder leaves C1 controls and lone surrogates
+# raw, and JSON can write both as \\u escapes.
+_C1_OR_SURROGATE = re.compile("[\x80-\x9f\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:
-    return f"\\x{ord(match.group()):02x}"
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def printable(text: str) -> str:
@@ -28,10 +32,10 @@ def printable_bytes(data: bytes) -> bytes:
     return printable(data.decode("utf-8", "backslashreplace")).encode("utf-8")
 
 
-def escape_c1_in_json(line: str) -> str:
+def escape_json_line(line: str) -> str:
     """JSON text with C1 controls written as \\u0080..\\u009f: JSON allows them raw, but a
-    terminal that shows a jsonl line would act on them. C0 controls are escaped by the
-    JSON encoder already."""
-    if line.isascii() or _C1.search(line) is None:  # isascii() costs nothing
+    terminal that shows a jsonl line would act on them. Lone surrogates are escaped too,
+    so that the line can be UTF-8. C0 controls are escaped by the JSON encoder already."""
+    if line.isascii() or _C1_OR_SURROGATE.search(line) is None:  # isascii() costs nothing
         return line
-    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+    return _C1_OR_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from .channels import Feed
-from .errors import Finished, PayloadError
+from .errors import CountNotReached, Finished, PayloadError
 from .records import Record
 
 
@@ -65,16 +66,35 @@ class Sink:
         """Make what was written visible: called after every batch."""
 
 
-def pump(source: Source, sink: Sink, *, count: int | None = None,
-         timeout: float | None = None, stop: threading.Event | None = None,
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What of a stream is written, and when it ends.
+
+    Args:
+        count: stop after this many records (--count).
+        timeout: stop after this many seconds (--timeout); with `count`, reaching it
+            first is CountNotReached (exit 6), else a success.
+        keep: records it refuses are neither written nor counted (--since); the
+            message still reaches the sink, so a recorder keeps it.
+    """
+
+    count: int | None = None
+    timeout: float | None = None
+    keep: Callable[[Record], bool] | None = None
+
+
+def pump(source: Source, sink: Sink, limits: Limits = Limits(), *,
+         stop: threading.Event | None = None,
          clock: Callable[[], float] = time.monotonic) -> None:
-    """Moves messages from `source` to `sink` until the source ends, `count` records
-    are written (Finished), `timeout` seconds pass (Finished) or `stop` is set.
+    """Moves messages from `source` to `sink` until the source ends, `limits.count`
+    records are written (Finished), `limits.timeout` seconds pass (Finished, or
+    CountNotReached when a count was asked for) or `stop` is set.
 
     The deadline and the stop switch are checked on every message, so a flood cannot
     hold the command past --timeout.
     """
-    deadline = None if timeout is None else clock() + timeout
+    count, keep = limits.count, limits.keep
+    deadline = None if limits.timeout is None else clock() + limits.timeout
     left = count
     parse = sink.wants_records
     batches = source.batches()
@@ -91,6 +111,8 @@ def pump(source: Source, sink: Sink, *, count: int | None = None,
                                               f"{error}")
                         done += 1
                         continue
+                    if keep is not None:
+                        records = [record for record in records if keep(record)]
                     if left is not None and len(records) > left:
                         records = records[:left]
                     sink.write(message, records)
@@ -104,10 +126,10 @@ def pump(source: Source, sink: Sink, *, count: int | None = None,
                     if left <= 0:
                         raise Finished(f"{count} records")
                 if deadline is not None and clock() >= deadline:
-                    raise Finished("timeout")
+                    _timed_out(limits, left)
             sink.flush()
             if deadline is not None and clock() >= deadline:
-                raise Finished("timeout")
+                _timed_out(limits, left)
             if stop is not None and stop.is_set():
                 return
     finally:
@@ -115,6 +137,12 @@ def pump(source: Source, sink: Sink, *, count: int | None = None,
             sink.flush()
         finally:
             _stop(batches, done)
+
+
+def _timed_out(limits: Limits, left: int | None) -> None:
+    if limits.count is None:
+        raise Finished("timeout")
+    raise CountNotReached(limits.count, limits.count - left, limits.timeout)
 
 
 def _stop(batches: Generator, written: int) -> None:

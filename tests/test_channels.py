@@ -67,7 +67,8 @@ def test_an_eighth_channel_is_one_registry_entry(monkeypatch):
         "last", "/api/ws/v1/market/last/{symbol}", Trade, lambda fields: parse_last,
         cadence=1.0,
         view=channels.View("state:TapeState", "state:reduce_trades", "tape:TradeTape",
-                           "Last", 38))
+                           "Last", 38),
+        when=lambda record: record.ts)
     monkeypatch.setitem(channels.CHANNELS, "last", entry)
     plan = public_plan(Target("ws://h/mqtt"), "last", "BTC_USD")
     feed = plan.feeds[0]

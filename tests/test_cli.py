@@ -227,11 +227,12 @@ def test_a_secret_key_that_is_not_utf8_is_a_usage_error(capsys, monkeypatch):
     assert "not valid UTF-8" in err and "\udcff" not in err
 
 
-def test_every_shared_option_is_a_field_of_the_options_value():
-    from coinsuper_cli.cli import STREAM_FIELDS, trades
+def test_every_shared_option_is_a_field_of_the_options_values():
+    from coinsuper_cli.cli import OUTPUT_FIELDS, STREAM_FIELDS, replay, trades
 
     names = {p.name for p in trades.params} - {"symbols"}
-    assert names == set(STREAM_FIELDS)
+    assert names == (set(STREAM_FIELDS) - {"output"}) | set(OUTPUT_FIELDS)
+    assert set(OUTPUT_FIELDS) <= {p.name for p in replay.params}
 
 
 def test_the_command_line_a_recording_keeps_has_no_secret():

@@ -22,9 +22,9 @@ from coinsuper_cli.live.model import LiveModel
 from coinsuper_cli.mqtt.packets import Publish
 from coinsuper_cli.output import JsonlSink, RawSink
 from coinsuper_cli.plans import Credentials, Target, private_plan
-from coinsuper_cli.printable import escape_c1_in_json, printable, printable_bytes
+from coinsuper_cli.printable import escape_json_line, printable, printable_bytes
 from coinsuper_cli.runner import Connection, RunOptions
-from coinsuper_cli.stream import ListSource, Message, pump
+from coinsuper_cli.stream import Limits, ListSource, Message, pump
 
 from conftest import clean_env, run_coinsuper
 
@@ -46,7 +46,7 @@ def test_printable_escapes_c0_del_and_c1_and_keeps_the_rest():
     assert printable(TITLE + CLEAR + CSI + "\x7f\x00") == \
         "\\x1b]0;pwned\\x07\\x1b[2J\\x9b2J\\x7f\\x00"
     assert printable_bytes(b"\xff\x1b[2J\xe2\x9c\x93") == "\\xff\\x1b[2J✓".encode()
-    assert escape_c1_in_json('{"a":"\x9b\x9d"}') == '{"a":"\\u009b\\u009d"}'
+    assert escape_json_line('{"a":"\x9b\x9d"}') == '{"a":"\\u009b\\u009d"}'
 
 
 def order_feed():
@@ -159,7 +159,7 @@ def test_a_qos2_packet_id_never_released_is_logged_once_and_counted():
             pass
 
     with pytest.raises(Finished):
-        pump(connection, Sink(), timeout=5, clock=clock.now)
+        pump(connection, Sink(), Limits(timeout=5), clock=clock.now)
     assert written == [b"m0"] and len(repeats) == 3
     said = [line for line in log if "QoS 2 packet id 7" in line]
     assert len(said) == 1 and "reused, without DUP" in said[0]

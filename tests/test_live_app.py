@@ -15,7 +15,7 @@ from coinsuper_cli.errors import Finished, SignInRefused
 from coinsuper_cli.live import app
 from coinsuper_cli.plans import Target, public_plan
 from coinsuper_cli.runner import RunOptions
-from coinsuper_cli.stream import Message
+from coinsuper_cli.stream import Limits, Message
 
 SAMPLES = Path(__file__).parent / "samples"
 ALT_SCREEN_ON, ALT_SCREEN_OFF = "\x1b[?1049h", "\x1b[?1049l"
@@ -81,7 +81,7 @@ def test_count_counts_records_and_ends_with_finished():
         yield [message(TICKERS)]
 
     with pytest.raises(Finished):
-        run_live(script, sandbox=True, count=5)
+        run_live(script, sandbox=True, limits=Limits(count=5))
     assert asked == []
 
 
@@ -91,7 +91,7 @@ def test_count_or_timeout_leaves_the_last_frame_on_the_normal_screen():
 
     console = terminal_console()
     with pytest.raises(Finished):
-        run_live(script, count=3, console=console)
+        run_live(script, limits=Limits(count=3), console=console)
     screen = console.file.getvalue()
     after = screen[screen.rindex(ALT_SCREEN_OFF):]
     assert "Trades BTC_USD" in after and "6674.49" in after
@@ -143,4 +143,5 @@ def test_format_live_in_a_pipe_is_a_one_line_usage_error():
     result = run_coinsuper(["trades", "BTC_USD", "--format", "live"], timeout=10)
     assert result.returncode == 2 and result.stdout == b""
     assert result.stderr.decode().splitlines() == [
-        "coinsuper: --format live needs a terminal on stdout; use jsonl or raw in a pipe"]
+        "coinsuper: --format live needs a terminal on stdout; use jsonl, csv, tsv or raw in "
+        "a pipe"]

@@ -13,7 +13,7 @@ from coinsuper_cli.channels import Feed, new_parser
 from coinsuper_cli.errors import Finished
 from coinsuper_cli.output import JsonlSink, RawSink, record_json
 from coinsuper_cli.records import Book, Trade
-from coinsuper_cli.stream import ListSource, Message, pump
+from coinsuper_cli.stream import Limits, ListSource, Message, pump
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -25,7 +25,7 @@ def feed(channel, topic="env/t"):
 def deliver(sink, *messages, count=None):
     """Pumps (feed, payload) pairs into `sink`, each its own batch."""
     pump(ListSource([[Message(f, p, 1_700_000_000_123_456_789)] for f, p in messages]),
-         sink, count=count)
+         sink, Limits(count))
 
 
 def test_record_json_keys_and_exact_decimals():

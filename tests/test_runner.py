@@ -12,7 +12,7 @@ from peer import ScriptedPeer
 from coinsuper_cli.errors import ConnectFailed, Finished, SignInRefused, SubscriptionRefused
 from coinsuper_cli.mqtt.packets import Disconnect, PubAck, Publish, PubRec, Subscribe
 from coinsuper_cli.runner import Connection, Connections, RunOptions, backoff_delay
-from coinsuper_cli.stream import Sink, pump
+from coinsuper_cli.stream import Limits, Sink, pump
 
 TOPIC = "env/api/ws/v1/market/tickers/BTC_USD"
 
@@ -60,7 +60,7 @@ def run(conn: Connection, clock: FakeClock, *, timeout=None, count=None) -> Coll
     """Pumps `conn` into a Collect sink; reaching `count` is the expected end."""
     sink = Collect()
     try:
-        pump(conn, sink, count=count, timeout=timeout, clock=clock.now)
+        pump(conn, sink, Limits(count, timeout), clock=clock.now)
     except Finished as finished:
         if count is None or str(finished) != f"{count} records":
             raise
@@ -184,7 +184,8 @@ def test_timeout_is_checked_on_every_message_of_a_flood():
     transport = FakeTransport(clock, pushes=(flood,), then="flood")
     sink = Collect(clock, cost=0.01)  # writing takes 10 ms a message
     with pytest.raises(Finished, match="timeout"):
-        pump(connection(clock, FakeNetwork(transport)), sink, timeout=1.0, clock=clock.now)
+        pump(connection(clock, FakeNetwork(transport)), sink, Limits(timeout=1.0),
+             clock=clock.now)
     assert 95 <= len(sink.written) <= 105  # ended inside the first chunk of 1000
 
 
@@ -223,7 +224,7 @@ def test_several_connections_acknowledge_what_was_written_when_count_is_reached(
                          RunOptions(stale_after=None), connect=FakeNetwork(*transports))
     sink = Collect()
     with pytest.raises(Finished):
-        pump(source, sink, count=2)
+        pump(source, sink, Limits(count=2))
     acked = sorted(len(t.of_kind(PubAck)) for t in transports)
     assert acked == [0, 2]
     # Each link that got as far as subscribing says goodbye (the other may not have).
@@ -286,7 +287,7 @@ def test_several_connections_under_a_flood_hold_memory_and_the_timeout():
     sink = Slow()
     started = time.monotonic()
     with pytest.raises(Finished, match="timeout"):
-        pump(source, sink, timeout=0.5)
+        pump(source, sink, Limits(timeout=0.5))
     assert time.monotonic() - started < 2.0
     # Each reading thread waits for its batch to be written before reading more: the
     # chunks read are the chunks written, plus at most one in hand per connection.

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.live import Live
 
-from ..errors import Finished
+from ..errors import CountNotReached, Finished
 from ..plans import ConnectionPlan
 from ..runner import RunOptions
-from ..stream import Message, Sink, Source, pump
+from ..stream import Limits, Message, Sink, Source, pump
 from ..transport import redact_url
 from .dashboard import Dashboard
 from .model import LiveModel
@@ -62,14 +62,12 @@ class Receiver:
         model: where records go, always under `lock`.
         lock: shared with the drawing thread.
         verbose: keep the latest connection log line, for the status line.
-        count: stop after this many records (--count), or None.
-        timeout: stop after this many seconds (--timeout), or None.
+        limits: --count, --timeout and --since.
     """
 
     def __init__(self, source_for: Callable[[RunOptions], Source], model: LiveModel,
                  lock: threading.Lock, options: RunOptions, *, verbose: bool = False,
-                 count: int | None = None, timeout: float | None = None,
-                 record: Sink | None = None) -> None:
+                 limits: Limits = Limits(), record: Sink | None = None) -> None:
         self._model, self._lock = model, lock
         self._forward_state = options.on_state
         self.stopping = threading.Event()
@@ -84,7 +82,7 @@ class Receiver:
             from ..recording import Tee
 
             self._sink = Tee(self._sink, record)
-        self._count, self._timeout = count, timeout
+        self._limits = limits
         self._thread = threading.Thread(target=self._run, name="coinsuper-receiver",
                                         daemon=True)
 
@@ -100,8 +98,7 @@ class Receiver:
 
     def _run(self) -> None:
         try:
-            pump(self._source, self._sink, count=self._count, timeout=self._timeout,
-                 stop=self.stopping)
+            pump(self._source, self._sink, self._limits, stop=self.stopping)
         except BaseException as error:  # re-raised by the main thread
             self.error = error
         finally:
@@ -127,8 +124,7 @@ class Receiver:
 
 def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Source],
              options: RunOptions, *, sandbox: bool = False, replay=None,
-             verbose: bool = False, count: int | None = None,
-             timeout: float | None = None, console: Console | None = None, stdin=None,
+             verbose: bool = False, limits: Limits = Limits(), console: Console | None = None, stdin=None,
              record: Sink | None = None) -> None:
     """Streams `plans` into a full-screen live view until `q`, Ctrl-C, --count, --timeout
     or a failure; raises what ended the stream, except a `q`, which returns.
@@ -143,8 +139,8 @@ def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Sou
     model = LiveModel(plans, url=redact_url(plans[0].url), sandbox=sandbox)
     if replay is not None:
         model.replay = pace_text(replay)
-    receiver = Receiver(source_for, model, lock, options, verbose=verbose, count=count,
-                        timeout=timeout, record=record)
+    receiver = Receiver(source_for, model, lock, options, verbose=verbose, limits=limits,
+                        record=record)
     quit_by_key = False
     receiver.start()
     try:
@@ -155,7 +151,7 @@ def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Sou
             quit_by_key = _loop(live, console, keys, model, lock, receiver, replay)
     finally:
         receiver.stop()
-    if isinstance(receiver.error, Finished) and not quit_by_key:
+    if isinstance(receiver.error, (Finished, CountNotReached)) and not quit_by_key:
         # --count or --timeout ended it: leave the last frame on the normal screen, as
         # the full screen it was drawn on is gone.
         with lock:

@@ -1,0 +1,257 @@
+# What the script-facing outputs (PRODUCT.md, "Output for scripts") make of a record: each
+# channel's keys in the jsonl order, the csv/tsv columns (book and depth levels one row
+# each), the time keys and how --time writes them, --fields and --template checked
+# against the channels of a command before it connects. Pure: the sinks in output.py
+# write what this gives them.
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from operator import itemgetter
+
+from . import channels
+from .errors import UsageError
+from .payloads import decimal_text
+from .printable import printable
+from .records import Levels, Record
+from .times import TIME_TEXT
+
+TIME_KEYS = frozenset({"ts", "recv", "created", "updated"})
+LEVEL_KEYS = ("side", "level", "price", "quantity")  # a level's row, in place of asks/bids
+_SIDES = (("asks", "ask"), ("bids", "bid"))
+
+
+def keys(channel: str) -> tuple[str, ...]:
+    """The jsonl keys of a channel's records, in order."""
+    return ("channel", "recv") + tuple(f.name for f in fields(channels.get(channel).record))
+
+
+def columns(channel: str) -> tuple[str, ...]:
+    """The csv/tsv columns of a channel: its keys, with a level's four in place of
+    `asks` and `bids` (the last two keys of book and depth)."""
+    names = keys(channel)
+    if names[-2:] == ("asks", "bids"):
+        return names[:-2] + LEVEL_KEYS
+    return names
+
+
+def _union(of: Callable[[str], tuple[str, ...]], names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(key for name in names for key in of(name)))
+
+
+def check_fields(fields_: Sequence[str], channel_names: Sequence[str], *, table: bool
+                 ) -> tuple[str, ...]:
+    """--fields, checked against the keys the command's channels have (the csv columns
+    for a `table`). A key that only some of several channels have is kept: the records
+    of the others leave it out."""
+    valid = _union(columns if table else keys, channel_names)
+    for key in fields_:
+        if key not in valid:
+            raise UsageError(f"--fields: no key {key!r} in {_records(channel_names)}: use "
+                             f"{', '.join(valid)}")
+    if len(set(fields_)) != len(fields_):
+        repeated = next(key for key in fields_ if fields_.count(key) > 1)
+        raise UsageError(f"--fields: {repeated!r} is given twice")
+    return tuple(fields_)
+
+
+def _records(channel_names: Sequence[str]) -> str:
+    return "/".join(channel_names) + " records"
+
+
+# -- the text of a value ---------------------------------------------------------------
+
+def levels_json(levels) -> str:
+    """[[price, quantity], ...] as JSON, from the text of Levels: plain decimals, which
+    JSON strings hold without escapes."""
+    text = level_text(levels)
+    if not text:
+        return "[]"
+    return '[["' + '"],["'.join(map('","'.join, text)) + '"]]'
+
+
+def level_text(levels) -> Sequence[tuple[str, str]]:
+    """The (price, quantity) strings of one side: parsed records hold Levels, which keep
+    them; records built in code may hold Decimal pairs."""
+    if isinstance(levels, Levels):
+        return levels.text
+    return [(decimal_text(price), decimal_text(quantity)) for price, quantity in levels]
+
+
+# Each value's text in csv, tsv and templates: decimals with exactly their digits.
+TEXT: dict[type, Callable[[object], str]] = {
+    str: str,
+    int: int.__repr__,
+    Decimal: decimal_text,
+    Levels: levels_json,
+    tuple: levels_json,
+}
+
+
+def text_of(value) -> str:
+    return TEXT[type(value)](value)
+
+
+# -- csv and tsv rows ------------------------------------------------------------------
+
+class Rows:
+    """A channel's records as csv/tsv rows of text: one per record, or one per level for
+    book and depth.
+
+    Args:
+        channel: the channel whose records come (csv and tsv take one).
+        fields_: the columns wanted, in order (None: all of them).
+        time: how time columns are written: a --time format.
+        terminal: stdout is a terminal: control characters in text from the network are
+            shown escaped (in a pipe the csv module's quoting keeps them whole).
+    """
+
+    def __init__(self, channel: str, fields_: Sequence[str] | None, time: str = "ms", *,
+                 terminal: bool = False) -> None:
+        every = columns(channel)
+        self.header = tuple(fields_ or every)
+        record_keys = keys(channel)[2:]
+        self._levels = record_keys[-2:] == ("asks", "bids")
+        self._names = record_keys[:-2] if self._levels else record_keys
+        self._channel = channel
+        self._time_text = TIME_TEXT[time]
+        self._terminal = terminal
+        positions = [every.index(key) for key in self.header]
+        if positions == list(range(len(every))):
+            self._select = None
+        elif len(positions) == 1:
+            position = positions[0]
+            self._select = lambda row: (row[position],)
+        else:
+            self._select = itemgetter(*positions)
+
+    def __call__(self, record: Record, recv: int) -> list[Sequence[str]]:
+        time_text, terminal = self._time_text, self._terminal
+        row = [self._channel, time_text(recv)]
+        for name in self._names:
+            value = getattr(record, name)
+            if name in TIME_KEYS:
+                row.append(time_text(value))
+            elif type(value) is str:
+                row.append(printable(value) if terminal else value)
+            else:
+                row.append(TEXT[type(value)](value))
+        if self._levels:
+            rows = [row + [side, str(level), price, quantity]
+                    for attribute, side in _SIDES
+                    for level, (price, quantity)
+                    in enumerate(level_text(getattr(record, attribute)))]
+        else:
+            rows = [row]
+        select = self._select
+        return rows if select is None else [select(r) for r in rows]
+
+
+# -- --template ------------------------------------------------------------------------
+
+_ESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    key: str
+    render: Callable[[object], str]
+
+
+class Template:
+    """--template: a line per record, `{key}` replaced by the record's value, `{topic}`
+    by its topic; a time key takes `:ms`, `:s` or `:iso`, any other key a Python format
+    spec of a string (`{price:>12}`). As mosquitto_sub -F does, `\\t` is a tab and `\\n`
+    a newline. Values from the network have their control characters escaped, so each
+    record stays one line.
+
+    Args:
+        text: the template as typed.
+        channel_names: the channels the command streams; a key must be one of theirs
+            (records of a channel without it get an empty string).
+        time: the default format of a time key.
+    """
+
+    def __init__(self, text: str, channel_names: Sequence[str], time: str = "ms") -> None:
+        if not text:
+            raise UsageError("--template is empty: give the line to write, like "
+                             "'{ts:iso} {price}'")
+        valid = _union(keys, channel_names) + ("topic",)
+        self._pieces: list[str | _Field] = []
+        for literal, key, spec, conversion in self._parse(text):
+            if literal:
+                self._pieces.append(_unescape(literal))
+            if key is None:
+                continue
+            if key == "" or key.isdigit():
+                raise UsageError("--template: name a key in each {}, like {price}")
+            if conversion is not None or "." in key or "[" in key:
+                raise UsageError(f"--template: {{{key}!{conversion}}} is not a key: write "
+                                 "{key} or {key:spec}" if conversion else
+                                 f"--template: {key!r} is not a key: write {{key}}")
+            if key not in valid:
+                raise UsageError(f"--template: no key {key!r} in "
+                                 f"{_records(channel_names)}: use {', '.join(valid)}")
+            self._pieces.append(_Field(key, _renderer(key, spec, time)))
+
+    @staticmethod
+    def _parse(text: str):
+        try:
+            return list(string.Formatter().parse(text))
+        except ValueError as error:  # a lone { or }
+            raise UsageError(f"--template: {error} (write {{{{ and }}}} for braces)") \
+                from None
+
+    def __call__(self, record: Record, recv: int, topic: str) -> str:
+        parts = []
+        for piece in self._pieces:
+            if type(piece) is str:
+                parts.append(piece)
+                continue
+            key = piece.key
+            if key == "channel":
+                value = record.channel
+            elif key == "recv":
+                value = recv
+            elif key == "topic":
+                value = topic
+            else:
+                value = getattr(record, key, None)
+                if value is None:  # a key of another of the command's channels
+                    continue
+            parts.append(piece.render(value))
+        return "".join(parts)
+
+
+def _unescape(literal: str) -> str:
+    if "\\" not in literal:
+        return literal
+    out, i = [], 0
+    while i < len(literal):
+        pair = literal[i:i + 2]
+        if pair in _ESCAPES:
+            out.append(_ESCAPES[pair])
+            i += 2
+        else:
+            out.append(literal[i])
+            i += 1
+    return "".join(out)
+
+
+def _renderer(key: str, spec: str, time: str) -> Callable[[object], str]:
+    if "{" in spec:
+        raise UsageError(f"--template: {{{key}:{spec}}}: a format spec cannot hold {{}}")
+    if key in TIME_KEYS:
+        if spec and spec not in TIME_TEXT:
+            raise UsageError(f"--template: {{{key}:{spec}}}: a time takes "
+                             f"{', '.join(':' + name for name in TIME_TEXT)}")
+        return TIME_TEXT[spec or time]
+    if spec:
+        try:
+            format("", spec)
+        except ValueError as error:
+            raise UsageError(f"--template: {{{key}:{spec}}}: {error}") from None
+        return lambda value: format(printable(text_of(value)), spec)
+    return lambda value: printable(text_of(value))
