@@ -1,22 +1,17 @@
 # Proxies: which one a broker URL goes through, chosen as curl chooses (an explicit
 # proxy, else the scheme's environment variable, else ALL_PROXY; NO_PROXY exempts hosts
-# from either), the check that turns a malformed proxy URL into a usage error, and the
-# tunnel itself: HTTP CONNECT or SOCKS5, both by python-socks. Every transport opens its
-# socket through `open_tunnel`, so ws://, wss://, mqtt:// and mqtts:// go the same way.
+# from either), and the check that turns a malformed proxy URL into a usage error. The
+# tunnel itself is the transports' (transport.open_tunnel), the same for all four.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-from .errors import ConnectFailed, UsageError
-# transport imports this module only when it opens a socket, so no import cycle.
+from .errors import UsageError
 from .transport import redact_url
 
-# curl's default port for a proxy URL that names none, whatever its kind.
-DEFAULT_PROXY_PORT = 1080
 PROXY_SCHEMES = ("http", "socks5", "socks5h")
 
 # The environment variables curl reads for a broker URL's scheme, first found wins
@@ -33,10 +28,6 @@ _SCHEME_VARIABLES = {
 }
 _ALL_VARIABLES = ("all_proxy", "ALL_PROXY")
 _NO_PROXY_VARIABLES = ("no_proxy", "NO_PROXY")
-
-
-class ProxyFailed(ConnectFailed):
-    """The proxy could not be reached, or would not open a tunnel to the broker."""
 
 
 # -- choosing -------------------------------------------------------------------------
@@ -169,44 +160,3 @@ def check_proxy_url(text: str) -> str:
     except UnicodeError:
         raise UsageError(f"bad host name in proxy URL {shown!r}") from None
     return scheme + url[len(scheme):]
-
-
-# -- tunnelling -----------------------------------------------------------------------
-
-def open_tunnel(proxy_url: str, host: str, port: int, *, timeout: float) -> socket.socket:
-    """A TCP socket to host:port through the proxy (checked by check_proxy_url).
-
-    `http://` asks for an HTTP CONNECT tunnel; `socks5://` resolves `host` here and gives
-    the proxy its address, `socks5h://` gives the proxy the name to resolve.
-    Raises ProxyFailed, whose message says what the proxy did.
-    """
-    from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
-    from python_socks.sync import Proxy
-
-    parts = urlsplit(proxy_url)
-    kind = ProxyType.HTTP if parts.scheme == "http" else ProxyType.SOCKS5
-    proxy = Proxy(kind, parts.hostname, parts.port or DEFAULT_PROXY_PORT,
-                  username=unquote(parts.username) if parts.username is not None else None,
-                  password=unquote(parts.password) if parts.password is not None else None,
-                  rdns=parts.scheme == "socks5h")
-    try:
-        return proxy.connect(host, port, timeout=timeout)
-    except ProxyTimeoutError:
-        raise ProxyFailed("the proxy timed out") from None
-    except ProxyConnectionError as error:
-        # python-socks words it "Could not connect to proxy HOST:PORT [reason]": the
-        # reason alone, since the caller names the proxy.
-        cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
-        raise ProxyFailed(f"proxy unreachable: {_reason(cause)}") from None
-    except ProxyError as error:  # its reply: "403 Forbidden", "Connection refused", ...
-        raise ProxyFailed(f"the proxy refused: {error or 'it hung up'}") from None
-    except socket.gaierror as error:  # socks5:// resolves the broker's name here
-        raise ProxyFailed(f"cannot resolve {host}: {_reason(error)}") from None
-    except OSError as error:  # the proxy hung up or reset mid-handshake
-        raise ProxyFailed(f"the proxy failed: {_reason(error)}") from None
-    except ValueError as error:  # credentials HTTP Basic cannot carry (a ':' in the user)
-        raise ProxyFailed(f"bad proxy credentials: {error}") from None
-
-
-def _reason(error: OSError) -> str:
-    return error.strerror or str(error) or type(error).__name__

@@ -13,7 +13,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import ConnectFailed, UsageError
 from .mqtt.codec import DEFAULT_MAX_PACKET
@@ -229,12 +229,12 @@ def maybe_certificate_refusal(error: BaseException, tls: TLSOptions, *,
             may cut the connection before its alert arrives: without a certificate,
             such an end before any answer is most likely that.
     """
-    reason = getattr(error, "reason", None) or ""
-    if not isinstance(error, ssl.SSLError) or isinstance(error, ssl.SSLCertVerificationError):
-        reason = ""
+    reason = ""
+    if isinstance(error, ssl.SSLError) and not isinstance(error, ssl.SSLCertVerificationError):
+        reason = error.reason or ""
     alert = reason.lower().replace("_", " ")
-    cut = not answered and isinstance(error, (ssl.SSLEOFError, ConnectionResetError,
-                                                    BrokenPipeError))
+    cut = not answered and isinstance(
+        error, (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError))
     if tls.cert is not None:
         if reason.endswith(_CERTIFICATE_ALERTS):
             return f"the broker refused the client certificate ({alert})"
@@ -263,6 +263,50 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+# curl's port for a proxy URL that names none, whatever its kind.
+DEFAULT_PROXY_PORT = 1080
+
+
+class ProxyFailed(ConnectFailed):
+    """The proxy could not be reached, or would not open a tunnel to the broker."""
+
+
+def open_tunnel(proxy_url: str, host: str, port: int, *, timeout: float) -> socket.socket:
+    """A TCP socket to host:port through the proxy (one that proxy.check_proxy_url
+    passed), by python-socks.
+
+    `http://` asks for an HTTP CONNECT tunnel; `socks5://` resolves `host` here and gives
+    the proxy its address, `socks5h://` gives the proxy the name to resolve.
+    Raises ProxyFailed, whose message says what the proxy did.
+    """
+    from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
+    from python_socks.sync import Proxy
+
+    parts = urlsplit(proxy_url)
+    proxy = Proxy(ProxyType.HTTP if parts.scheme == "http" else ProxyType.SOCKS5,
+                  parts.hostname, parts.port or DEFAULT_PROXY_PORT,
+                  username=unquote(parts.username) if parts.username is not None else None,
+                  password=unquote(parts.password) if parts.password is not None else None,
+                  rdns=parts.scheme == "socks5h")
+    try:
+        return proxy.connect(host, port, timeout=timeout)
+    except ProxyTimeoutError:
+        raise ProxyFailed("the proxy timed out") from None
+    except ProxyConnectionError as error:
+        # python-socks words it "Could not connect to proxy HOST:PORT [reason]": the
+        # reason alone, since the caller names the proxy.
+        cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
+        raise ProxyFailed(f"proxy unreachable: {_describe(cause)}") from None
+    except ProxyError as error:  # its reply: "403 Forbidden", "Connection refused", ...
+        raise ProxyFailed(f"the proxy refused: {error or 'it hung up'}") from None
+    except socket.gaierror as error:  # socks5:// resolves the broker's name here
+        raise ProxyFailed(f"cannot resolve {host}: {_describe(error)}") from None
+    except OSError as error:  # the proxy hung up or reset mid-handshake
+        raise ProxyFailed(f"the proxy failed: {_describe(error)}") from None
+    except ValueError as error:  # credentials HTTP Basic cannot carry (a ':' in the user)
+        raise ProxyFailed(f"bad proxy credentials: {error}") from None
+
+
 def _open_socket(url: str, *, timeout: float, tls: TLSOptions,
                  proxy: str | None) -> socket.socket:
     """A socket connected to the broker URL's host: straight or through `proxy`, with
@@ -274,8 +318,6 @@ def _open_socket(url: str, *, timeout: float, tls: TLSOptions,
     context = tls.context() if parts.scheme in ("wss", "mqtts") else None
     failed = f"could not connect to {redact_url(url)}"
     if proxy:
-        from .proxy import ProxyFailed, open_tunnel  # imports this module
-
         failed += f" through proxy {redact_url(proxy)}"
         try:
             sock = open_tunnel(proxy, host, port, timeout=timeout)
@@ -558,8 +600,9 @@ def open_transport(url: str, *, timeout: float, tls: TLSOptions, proxy: str | No
     """A connected transport for a URL that `check_url` passed.
 
     Args:
-        proxy: the proxy URL to go through (`proxy.resolve_proxy` chooses it), or None
-            to connect straight; no environment variable is read here.
+        proxy: the proxy URL to go through (`proxy.resolve_proxy` chooses it and
+            `proxy.check_proxy_url` checks it), or None to connect straight; no
+            environment variable is read here.
         max_frame: the largest WebSocket frame payload accepted (pass --max-packet).
     """
     if urlsplit(url).scheme in ("ws", "wss"):

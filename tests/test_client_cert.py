@@ -195,4 +195,5 @@ def test_a_cert_from_another_ca_is_refused_saying_so(mtls_mosquitto, pem, scheme
     message = one_line(error)
     assert message.startswith(f"could not connect to {url}: ")
     assert isinstance(error.value, CertificateRefused)
-    assert "refused the client certificate" in message or "may not accept the client certificate" in message
+    assert ("refused the client certificate" in message
+            or "may not accept the client certificate" in message)

@@ -25,12 +25,10 @@ from coinsuper_cli.errors import ConnectFailed, UsageError
 from coinsuper_cli.exchange import DEFAULT_ENV, public_sign_in
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import ConnAck, Connect
-from coinsuper_cli.proxy import (
-    ProxyFailed, ProxySettings, check_proxy_url, no_proxy_matches, resolve_proxy,
-)
+from coinsuper_cli.proxy import ProxySettings, check_proxy_url, no_proxy_matches, resolve_proxy
 from coinsuper_cli.runner import Connection, RunOptions
 from coinsuper_cli.sandbox.server import SandboxConfig, start_in_thread
-from coinsuper_cli.transport import TLSOptions, open_transport
+from coinsuper_cli.transport import ProxyFailed, TLSOptions, open_transport
 
 # -- choosing a proxy: curl's rules -------------------------------------------------------
 
