@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import fields
@@ -164,6 +165,7 @@ class TableSink(Sink):
         self._rows = rows
         self._warn = warn
         self._lines: list[str] = []
+        self._delimiter = delimiter
         # The writer writes into a list, which is joined and encoded once a message.
         self._writer = csv.writer(_Lines(self._lines), delimiter=delimiter,
                                   lineterminator="\n")
@@ -175,8 +177,23 @@ class TableSink(Sink):
         if records:
             recv, rows, writerows = message.recv_ms, self._rows, self._writer.writerows
             for record in records:
-                writerows(rows(record, recv))
+                if rows.has_levels and rows.whole:
+                    self._write_levels(record, recv)
+                else:
+                    writerows(rows(record, recv))
             self._emit()
+
+    def _write_levels(self, record: Record, recv: int) -> None:
+        """A depth push is a hundred rows that differ only in their last four columns:
+        the csv module quotes the first ones once, and each level's text (plain
+        decimals, never quoted) is joined on."""
+        rows, lines, delimiter = self._rows, self._lines, self._delimiter
+        self._writer.writerow(rows.base(record, recv))
+        prefix = lines.pop()[:-1] + delimiter
+        for side, text in rows.sides(record):
+            heads = _level_heads(side, delimiter, len(text))
+            lines.append("".join([f"{prefix}{head}{price}{delimiter}{quantity}\n"
+                                  for head, (price, quantity) in zip(heads, text)]))
 
     def _emit(self) -> None:
         text = "".join(self._lines)
@@ -188,6 +205,12 @@ class TableSink(Sink):
 
     def flush(self) -> None:
         self._stream.flush()
+
+
+@functools.lru_cache(maxsize=16)
+def _level_heads(side: str, delimiter: str, count: int) -> tuple[str, ...]:
+    """`ask,0,`, `ask,1,`, ...: the side and level columns of a side's rows."""
+    return tuple(f"{side}{delimiter}{level}{delimiter}" for level in range(count))
 
 
 class _Lines:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
+from typing import get_type_hints
 from decimal import Decimal
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from . import channels
 from .errors import UsageError
@@ -112,41 +113,53 @@ class Rows:
                  terminal: bool = False) -> None:
         every = columns(channel)
         self.header = tuple(fields_ or every)
-        record_keys = keys(channel)[2:]
-        self._levels = record_keys[-2:] == ("asks", "bids")
-        self._names = record_keys[:-2] if self._levels else record_keys
+        kind = channels.get(channel).record
+        names = keys(channel)[2:]
+        self.has_levels = names[-2:] == ("asks", "bids")
+        if self.has_levels:
+            names = names[:-2]
         self._channel = channel
         self._time_text = TIME_TEXT[time]
-        self._terminal = terminal
+        get = attrgetter(*names)
+        self._values = get if len(names) > 1 else lambda record: (get(record),)
+        # Each field's text, chosen once from the record type's annotations.
+        hints = get_type_hints(kind)
+        text = {str: printable if terminal else str, int: int.__repr__,
+                Decimal: decimal_text}
+        self._texts = [self._time_text if name in TIME_KEYS else text[hints[name]]
+                       for name in names]
         positions = [every.index(key) for key in self.header]
-        if positions == list(range(len(every))):
-            self._select = None
-        elif len(positions) == 1:
+        self.whole = positions == list(range(len(every)))
+        if len(positions) == 1:
             position = positions[0]
             self._select = lambda row: (row[position],)
         else:
             self._select = itemgetter(*positions)
 
+    def base(self, record: Record, recv: int) -> list[str]:
+        """The columns before a level's: a whole row, for a record without levels."""
+        row = [self._channel, self._time_text(recv)]
+        row += [text(value) for text, value in zip(self._texts, self._values(record))]
+        return row
+
+    @staticmethod
+    def sides(record: Record) -> tuple[tuple[str, Sequence[tuple[str, str]]], ...]:
+        """("ask", its levels' text), ("bid", ...): plain decimals, which neither csv
+        nor tsv ever needs to quote."""
+        return tuple((side, level_text(getattr(record, attribute)))
+                     for attribute, side in _SIDES)
+
     def __call__(self, record: Record, recv: int) -> list[Sequence[str]]:
-        time_text, terminal = self._time_text, self._terminal
-        row = [self._channel, time_text(recv)]
-        for name in self._names:
-            value = getattr(record, name)
-            if name in TIME_KEYS:
-                row.append(time_text(value))
-            elif type(value) is str:
-                row.append(printable(value) if terminal else value)
-            else:
-                row.append(TEXT[type(value)](value))
-        if self._levels:
+        row = self.base(record, recv)
+        if self.has_levels:
             rows = [row + [side, str(level), price, quantity]
-                    for attribute, side in _SIDES
-                    for level, (price, quantity)
-                    in enumerate(level_text(getattr(record, attribute)))]
+                    for side, text in self.sides(record)
+                    for level, (price, quantity) in enumerate(text)]
         else:
             rows = [row]
-        select = self._select
-        return rows if select is None else [select(r) for r in rows]
+        if self.whole:
+            return rows
+        return [self._select(r) for r in rows]
 
 
 # -- --template ------------------------------------------------------------------------

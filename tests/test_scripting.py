@@ -294,3 +294,24 @@ def test_exit_status_6_is_count_not_reached():
     from coinsuper_cli.errors import exit_status
 
     assert exit_status(CountNotReached(3, 1, 2.0)) == 6
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_rows_of_levels_quote_what_needs_quoting_and_read_back(delimiter):
+    """The levels' rows are joined onto the csv module's quoting of the first columns:
+    a symbol holding the delimiter, a quote and a newline still reads back whole."""
+    from coinsuper_cli.records import Depth
+
+    symbol = 'A,"B\tC\nD'
+    depth = Depth(symbol, Decimal("2"), Decimal("1"), Decimal("0.05"),
+                  ((Decimal("2"), Decimal("1.5")), (Decimal("3"), Decimal("4"))),
+                  ((Decimal("1"), Decimal("0.25")),))
+    out = io.BytesIO()
+    sink = TableSink(out, shape.Rows("depth", None), delimiter=delimiter, header=False,
+                     warn=pytest.fail)
+    sink.write(Message(feed("depth"), b"", RECV_NS), [depth])
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode()), delimiter=delimiter))
+    assert rows == [["depth", str(RECV), symbol, "2", "1", "0.05", side, level, p, q]
+                    for side, level, p, q in (("ask", "0", "2", "1.5"),
+                                              ("ask", "1", "3", "4"),
+                                              ("bid", "0", "1", "0.25"))]
