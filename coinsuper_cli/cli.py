@@ -8,12 +8,16 @@ import dataclasses
 import functools
 import importlib
 import math
+import os
 import sys
 from dataclasses import dataclass
 
 import click
 
 from . import __version__, core, exchange
+from .completion import (complete_channels, complete_intervals, complete_steps,
+                         complete_streaming_commands, complete_symbol_list,
+                         complete_symbols)
 from .core import Environment, StreamOptions, Wanted
 from .output_options import FORMATS, OutputOptions
 from .errors import CoinsuperError, ExitStatus, Finished, UsageError, exit_status
@@ -117,7 +121,43 @@ VERBOSE_OPTION = click.option(
 
 # Every option the streaming commands share, each declared once; the parameter names are
 # the fields of core.StreamOptions.
+# The commands with private channels: only they take the secret key from the config
+# file, so that a public command never runs a secret_key_command (a password manager).
+PRIVATE_COMMANDS = frozenset({"assets", "orders", "fills", "account"})
+
+
+def config_callback(ctx, param, value):
+    """--config and --profile are eager: both are processed before any other option, in
+    whichever order they were given. The second one loads the file and makes its settings
+    the command's default_map, which Click reads after the command line and the
+    environment and before the built-in defaults: the contract's precedence."""
+    if ctx.resilient_parsing:  # TAB completion: no file read, no program run
+        return value
+    seen = ctx.meta.setdefault(f"coinsuper.config:{id(ctx)}", {})
+    seen[param.name] = value
+    if len(seen) == 2:
+        from . import config
+
+        found = config.load(seen["config_path"], os.environ)
+        secret = ctx.command.name in PRIVATE_COMMANDS
+        ctx.default_map = {**(ctx.default_map or {}),
+                           **found.default_map(seen["profile"], secret=secret)}
+        ctx.meta["coinsuper.settings"] = found.settings(seen["profile"])
+    return value
+
+
+CONFIG_OPTIONS = (
+    click.option("--config", "config_path", envvar="COINSUPER_CONFIG", metavar="PATH",
+                 is_eager=True, expose_value=False, callback=config_callback,
+                 help="The config file. [default: $XDG_CONFIG_HOME/coinsuper/config.toml] "
+                      "[env: COINSUPER_CONFIG]"),
+    click.option("--profile", envvar="COINSUPER_PROFILE", metavar="NAME", is_eager=True,
+                 expose_value=False, callback=config_callback,
+                 help="Use the config file's [profiles.NAME]. [env: COINSUPER_PROFILE]"),
+)
+
 STREAM_OPTIONS = (
+    *CONFIG_OPTIONS,
     click.option("--url", envvar="COINSUPER_URL", default=exchange.DEFAULT_URL,
                  show_default=True, callback=checked(_lazy(".transport", "check_url")),
                  help="Broker: wss://, ws://, mqtts:// or mqtt://. [env: COINSUPER_URL]"),
@@ -188,7 +228,8 @@ def symbols_argument(command):
             raise click.BadParameter("give at least one symbol, like BTC_USD", ctx, param)
         return tuple(dict.fromkeys(symbol_convert(ctx, param, v) for v in values))
 
-    return click.argument("symbols", nargs=-1, metavar="SYMBOL...", callback=convert)(command)
+    return click.argument("symbols", nargs=-1, metavar="SYMBOL...", callback=convert,
+                          shell_complete=complete_symbols)(command)
 
 
 class AliasedGroup(click.Group):
@@ -274,6 +315,7 @@ def depth(symbols, opts):
 @cli.command(short_help="Order book: the best 15 levels a side. Alias: orderbook.")
 @symbols_argument
 @click.option("--step", callback=checked(exchange.validate_step),
+              shell_complete=complete_steps,
               help="Price aggregation step. [default: 0.01 for fiat quotes, 0.00000001 for "
                    "crypto quotes]")
 @stream_options
@@ -285,6 +327,7 @@ def book(symbols, step, opts):
 @cli.command(short_help="Candles of an interval. Alias: candles.")
 @symbols_argument
 @click.option("--interval", "range_ms", default="1m", show_default=True,
+              shell_complete=complete_intervals,
               callback=checked(exchange.parse_interval),
               help="1m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w, or milliseconds.")
 @stream_options
@@ -325,7 +368,7 @@ def fills(opts):
 
 
 @cli.command()
-@click.argument("symbol", callback=symbol_convert)
+@click.argument("symbol", callback=symbol_convert, shell_complete=complete_symbols)
 @stream_options
 def watch(symbol, opts):
     """Depth, order book, candles and trades of one symbol together."""
@@ -358,7 +401,7 @@ def symbols_option(ctx, param, value: str | None):
               help="Run the market and its pushes (or the --replay) this many times faster.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed of the simulation and of the demo account's keys.")
-@click.option("--symbols", callback=symbols_option,
+@click.option("--symbols", callback=symbols_option, shell_complete=complete_symbol_list,
               help="Comma-separated symbols to simulate. [default: BTC_USD,ETH_USD,ETH_BTC,"
                    "...]")
 @click.option("--env", "env_prefix", envvar="COINSUPER_ENV", default=exchange.DEFAULT_ENV,
@@ -434,8 +477,10 @@ def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
               help="X times the recorded pace, or max: as fast as it goes. [default: 1 on "
                    "a terminal, max in a pipe]")
 @click.option("--channel", "channel_names", callback=channels_option, metavar="NAME,...",
+              shell_complete=complete_channels,
               help="Only these channels: depth, book, kline, trade, asset, order, fill.")
 @click.option("--symbol", "symbols", callback=symbols_option, metavar="SYMBOL,...",
+              shell_complete=complete_symbol_list,
               help="Only these symbols.")
 @click.option("--from", "start", callback=checked(_lazy(".times", "parse_time_ns")),
               metavar="TIME", help="From this recorded time: ISO 8601 (UTC unless said) "
@@ -457,7 +502,7 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, verbos
 
 @cli.command(context_settings={"ignore_unknown_options": True,
                                "allow_interspersed_args": False})
-@click.argument("command")
+@click.argument("command", shell_complete=complete_streaming_commands)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 @pass_app
@@ -473,6 +518,47 @@ def topics(app, ctx, command, args):
         target.invoke(sub)
 
 
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion_command(shell):
+    """Print the shell completion script for SHELL: commands, options, symbols,
+    intervals, steps and channels complete.
+
+    \b
+    bash: eval "$(coinsuper completion bash)"    (in ~/.bashrc)
+    zsh:  eval "$(coinsuper completion zsh)"     (in ~/.zshrc, after compinit)
+    fish: coinsuper completion fish > ~/.config/fish/completions/coinsuper.fish
+    """
+    from .completion import script
+
+    click.echo(script(shell), nl=False)
+
+
+@cli.command("config")
+@stream_options
+@click.pass_context
+def config_command(ctx, opts):
+    """Print the settings a streaming command would use and where each came from
+    (command line, environment, profile, config file, default), secrets masked. Takes
+    the streaming commands' options, so `coinsuper config --profile prod` shows what
+    `coinsuper trades BTC_USD --profile prod` would use."""
+    from . import config
+
+    for line in config.describe(config.rows(ctx, ctx.meta.get("coinsuper.settings", {}))):
+        click.echo(line)
+
+
+def config_hint(error: click.UsageError) -> str:
+    """' (from config file PATH)' when the refused value came from the config file."""
+    param, ctx = getattr(error, "param", None), error.ctx
+    if ctx is None or param is None or param.name is None:
+        return ""
+    if ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT_MAP:
+        return ""
+    setting = ctx.meta.get("coinsuper.settings", {}).get(param.name)
+    return f" (from {setting.source})" if setting is not None else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every way out of it passes here and gets its exit code."""
     argv = sys.argv[1:] if argv is None else argv
@@ -486,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         # One line that names the option, not Click's three-line usage block: it is what
         # a script's log keeps. --help is one step away and the line says where.
         command = error.ctx.command_path if error.ctx is not None else "coinsuper"
-        warn(f"{error.format_message()} (see '{command} --help')")
+        warn(f"{error.format_message()}{config_hint(error)} (see '{command} --help')")
         return error.exit_code
     except click.ClickException as error:
         error.show()
