@@ -191,6 +191,18 @@ STREAM_OPTIONS = (
     click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
                  callback=checked(_lazy(".transport", "check_cafile")),
                  help="Trust the certificate authorities in this PEM file."),
+    click.option("--cert", type=click.Path(exists=True, dir_okay=False),
+                 callback=checked(_lazy(".transport", "check_cert")),
+                 help="A TLS client certificate (PEM; with its key unless --key)."),
+    click.option("--key", type=click.Path(exists=True, dir_okay=False),
+                 callback=checked(_lazy(".transport", "check_key")),
+                 help="The client certificate's private key (PEM, unencrypted)."),
+    click.option("--proxy", envvar="COINSUPER_PROXY", metavar="URL",
+                 callback=checked(lambda value: value and _lazy(".proxy", "check_proxy_url")(
+                     value)),
+                 help="Connect through this proxy: http://, socks5:// or socks5h:// (names "
+                      "resolved at the proxy); \"\" for none. [env: COINSUPER_PROXY; else "
+                      "HTTPS_PROXY, ALL_PROXY, NO_PROXY... as curl reads them]"),
     VERBOSE_OPTION,
     click.option("--record", metavar="PATH",
                  callback=checked(_lazy(".recording", "check_path")),

@@ -87,6 +87,9 @@ class StreamOptions:
     max_packet: int
     insecure: bool
     cafile: str | None
+    cert: str | None
+    key: str | None
+    proxy: str | None
     verbose: bool
     record: str | None = None
 
@@ -178,7 +181,9 @@ def _run(env: Environment, opts: StreamOptions, output: Output,
     from .transport import TLSOptions
 
     options = RunOptions(
-        tls=TLSOptions(insecure=opts.insecure, cafile=opts.cafile),
+        tls=TLSOptions(insecure=opts.insecure, cafile=opts.cafile, cert=opts.cert,
+                       key=opts.key),
+        proxy=_proxy_settings(opts, connection_plans),
         max_packet=opts.max_packet, retries=opts.retries,
         stale_after=opts.stale_after or None, warn=env.warn,
         log=env.warn if opts.verbose else None)
@@ -192,6 +197,19 @@ def _run(env: Environment, opts: StreamOptions, output: Output,
     finally:
         if recorder is not None:
             recorder.close()
+
+
+def _proxy_settings(opts: StreamOptions, connection_plans: list[plans.ConnectionPlan]):
+    """--proxy, or the environment's proxy variables as curl reads them; a malformed one
+    is bad usage before anything connects."""
+    from .proxy import ProxySettings
+
+    if opts.key is not None and opts.cert is None:
+        raise UsageError("--key needs --cert: the key of which client certificate?")
+    settings = ProxySettings(explicit=opts.proxy, environ=os.environ)
+    for plan in connection_plans:
+        settings.for_url(plan.url)
+    return settings
 
 
 def _recorder(env: Environment, path: str | None):
