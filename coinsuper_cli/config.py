@@ -272,6 +272,8 @@ def _value(key: str, value: Any, at: str, base: str, environ: Mapping[str, str])
     shown = key != "secret_key"
     if not isinstance(value, str):
         raise ConfigError(f"{at}: expected a string, got {_toml_type(value)}")
+    if value == "" and key == "proxy":
+        return value  # none, over a proxy of the top level: as --proxy ""
     if value == "":
         raise ConfigError(f"{at}: empty; remove the line to use the default")
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
@@ -296,6 +298,9 @@ def _validate(key: str, value: str, at: str) -> None:
     if key == "url":
         from .transport import check_url
         checks["url"] = check_url
+    if key == "proxy":
+        from .proxy import check_proxy_url
+        checks["proxy"] = check_proxy_url
     check = checks.get(key)
     if check is None:
         return
@@ -394,6 +399,8 @@ def describe(rows: Iterable[tuple[str, Any, str | None]]) -> list[str]:
             shown = "***"  # may be the callable that runs secret_key_command: not called
         elif key == "access_key":
             shown = mask(str(value))
+        elif value == "":
+            shown = '"" (none)'
         elif isinstance(value, (list, tuple)):
             shown = shlex.join(str(v) for v in value)
         elif isinstance(value, str) and "://" in value:

@@ -241,6 +241,7 @@ def test_a_secret_key_command_owned_by_another_user_is_refused(tmp_path):
     ("url = 5\n", "url: expected a string, got an integer"),
     ("cafile = [\"a\"]\n", "cafile: expected a string, got an array"),
     ("proxy = 1979-05-27\n", "proxy: expected a string, got a date or time"),
+    ('proxy = "ftp://x"\n', "proxy: unsupported proxy URL 'ftp://x'"),
     ('email = ""\n', "email: empty; remove the line to use the default"),
     ('email = "no-at-sign"\n', "email: malformed email 'no-at-sign'"),
     ('env = "a/#"\n', "env: malformed topic prefix 'a/#'"),
@@ -608,3 +609,16 @@ def test_completion_reads_no_config_file(tmp_path, toy_run, monkeypatch):
     monkeypatch.setenv("COINSUPER_CONFIG", path)
     items = BashComplete(toy, {}, "coinsuper", "_X").get_completions(["trades"], "--e")
     assert [item.value for item in items] == ["--env", "--email"]
+
+
+def test_an_empty_proxy_in_a_profile_is_none_over_the_top_level_proxy(tmp_path):
+    path = write(tmp_path, """\
+        proxy = "http://proxy.example:3128"
+        [profiles.home]
+        proxy = ""
+        """)
+    found = load(path, {})
+    assert found.settings()["proxy"].value == "http://proxy.example:3128"
+    assert found.settings("home")["proxy"].value == ""
+    assert config.describe([("proxy", "", "profile home")]) == \
+        ['proxy = "" (none)  (profile home)']
