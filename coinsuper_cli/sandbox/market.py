@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..exchange import INTERVALS, documented_steps, normalise_symbol, quote_is_fiat
+from ..exchange import (INTERVALS, SANDBOX_MARKETS, documented_steps, normalise_symbol,
+                        quote_is_fiat)
 from . import payloads as pl
 from .account import Balance, DemoAccount, Ledger, demo_account
 from .engine import BUY, SELL, Fill, Order, OrderBook
 from .traders import CrowdIds, crowd_step, demo_step, seed_book
 
-DEFAULT_SYMBOLS: tuple[str, ...] = ("BTC_USD", "ETH_USD", "ETH_BTC", "LTC_USD", "XRP_BTC")
+DEFAULT_SYMBOLS: tuple[str, ...] = SANDBOX_MARKETS  # the list shell completion knows too
 QTY_DECIMALS = 4
 TRADE_LOG = 10_000    # trades kept per symbol: tickers need 50, tests check a minute
 TICKERS = 50
