@@ -11,13 +11,11 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 from loopback import free_port, stop_process, wait_for_port
+from test_proxy import mqtt_connect as connect_through
 
 from coinsuper_cli.errors import ConnectFailed, UsageError
-from coinsuper_cli.mqtt.codec import Decoder, encode
-from coinsuper_cli.mqtt.packets import ConnAck, Connect
-from coinsuper_cli.transport import (
-    CertificateRefused, TLSOptions, check_cert, check_key, open_transport,
-)
+from coinsuper_cli.mqtt.packets import ConnAck
+from coinsuper_cli.transport import CertificateRefused, TLSOptions, check_cert, check_key
 
 
 @pytest.fixture(scope="module")
@@ -153,17 +151,7 @@ def mtls_mosquitto(pem, tmp_path_factory):
 
 def mqtt_connect(url: str, tls: TLSOptions) -> ConnAck:
     """Opens a transport, sends MQTT CONNECT and returns the CONNACK."""
-    transport = open_transport(url, timeout=5, tls=tls)
-    try:
-        transport.send(encode(Connect("coinsuper-mtls-test")))
-        decoder = Decoder.for_client()
-        while (packet := decoder.next_packet()) is None:
-            data = transport.recv(5)
-            assert data is not None, "no CONNACK within 5 s"
-            decoder.feed(data)
-        return packet
-    finally:
-        transport.close()
+    return connect_through(url, tls, proxy=None)
 
 
 @pytest.mark.parametrize("scheme", ["mqtts", "wss"])

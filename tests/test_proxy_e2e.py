@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from conftest import SAMPLES, clean_env, coinsuper_command, start_sandbox, stop_sandbox
 from test_client_cert import mtls_mosquitto, pem  # noqa: F401 (fixtures)
-from test_proxy import Dante, Tinyproxy
+from test_proxy import Tinyproxy, dante  # noqa: F401 (a fixture)
 
 
 def coinsuper(*args, timeout=60, **env):
@@ -20,13 +20,6 @@ def coinsuper(*args, timeout=60, **env):
 @pytest.fixture(scope="module")
 def tinyproxy(tmp_path_factory):
     proxy = Tinyproxy(tmp_path_factory.mktemp("tinyproxy"), [])  # CONNECT to any port
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def dante(tmp_path_factory):
-    proxy = Dante(tmp_path_factory.mktemp("dante"))
     yield proxy
     proxy.stop()
 

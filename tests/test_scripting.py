@@ -43,7 +43,7 @@ def table_of(channel, name, fmt="csv", fields=None, time="ms", header=True):
     return list(csv.reader(io.StringIO(text), delimiter={"csv": ",", "tsv": "\t"}[fmt]))
 
 
-def as_rows(channel, jsonl):
+def as_rows(jsonl):
     """What csv should hold, built from the jsonl: levels one row each."""
     rows = []
     for obj in jsonl:
@@ -62,7 +62,7 @@ def as_rows(channel, jsonl):
 def test_csv_and_tsv_read_back_to_the_jsonl_values_digit_for_digit(name, channel, fmt):
     table = table_of(channel, name, fmt)
     assert tuple(table[0]) == shape.columns(channel)
-    assert table[1:] == as_rows(channel, jsonl_of(channel, name))
+    assert table[1:] == as_rows(jsonl_of(channel, name))
     assert len(table) > 1
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_scripting import as_rows
 from conftest import clean_env, coinsuper_command, start_sandbox, stop_sandbox
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -99,15 +100,7 @@ def test_csv_and_tsv_of_every_channel_read_back_to_the_jsonl_values(recordings, 
     jsonl = [json.loads(line) for line in coinsuper(*replay, "--format", "jsonl")
              .stdout.splitlines()]
     assert jsonl, f"the recording holds no {channel}"
-    expected = []
-    for obj in jsonl:
-        base = [str(v) for k, v in obj.items() if k not in ("asks", "bids")]
-        if "asks" in obj:
-            expected += [base + [side, str(i), price, qty]
-                         for key, side in (("asks", "ask"), ("bids", "bid"))
-                         for i, (price, qty) in enumerate(obj[key])]
-        else:
-            expected.append(base)
+    expected = as_rows(jsonl)
     for fmt, delimiter in (("csv", ","), ("tsv", "\t")):
         done = coinsuper(*replay, "--format", fmt)
         assert done.returncode == 0, done.stderr
