@@ -394,6 +394,60 @@ def account(opts):
     _run(opts, Wanted(private=("asset", "order", "fill")))
 
 
+def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
+    from .channels import PUBLIC
+
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    unknown = [n for n in names if n not in PUBLIC]
+    if unknown or not names:
+        what = f"unknown channel {unknown[0]!r}" if unknown else "no channel"
+        raise click.BadParameter(f"{what}: use some of {','.join(PUBLIC)} (--private adds "
+                                 "the private ones)", ctx, param)
+    return names
+
+
+@cli.command(short_help="Relay the exchange's topics into an MQTT broker, for many "
+                        "consumers.")
+@symbols_argument
+@click.option("--to", "to", required=True, metavar="URL",
+              callback=checked(_lazy(".transport", "check_url")),
+              help="The target broker: mqtt://, mqtts://, ws:// or wss://, with "
+                   "USER:PASSWORD@ if it wants them.")
+@click.option("--channels", "channel_names", default="depth,book,kline,trade",
+              show_default=True, callback=relay_channels_option, metavar="NAME,...",
+              shell_complete=complete_channels, help="Public channels to relay.")
+@click.option("--step", callback=checked(exchange.validate_step),
+              shell_complete=complete_steps, help="The order book's step (see `book`).")
+@click.option("--interval", "range_ms", default="1m", show_default=True,
+              shell_complete=complete_intervals, callback=checked(exchange.parse_interval),
+              help="The candles' interval (see `kline`).")
+@click.option("--private", is_flag=True,
+              help="Also relay your balances, orders and fills (needs credentials): "
+                   "whoever can read the target broker reads them.")
+@click.option("--to-qos", type=click.IntRange(0, 2), default=0, show_default=True,
+              help="QoS of the messages published to the target.")
+@click.option("--buffer", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Messages held while the target is away; past it the oldest are "
+                   "dropped, and counted.")
+@click.option("--normalized", is_flag=True,
+              help="Also publish each jsonl record on coinsuper/v1/CHANNEL/SYMBOL.")
+@stream_options
+@pass_app
+def relay(app, symbols, to, channel_names, step, range_ms, private, to_qos, buffer,
+          normalized, opts):
+    """Keep the exchange's connections once and republish every message, byte for byte
+    on the same topic, into an MQTT broker (Mosquitto, EMQX, HiveMQ) from which any
+    number of consumers read: `coinsuper trades BTC_USD --url mqtt://BROKER` works as
+    against the exchange. Market topics are retained. Each side reconnects on its own;
+    while the target is away the newest --buffer messages wait. --count counts messages
+    received. Example: coinsuper relay BTC_USD ETH_BTC --sandbox --to mqtt://127.0.0.1"""
+    from .relay.command import RelayOptions, relay as run_relay
+
+    run_relay(app.env, opts, RelayOptions(
+        to, symbols, channel_names, private, step, range_ms, to_qos, buffer, normalized),
+        dry_run=app.dry_run)
+
+
 def symbols_option(ctx, param, value: str | None):
     if value is None:
         return None

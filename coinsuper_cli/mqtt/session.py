@@ -45,7 +45,15 @@ class Repeated:
     dup: bool
 
 
-Event = Connected | Message | Subscribed | Repeated
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A QoS 1 or 2 message this client published is the server's now: PUBACK came
+    (QoS 1), or PUBCOMP (QoS 2, §4.3.3)."""
+
+    packet_id: int
+
+
+Event = Connected | Message | Subscribed | Repeated | Delivered
 
 
 class ClientSession:
@@ -83,6 +91,9 @@ class ClientSession:
         self._awaiting_pubrel: set[int] = set()
         self._auto_ack = auto_ack
         self._unacknowledged: set[int] = set()  # QoS 2 ids delivered, PUBREC not yet sent
+        # QoS 1 and 2 messages this client published whose PUBACK or PUBCOMP has not
+        # come: packet id -> QoS (§4.3.2, §4.3.3).
+        self._outgoing: dict[int, int] = {}
 
     # -- sending ---------------------------------------------------------------------
 
@@ -99,8 +110,28 @@ class ClientSession:
         self._send(self._connect, now)
 
     def _packet_id(self) -> int:
-        self._next_id = self._next_id % 65535 + 1
-        return self._next_id
+        # An id stays taken until its exchange completes (§2.3.1); a publisher keeps far
+        # fewer than 65,535 in flight, so a free one is always near.
+        while True:
+            self._next_id = self._next_id % 65535 + 1
+            if self._next_id not in self._outgoing:
+                return self._next_id
+
+    def publish(self, topic: str, payload: bytes, qos: int, now: float, *,
+                retain: bool = False, dup: bool = False) -> int | None:
+        """Send a PUBLISH; for QoS 1 and 2 its packet id, whose Delivered event says
+        when the server has it."""
+        packet_id = None
+        if qos:
+            packet_id = self._packet_id()
+            self._outgoing[packet_id] = qos
+        self._send(Publish(topic, payload, qos, retain, dup, packet_id), now)
+        return packet_id
+
+    @property
+    def in_flight(self) -> int:
+        """QoS 1 and 2 messages published and not yet acknowledged."""
+        return len(self._outgoing)
 
     def subscribe(self, topics: list[str] | tuple[str, ...], qos: int, now: float) -> int:
         packet_id = self._packet_id()
@@ -178,8 +209,19 @@ class ClientSession:
             return Subscribed(topics, packet.return_codes)
         elif kind is ConnAck:
             raise ProtocolViolation("a second CONNACK")  # §3.2.0-1: exactly one
-        # PUBACK, PUBREC and PUBCOMP answer publishes this client never sends, and
-        # UNSUBACK needs no action: all are ignored quietly.
+        elif kind is PubAck or kind is PubComp:
+            # The end of a QoS 1 (PUBACK) or QoS 2 (PUBCOMP) publish of ours.
+            wanted = 1 if kind is PubAck else 2
+            if self._outgoing.get(packet.packet_id) == wanted:
+                del self._outgoing[packet.packet_id]
+                return Delivered(packet.packet_id)
+        elif kind is PubRec:
+            # §4.3.3: the sender answers PUBREC with PUBREL, again if PUBREC is repeated,
+            # and keeps the id until PUBCOMP.
+            if self._outgoing.get(packet.packet_id) == 2:
+                self._send(PubRel(packet.packet_id), now)
+        # Acks of ids this client has not in flight (a publish of an earlier connection)
+        # and UNSUBACK need no action: all are ignored quietly.
         return None
 
     def acknowledge(self, message: Message, now: float) -> None:

@@ -1,0 +1,182 @@
+# `coinsuper relay`, without Click: plan the upstream connections as the streaming
+# commands do (one per public topic, one for the private channels), connect the
+# publisher to the target, then pump the runner's messages into the queue until
+# --count, --timeout or Ctrl-C, and publish what is still queued before leaving.
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+from .. import core
+from ..core import Environment, StreamOptions, Wanted
+from ..errors import UsageError
+from ..output_options import OutputOptions
+from .queue import RelayQueue
+from .status import RelayStatus, Summaries, UpstreamStates
+
+DEFAULT_BUFFER = 5000
+DRAIN_SECONDS = 3.0  # at exit, how long what is still queued may take to go out
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    """What `relay` takes besides the streaming commands' options."""
+
+    to: str
+    symbols: tuple[str, ...]
+    channels: tuple[str, ...] = ("depth", "book", "kline", "trade")
+    private: bool = False
+    step: str | None = None
+    range_ms: int | None = None
+    to_qos: int = 0
+    buffer: int = DEFAULT_BUFFER
+    normalized: bool = False
+
+    def wanted(self) -> Wanted:
+        from ..channels import PRIVATE
+
+        return Wanted(public=self.channels, symbols=self.symbols,
+                      private=PRIVATE if self.private else (), step=self.step,
+                      range_ms=self.range_ms)
+
+
+def check_output(output: OutputOptions, stdout_isatty: bool) -> bool:
+    """Whether to show the live status view. The relay writes no records: of the output
+    options only --format live (or leaving it out), --count and --timeout apply."""
+    given = [name for name, value in (
+        ("--fields", output.fields), ("--template", output.template),
+        ("--time", output.time), ("--since", output.since)) if value is not None]
+    if output.no_header:
+        given.append("--no-header")
+    if given:
+        raise UsageError(f"{given[0]} does not apply to relay: it publishes payloads to "
+                         "--to and prints no records")
+    if output.format not in (None, "live"):
+        raise UsageError(f"--format {output.format} does not apply to relay: it prints no "
+                         "records; --format live shows its status (the default on a "
+                         "terminal), else a summary line a minute goes to stderr")
+    if output.format == "live" and not stdout_isatty:
+        raise UsageError("--format live needs a terminal on stdout")
+    return stdout_isatty
+
+
+def plans_for(target, relay: RelayOptions) -> list:
+    """One connection per public topic, and one for all private channels."""
+    from .. import plans
+
+    wanted = relay.wanted()
+    found = [plans.public_plan(target, channel, symbol, step=wanted.step,
+                               range_ms=wanted.range_ms)
+             for channel in wanted.public for symbol in wanted.symbols]
+    if wanted.private:
+        found.append(plans.private_plan(target, wanted.private))
+    return found
+
+
+def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
+          dry_run: bool = False) -> None:
+    """Plan, then print the plan (`topics relay`) or relay until told to stop."""
+    live = check_output(opts.output, env.stdout_isatty)
+    wanted = relay.wanted()
+    if dry_run:
+        demo = core.SANDBOX_PLAN_URL if opts.sandbox else None
+        found = plans_for(core._target(opts, wanted, env, demo_url=demo), relay)
+        core._describe(env, found)
+        from ..transport import redact_url
+
+        env.stdout.write(f"relay to   {redact_url(relay.to)} at QoS {relay.to_qos}\n"
+                         .encode())
+        env.stdout.flush()
+        return
+    if not opts.sandbox:  # missing credentials are bad usage before anything starts
+        found = plans_for(core._target(opts, wanted, env, demo_url=None), relay)
+    sandbox = core._start_sandbox(opts, env) if opts.sandbox else None
+    try:
+        if sandbox is not None:
+            found = plans_for(core._target(opts, wanted, env, demo_url=sandbox.ws_url),
+                              relay)
+        _run(env, opts, relay, found, live=live)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list, *,
+         live: bool) -> None:
+    from ..runner import Connections, RunOptions
+    from ..stream import Limits, pump
+    from ..transport import TLSOptions
+    from .publisher import Publisher, TargetOptions, split_credentials
+    from .sink import RelaySink
+
+    tls = TLSOptions(insecure=opts.insecure, cafile=opts.cafile, cert=opts.cert,
+                     key=opts.key)
+    proxies = core._proxy_settings(opts, found)
+    log = env.warn if opts.verbose else None
+    queue = RelayQueue(relay.buffer)
+    publisher = Publisher(queue, TargetOptions(
+        relay.to, qos=relay.to_qos, keepalive=opts.keepalive or 60, tls=tls,
+        proxy=proxies.for_url(split_credentials(relay.to)[0]), max_packet=opts.max_packet,
+        log=log))
+    upstream = UpstreamStates()
+    upstream.expect(found)
+    recorder = core._recorder(env, opts.record)
+    on_state = upstream
+    if recorder is not None:
+        def on_state(plan, state, detail=""):
+            upstream(plan, state, detail)
+            recorder.on_state(plan, state, detail)
+    options = RunOptions(tls=tls, proxy=proxies, max_packet=opts.max_packet,
+                         retries=opts.retries, stale_after=opts.stale_after or None,
+                         warn=env.warn, log=log, on_state=on_state)
+
+    def snapshot() -> RelayStatus:
+        return RelayStatus(
+            publisher.shown_url, received=sink.received, published=publisher.published,
+            delivered=publisher.delivered, queued=len(queue), buffer=queue.limit,
+            dropped=queue.dropped, pending=publisher.pending, upstream=upstream.snapshot(),
+            downstream=publisher.state, upstream_lost=upstream.lost,
+            downstream_lost=publisher.reconnects)
+
+    view = None
+    if live:
+        from .view import LiveStatus  # rich is imported here, in live mode only
+
+        view = LiveStatus(snapshot)
+    summaries = Summaries(snapshot, env.warn)
+
+    def after_flush() -> None:
+        publisher.check()
+        if view is not None:
+            view.maybe_refresh()
+        else:
+            summaries.maybe_write()
+
+    sink = RelaySink(queue, normalized=relay.normalized, warn=env.warn,
+                     after_flush=after_flush)
+    output = sink
+    if recorder is not None:
+        from ..recording import Tee
+
+        output = Tee(sink, recorder)
+    publisher.start()
+    try:
+        publisher.wait_ready()
+    except BaseException:
+        publisher.close(0)
+        raise
+    try:
+        limits = Limits(opts.output.count, opts.output.timeout)
+        if view is not None:
+            view.start()
+        pump(Connections(found, options), output, limits)
+    finally:
+        try:
+            publisher.close(DRAIN_SECONDS)
+        finally:
+            if view is not None:
+                view.stop()
+            if recorder is not None:
+                recorder.close()
+            summaries.write()

@@ -1,0 +1,86 @@
+# What the relay publishes of each message received upstream: the payload exactly as
+# received on the same topic, market topics retained and private ones never; with
+# --normalized, each jsonl record too, on coinsuper/v1/{channel}/{symbol}.
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import channels
+from ..errors import PayloadError
+from ..output import record_json
+from ..records import Record
+from ..stream import Message, Sink
+from .queue import Outgoing, RelayQueue
+
+NORMALIZED_PREFIX = "coinsuper/v1"
+# Retained: a late joiner gets the current depth, book and candle at once, and the
+# latest trades push (the exchange's pushes repeat the latest 50 trades, which every
+# consumer de-duplicates, so the retained one is a first tape, not a stale surprise).
+# Never the private topics: a retained balance would outlive the subscriber who may
+# read it, and reach whoever subscribes next.
+RETAINED = {name: not channel.private for name, channel in channels.CHANNELS.items()}
+_WILDCARDS = ("/", "+", "#", "\x00")
+
+
+def normalized_topic(record: Record) -> str:
+    """coinsuper/v1/{channel}/{symbol}: a market record's symbol, an order's or a
+    fill's symbol, an asset's currency; coinsuper/v1/{channel} when that level would
+    be empty or hold a wildcard (a currency name is the exchange's to choose)."""
+    key = getattr(record, "symbol", None) or getattr(record, "currency", None)
+    if not key or any(char in key for char in _WILDCARDS):
+        return f"{NORMALIZED_PREFIX}/{record.channel}"
+    return f"{NORMALIZED_PREFIX}/{record.channel}/{key}"
+
+
+class RelaySink(Sink):
+    """Queues what the relay publishes; each received message counts once (--count).
+
+    Args:
+        normalized: also publish each record as a jsonl line.
+        warn: receives the line about a payload whose records could not be read.
+        after_flush: called after each batch (the publisher's health, the status).
+    """
+
+    wants_records = False  # parsed here, only with --normalized: raw payloads go as is
+
+    def __init__(self, queue: RelayQueue, *, normalized: bool = False,
+                 warn: Callable[[str], None] | None = None,
+                 after_flush: Callable[[], None] | None = None) -> None:
+        self.queue = queue
+        self.normalized = normalized
+        self.received = 0
+        self.unreadable = 0
+        self._warn = warn
+        self._after_flush = after_flush
+        self._pending: list[Outgoing] = []
+
+    def write(self, message: Message, records: list[Record] | None) -> None:
+        feed = message.feed
+        retain = RETAINED[feed.channel]
+        self.received += 1
+        self._pending.append(Outgoing(feed.topic, message.payload, retain))
+        if not self.normalized:
+            return
+        try:
+            records = feed.parse(message.payload)
+        except PayloadError as error:
+            # The payload itself went on, as received; only its records cannot.
+            self.unreadable += 1
+            if self._warn and self.unreadable == 1:
+                self._warn(f"no normalized records for a message on {feed.topic}: {error} "
+                           "(its payload was relayed; further ones are counted)")
+            return
+        recv_ms = message.recv_ms
+        self._pending.extend(
+            Outgoing(normalized_topic(record), record_json(record, recv_ms).encode(), retain)
+            for record in records)
+
+    def skipped(self, message: Message, problem: str) -> None:  # never parsed by the pump
+        self.write(message, None)
+
+    def flush(self) -> None:
+        if self._pending:
+            self.queue.put_many(self._pending)
+            self._pending = []
+        if self._after_flush is not None:
+            self._after_flush()
