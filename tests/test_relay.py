@@ -70,7 +70,7 @@ def test_normalized_adds_each_record_once_on_its_own_topic():
     assert out[0] == Outgoing(TRADES, TRADE_PUSH, True)
     records = [o for o in out if o.topic.startswith("coinsuper/v1/")]
     assert [o.topic for o in records] == ["coinsuper/v1/trade/BTC_USD"] * 2  # each once
-    first = json.loads(records[0].payload)
+    first = min((json.loads(o.payload) for o in records), key=lambda r: r["price"])
     assert first == {"channel": "trade", "recv": 1795730093000, "symbol": "BTC_USD",
                      "ts": 1795730091000, "price": "6597.50", "qty": "0.1253",
                      "side": "sell"}
