@@ -178,7 +178,7 @@ def _start_sandbox(opts: StreamOptions, env: Environment):
 def _run(env: Environment, opts: StreamOptions, output: Output,
          connection_plans: list[plans.ConnectionPlan]) -> None:
     from .runner import Connections, RunOptions
-    from .transport import TLSOptions
+    from .tls import TLSOptions
 
     options = RunOptions(
         tls=TLSOptions(insecure=opts.insecure, cafile=opts.cafile, cert=opts.cert,

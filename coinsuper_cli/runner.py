@@ -24,7 +24,8 @@ from .mqtt.session import Message as Received
 from .plans import ConnectionPlan
 from .proxy import ProxySettings
 from .stream import Message, Stopped
-from .transport import ConnectionClosed, TLSOptions, Transport, open_transport, redact_url
+from .tls import TLSOptions
+from .transport import ConnectionClosed, Transport, open_transport, redact_url
 
 # How often a quiet connection hands back an empty batch, so that its consumer can
 # check the deadline and the stop switch.

@@ -28,7 +28,8 @@ from coinsuper_cli.mqtt.packets import ConnAck, Connect
 from coinsuper_cli.proxy import ProxySettings, check_proxy_url, no_proxy_matches, resolve_proxy
 from coinsuper_cli.runner import Connection, RunOptions
 from coinsuper_cli.sandbox.server import SandboxConfig, start_in_thread
-from coinsuper_cli.transport import ProxyFailed, TLSOptions, open_transport
+from coinsuper_cli.tls import TLSOptions
+from coinsuper_cli.transport import ProxyFailed, open_transport
 
 # -- choosing a proxy: curl's rules -------------------------------------------------------
 

@@ -17,9 +17,10 @@ from hypothesis import given, strategies as st
 
 from coinsuper_cli.errors import UsageError
 from coinsuper_cli.mqtt.errors import ProtocolViolation
+from coinsuper_cli.tls import TLSOptions, check_cafile
 from coinsuper_cli.transport import (
-    CLOSE_WAIT, ConnectionClosed, TCPTransport, TLSOptions, WebSocketFrames,
-    WebSocketTransport, check_cafile, check_url, open_transport, redact_url,
+    CLOSE_WAIT, ConnectionClosed, TCPTransport, WebSocketFrames, WebSocketTransport,
+    check_url, open_transport, redact_url,
 )
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA  # RFC 6455 §5.2
