@@ -1,0 +1,223 @@
+"""End to end: `coinsuper relay` from the sandbox into Debian's mosquitto (started here
+on free loopback ports), read by paho-mqtt, mosquitto_sub and `coinsuper` itself. What
+the relay received is what its --record kept; every subscriber must get exactly that,
+byte for byte, each message once."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import (Mosquitto, Streamer, clean_env, coinsuper_command, run_coinsuper,
+                      sandbox_env, start_sandbox, stop_sandbox, wait_until, _need_mosquitto)
+from loopback import stop_process
+
+ENV = "exchange_ha_prod_hk"
+PUBLIC_PASSWORD = "da65be18f44b33b69603c39fd03ddf49"
+
+
+@pytest.fixture
+def broker(tmp_path):
+    _need_mosquitto()
+    broker = Mosquitto(tmp_path)
+    yield broker
+    broker.stop()
+
+
+def recorded(path: Path) -> list[tuple[str, bytes]]:
+    """(topic, payload) of every message a --record file holds, in order."""
+    out = []
+    for line in path.read_text().splitlines():
+        obj = json.loads(line)
+        if "topic" in obj:
+            data = (obj["payload"].encode() if "payload" in obj
+                    else base64.b64decode(obj["payload_b64"]))
+            out.append((obj["topic"], data))
+    return out
+
+
+class Relay:
+    """`coinsuper relay ARGS -v` as its own process, its stderr in a file."""
+
+    def __init__(self, tmp_path: Path, args: list[str], env=None) -> None:
+        self.record = tmp_path / f"relay-{time.monotonic_ns()}.jsonl"
+        self.errors = tmp_path / f"relay-{time.monotonic_ns()}.err"
+        with self.errors.open("wb") as err:
+            self.process = subprocess.Popen(
+                coinsuper_command() + ["relay", *args, "--record", str(self.record), "-v"],
+                stdout=subprocess.DEVNULL, stderr=err, env=env or clean_env())
+
+    @property
+    def log(self) -> str:
+        return self.errors.read_text()
+
+    def wait(self, timeout: float = 30) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def summary(self) -> dict[str, int]:
+        line = [l for l in self.log.splitlines() if l.startswith("coinsuper: relay: in ")][-1]
+        numbers = {k: int(v.replace(",", "")) for k, v in
+                   re.findall(r"(in|out|dropped) ([\d,]+)", line)}
+        return numbers
+
+
+class Consumer:
+    """`coinsuper ARGS --format raw -v` as a consumer of the relay's broker, its stdout
+    in a file (a full pipe would stall it)."""
+
+    def __init__(self, tmp_path: Path, args: list[str]) -> None:
+        self.out = tmp_path / f"consumer-{time.monotonic_ns()}.out"
+        with self.out.open("wb") as out:
+            self.process = subprocess.Popen(coinsuper_command() + args + ["--format", "raw",
+                                                                          "-v"],
+                                            stdout=out, stderr=subprocess.PIPE,
+                                            env=clean_env())
+
+    def wait_subscribed(self, connections: int, timeout: float = 30) -> None:
+        """Until each of its connections has its SUBACK (-v says so)."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while seen < connections:
+            line = self.process.stderr.readline().decode()
+            assert line and time.monotonic() < deadline, "a consumer did not subscribe"
+            seen += "subscribed (granted" in line
+
+    def lines(self) -> list[bytes]:
+        """Stops it (Ctrl-C) and gives what it printed."""
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=10)
+        self.process.stderr.close()
+        return self.out.read_bytes().splitlines()
+
+
+class PahoSubscribers:
+    """n paho-mqtt clients in this process, each counting what it receives."""
+
+    def __init__(self, port: int, n: int, *, qos: int, transport: str = "tcp",
+                 topic: str = f"{ENV}/#", clean: bool = True, prefix: str = "sub") -> None:
+        import paho.mqtt.client as mqtt
+
+        self.received: list[list[tuple[str, bytes]]] = [[] for _ in range(n)]
+        self.subscribed = threading.Semaphore(0)
+        self.clients = []
+        for i in range(n):
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311,
+                                 transport=transport, client_id=f"{prefix}{i}",
+                                 clean_session=clean)
+            if transport == "websockets":
+                client.ws_set_options(path="/mqtt")
+            client.on_connect = (lambda c, u, f, rc, p: c.subscribe(topic, qos=qos))
+            client.on_subscribe = lambda *a: self.subscribed.release()
+            client.on_message = (lambda c, u, m, box=self.received[i]:
+                                 box.append((m.topic, m.payload)))
+            client.reconnect_delay_set(0.1, 0.5)
+            client.connect_async("127.0.0.1", port, keepalive=30)
+            client.loop_start()
+            self.clients.append(client)
+
+    def wait_subscribed(self, timeout: float = 20) -> None:
+        for _ in self.clients:
+            assert self.subscribed.acquire(timeout=timeout), "a paho client did not subscribe"
+
+    def stop(self) -> None:
+        for client in self.clients:
+            client.disconnect()
+            client.loop_stop()
+
+
+def test_relay_from_the_sandbox_reaches_paho_mosquitto_sub_and_coinsuper_byte_for_byte(
+        broker, tmp_path):
+    sub_out = tmp_path / "mosquitto_sub.out"
+    with sub_out.open("wb") as out:  # a file: a full pipe would stall it
+        sub = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p",
+                                str(broker.tcp_port), "-t", f"{ENV}/#", "-v", "-q", "1"],
+                               stdout=out)
+    paho = PahoSubscribers(broker.tcp_port, 3, qos=1)
+    paho.wait_subscribed()
+    consumers = [Consumer(tmp_path, ["watch", "BTC_USD", "--url", url, "--qos", "1"])
+                 for url in (broker.tcp_url, broker.ws_url)]
+    for consumer in consumers:
+        consumer.wait_subscribed(4)
+    relay = Relay(tmp_path, ["BTC_USD", "ETH_BTC", "--sandbox", "--to", broker.tcp_url,
+                             "--to-qos", "1", "--timeout", "5"])
+    assert relay.wait() == 0, relay.log
+    want = recorded(relay.record)
+    assert len(want) >= 16  # 8 topics, each at least twice in 5 s
+    time.sleep(0.5)
+    paho.stop()
+    for got in paho.received:
+        assert got == want  # in order, byte for byte, each once
+    stop_process(sub)  # stdbuf: each line was flushed as it was printed
+    lines = sub_out.read_bytes().splitlines()
+    extra = Counter(lines) - Counter(t.encode() + b" " + p for t, p in want)
+    missing = Counter(t.encode() + b" " + p for t, p in want) - Counter(lines)
+    assert not extra and not missing, ([(len(x), x[-80:]) for x in extra],
+                                       [(len(x), x[-80:]) for x in missing])
+    btc = [(t, p) for t, p in want if "BTC_USD" in t]
+    for consumer in consumers:
+        assert Counter(consumer.lines()) == Counter(t.encode() + b" " + p for t, p in btc)
+    summary = relay.summary()
+    assert summary["in"] == summary["out"] == len(want) and summary["dropped"] == 0
+    log = relay.log
+    assert f"relay → {broker.tcp_url} connected" in log
+
+
+def test_a_late_joiner_gets_the_retained_book_depth_candle_and_trades_at_once(
+        broker, tmp_path):
+    relay = Relay(tmp_path, ["BTC_USD", "--sandbox", "--to", broker.ws_url, "--timeout",
+                             "4", "--normalized"])
+    assert relay.wait() == 0, relay.log
+    want = recorded(relay.record)
+    last = {topic: payload for topic, payload in want}
+    started = time.monotonic()
+    late = PahoSubscribers(broker.tcp_port, 1, qos=0, topic="#")
+    wait_until(lambda: len(late.received[0]) >= len(last) + 4, 5, "the retained messages")
+    assert time.monotonic() - started < 2
+    late.stop()
+    got = dict(late.received[0])
+    for topic, payload in last.items():
+        assert got[topic] == payload
+    kinds = {t.rsplit("/", 2)[0].rsplit("/", 1)[-1] for t in last}
+    assert {"depth", "orderBook", "kline", "tickers"} <= kinds | {
+        t.split("/")[-2] for t in last}
+    for channel in ("depth", "book", "kline", "trade"):
+        record = json.loads(got[f"coinsuper/v1/{channel}/BTC_USD"])
+        assert record["channel"] == channel and record["symbol"] == "BTC_USD"
+    # and `coinsuper` itself reads the retained ones from the broker as from the exchange
+    result = run_coinsuper(["book", "BTC_USD", "--url", broker.tcp_url, "--count", "1",
+                            "--format", "jsonl", "--timeout", "5"])
+    assert result.returncode == 0 and json.loads(result.stdout)["channel"] == "book"
+
+
+def test_a_broker_with_a_password_file(tmp_path):
+    """The relay signs in with the URL's user:password; coinsuper consumers send the
+    exchange's public user name and password, which the password file then lists."""
+    _need_mosquitto()
+    passwords = tmp_path / "passwords"
+    passwords.write_text("")
+    for user, password in (("relay", "s3cret"), ("api_subscriber", PUBLIC_PASSWORD)):
+        subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password],
+                       check=True)
+    locked = Mosquitto(tmp_path, password_file=passwords)
+    try:
+        bad = run_coinsuper(["relay", "BTC_USD", "--sandbox", "--to",
+                             f"mqtt://relay:wrong@127.0.0.1:{locked.tcp_port}"])
+        assert bad.returncode == 3 and b"wrong" not in bad.stderr
+        assert b"refused the sign-in" in bad.stderr
+        relay = Relay(tmp_path, ["BTC_USD", "--channels", "trade", "--sandbox", "--to",
+                                 f"mqtt://relay:s3cret@127.0.0.1:{locked.tcp_port}",
+                                 "--timeout", "4"])
+        assert relay.wait() == 0, relay.log
+        assert "s3cret" not in relay.log and "mqtt://***@127.0.0.1" in relay.log
+        result = run_coinsuper(["trades", "BTC_USD", "--url", locked.ws_url, "--count", "1",
+                                "--format", "jsonl", "--timeout", "5"])
+        assert result.returncode == 0, result.stderr
+    finally:
+        locked.stop()
