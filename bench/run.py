@@ -129,8 +129,9 @@ def memory_rows(broker, publisher, workdir, args) -> list[str]:
 
 
 def replay_rows(workdir: Path, args) -> list[str]:
-    """`coinsuper replay --speed max` of a recording, jsonl and raw, beside the pipeline a
-    person would otherwise use on the same file: zcat | jq -c '.payload | fromjson'."""
+    """`coinsuper replay --speed max` of a recording, jsonl, raw and csv, beside the
+    pipeline a person would otherwise use on the same file: zcat | jq -c '.payload |
+    fromjson'. csv's ratio to jsonl is in its row too."""
     import shutil
     import subprocess
 
@@ -156,6 +157,8 @@ def replay_rows(workdir: Path, args) -> list[str]:
                                                 "max", "--format", "jsonl"],
             "coinsuper replay --format raw": [coinsuper, "replay", str(path), "--speed",
                                               "max", "--format", "raw"],
+            "coinsuper replay --format csv": [coinsuper, "replay", str(path), "--speed",
+                                              "max", "--format", "csv"],
             "zcat | jq -c '.payload | fromjson'": [
                 "sh", "-c", f"zcat {path} | jq -c '.payload | fromjson'"],
         }
@@ -171,10 +174,15 @@ def replay_rows(workdir: Path, args) -> list[str]:
                 print(f"  replay {workload.name:6} rep {rep + 1}: {name:36} "
                       f"{rates[name][-1]:9.0f} msg/s", file=sys.stderr)
         jq = rates["zcat | jq -c '.payload | fromjson'"]
+        jsonl = rates["coinsuper replay --format jsonl"]
         for name, mine in rates.items():
             to_jq = [a / b for a, b in zip(mine, jq)]
+            to_jsonl = ""
+            if name.endswith("csv"):
+                ratios = [a / b for a, b in zip(mine, jsonl)]
+                to_jsonl = f"× jsonl {spread(ratios, '{:.2f}')}"
             rows.append(f"| replay {n:,} {workload.name} pushes: {name} | {spread(mine)} "
-                        f"msg/s | × jq {spread(to_jq, '{:.2f}')} | |")
+                        f"msg/s | × jq {spread(to_jq, '{:.2f}')} | {to_jsonl} |")
     return rows
 
 

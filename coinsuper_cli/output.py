@@ -176,12 +176,27 @@ class TableSink(Sink):
     def write(self, message: Message, records: list[Record] | None) -> None:
         if records:
             recv, rows, writerows = message.recv_ms, self._rows, self._writer.writerows
-            for record in records:
-                if rows.has_levels and rows.whole:
-                    self._write_levels(record, recv)
-                else:
+            if not rows.whole:
+                for record in records:
                     writerows(rows(record, recv))
+            elif rows.has_levels:
+                for record in records:
+                    self._write_levels(record, recv)
+            else:
+                self._write_rows(rows.bases(records, recv))
             self._emit()
+
+    def _write_rows(self, rows: list[list[str]]) -> None:
+        """Rows joined by the delimiter, which is what the csv module writes of fields
+        that hold no delimiter, quote or line break; a message with any such field is
+        written by the csv module, quoted. One check of the joined text covers them all."""
+        delimiter = self._delimiter
+        text = "\n".join(map(delimiter.join, rows)) + "\n"
+        if ('"' in text or "\r" in text or text.count("\n") != len(rows)
+                or text.count(delimiter) != sum(map(len, rows)) - len(rows)):
+            self._writer.writerows(rows)
+        else:
+            self._lines.append(text)
 
     def _write_levels(self, record: Record, recv: int) -> None:
         """A depth push is a hundred rows that differ only in their last four columns:

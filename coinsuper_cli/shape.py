@@ -138,9 +138,13 @@ class Rows:
 
     def base(self, record: Record, recv: int) -> list[str]:
         """The columns before a level's: a whole row, for a record without levels."""
-        row = [self._channel, self._time_text(recv)]
-        row += [text(value) for text, value in zip(self._texts, self._values(record))]
-        return row
+        return self.bases([record], recv)[0]
+
+    def bases(self, records: list[Record], recv: int) -> list[list[str]]:
+        """`base` of each of a message's records, which share their first two columns."""
+        head, texts, values = [self._channel, self._time_text(recv)], self._texts, self._values
+        return [head + [text(value) for text, value in zip(texts, values(record))]
+                for record in records]
 
     @staticmethod
     def sides(record: Record) -> tuple[tuple[str, Sequence[tuple[str, str]]], ...]:

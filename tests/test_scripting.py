@@ -315,3 +315,20 @@ def test_rows_of_levels_quote_what_needs_quoting_and_read_back(delimiter):
                     for side, level, p, q in (("ask", "0", "2", "1.5"),
                                               ("ask", "1", "3", "4"),
                                               ("bid", "0", "1", "0.25"))]
+
+
+@given(st.lists(st.tuples(st.text(",\"\t\r\n x\u2028é"), st.text(",\"\t\r\n yé")),
+                min_size=1, max_size=4),
+       st.sampled_from([",", "\t"]))
+def test_rows_are_byte_for_byte_what_the_csv_module_writes(texts, delimiter):
+    """Rows without anything to quote are joined without the csv module: the result is
+    the same as the csv module's, whatever the text from the network holds."""
+    trades = [Trade(symbol, 1, Decimal("1.5"), Decimal("2"), side) for symbol, side in texts]
+    out = io.BytesIO()
+    sink = TableSink(out, shape.Rows("trade", None), delimiter=delimiter, header=False,
+                     warn=pytest.fail)
+    sink.write(Message(feed("trade"), b"", RECV_NS), trades)
+    expected = io.StringIO()
+    csv.writer(expected, delimiter=delimiter, lineterminator="\n").writerows(
+        [["trade", str(RECV), t.symbol, "1", "1.5", "2", t.side] for t in trades])
+    assert out.getvalue().decode() == expected.getvalue()
