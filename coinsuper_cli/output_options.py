@@ -104,6 +104,8 @@ def _check_applies(opts: OutputOptions, fmt: str, channel_names: tuple[str, ...]
         what = "the live view" if fmt == "live" else "payloads as received"
         raise UsageError(f"{given[0]} does not apply to --format {fmt} ({what}): use "
                          "jsonl, csv, tsv or --template")
+    if fmt == "template" and opts.fields is not None:
+        raise UsageError("--fields does not apply to --template, which names its own keys")
     if fmt == "raw" and opts.since is not None:
         raise UsageError("--since does not apply to --format raw: a payload is written "
                          "whole, old records and all; use jsonl, csv or tsv")

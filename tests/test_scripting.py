@@ -220,6 +220,7 @@ def test_the_default_format_is_live_on_a_terminal_unless_the_output_is_shaped():
     (dict(format="tsv"), ("asset", "order", "fill"), "takes one channel"),
     (dict(format="jsonl", template="{price}"), ("trade",), "leave out --format jsonl"),
     (dict(format="csv", fields=("asks",)), ("book",), "no key 'asks'"),
+    (dict(template="{price}", fields=("ts",)), ("trade",), "names its own keys"),
 ])
 def test_options_that_cannot_apply_are_refused(options, channels, says):
     with pytest.raises(UsageError, match=says):
