@@ -5,6 +5,7 @@
 # write what this gives them.
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -266,6 +267,8 @@ def _renderer(key: str, spec: str, time: str) -> Callable[[object], str]:
                              f"{', '.join(':' + name for name in TIME_TEXT)}")
         return TIME_TEXT[spec or time]
     if spec:
+        if re.search(r"\d{4}", spec):  # a width that would fill memory, not a line
+            raise UsageError(f"--template: {{{key}:{spec}}}: widths go up to 999")
         try:
             format("", spec)
         except ValueError as error:

@@ -162,6 +162,7 @@ def test_template_keys_of_other_channels_are_empty_for_a_record_without_them():
     ("{price!r}", "not a key"), ("{price.real}", "not a key"), ("{asks[0]}", "not a key"),
     ("{ts:xx}", "a time takes :ms, :s, :iso"), ("{price:%%%}", "Invalid format"),
     ("{price:{width}}", "cannot hold"), ("{", "braces"), ("}", "braces"),
+    ("{price:>999999999}", "widths go up to 999"),
     ("", "is empty"),
 ])
 def test_bad_templates_are_usage_errors_naming_the_problem(text, says):
