@@ -600,10 +600,17 @@ def completion_command(shell):
     click.echo(script(shell), nl=False)
 
 
+def connection_options(command):
+    """The streaming commands' options but the output's: what `config` takes."""
+    for option in reversed(STREAM_OPTIONS):
+        command = option(command)
+    return command
+
+
 @cli.command("config")
-@stream_options
+@connection_options
 @click.pass_context
-def config_command(ctx, opts):
+def config_command(ctx, **options):
     """Print the settings a streaming command would use and where each came from
     (command line, environment, profile, config file, default), secrets masked. Takes
     the streaming commands' options, so `coinsuper config --profile prod` shows what
