@@ -186,6 +186,39 @@ def replay_rows(workdir: Path, args) -> list[str]:
     return rows
 
 
+def relay_rows(broker, publisher, workdir, args) -> list[str]:
+    """CPU per 1,000 relayed trade pushes of `coinsuper relay` into a second mosquitto,
+    beside `coinsuper trades --format raw` receiving the same pushes. (Peak RSS from
+    wait4 would count the forking benchmark's own memory: not reported here.)"""
+    from loopback import Mosquitto
+
+    target_dir = workdir / "relay-target"
+    target_dir.mkdir()
+    target = Mosquitto(target_dir)
+    coinsuper = coinsuper_command()
+    n, few = args.relay_messages, 1000
+    try:
+        per_k: dict[str, list[float]] = {"raw": [], "relay": []}
+        rss: dict[str, int] = {"raw": 0, "relay": 0}
+        for rep in range(args.repeat):
+            big = workloads.relay_costs(broker, target, publisher, workloads.trades(), n,
+                                        f"relay_big_{rep}", coinsuper)
+            small = workloads.relay_costs(broker, target, publisher, workloads.trades(),
+                                          few, f"relay_small_{rep}", coinsuper)
+            for name in per_k:
+                per_k[name].append((big[name][0] - small[name][0]) / (n - few) * 1000)
+                rss[name] = max(rss[name], big[name][1])
+            print(f"  relay rep {rep + 1}: raw {per_k['raw'][-1]:.3f}, relay "
+                  f"{per_k['relay'][-1]:.3f} CPU s per 1,000", file=sys.stderr)
+    finally:
+        target.stop()
+    ratio = [r / w for r, w in zip(per_k["relay"], per_k["raw"])]
+    return [f"| relay: `coinsuper relay` of {n:,} trade pushes into a second mosquitto | "
+            f"{spread(per_k['relay'], '{:.3f}')} CPU s per 1,000 | × raw {spread(ratio, '{:.2f}')} | |",
+            f"| relay: `coinsuper trades --format raw` of the same | "
+            f"{spread(per_k['raw'], '{:.3f}')} CPU s per 1,000 | | |"]
+
+
 def live_rows(args) -> list[str]:
     if not measure.has_live_view():
         return ["| live view: `coinsuper watch BTC_USD --sandbox` | not measured: this "
@@ -205,15 +238,20 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000,
                         help="messages per throughput run")
     parser.add_argument("--only", choices=("throughput", "latency", "startup", "memory",
-                                           "live", "replay"), action="append")
+                                           "live", "replay", "relay"), action="append")
     parser.add_argument("--replay-messages", type=int, default=100_000,
                         help="messages in each replayed recording")
+    parser.add_argument("--relay-messages", type=int, default=None,
+                        help="messages per relay cost run [default: 20,000; --full: "
+                             "1,000,000]")
     args = parser.parse_args()
+    if args.relay_messages is None:
+        args.relay_messages = 1_000_000 if args.full else 20_000
     args.latency_messages = 3000
     args.memory_messages = 1_000_000 if args.full else 100_000
     args.live_seconds = 60 if args.full else 20
     parts = set(args.only or ("throughput", "latency", "startup", "memory", "live",
-                              "replay"))
+                              "replay", "relay"))
 
     started = time.time()
     rows = []
@@ -230,6 +268,8 @@ def main() -> None:
                 rows += startup_rows(args) + rich_rows(broker, publisher)
             if "memory" in parts:
                 rows += memory_rows(broker, publisher, workdir, args)
+            if "relay" in parts:
+                rows += relay_rows(broker, publisher, workdir, args)
             publisher.close()
         finally:
             broker.stop()

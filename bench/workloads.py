@@ -121,3 +121,47 @@ def trades(count: int = 5000, seed: int = 7) -> Workload:
 def depth(count: int = 2000, seed: int = 7) -> Workload:
     base = _cached("depth", count, seed, _simulate_depth)
     return Workload("depth", "depth", "depth", tuple(base), (1,) * len(base), False)
+
+
+# -- the relay's cost ------------------------------------------------------------------
+# `coinsuper relay` and `coinsuper trades --format raw` receive the same trade pushes;
+# the relay republishes them into a second broker. Each run's whole CPU time and peak
+# RSS come from wait4 at its exit (start-up included); the cost per 1,000 messages is
+# the difference between a run of n messages and one of a few, so start-up cancels out.
+
+def relay_costs(source, target, publisher, workload, n: int, env: str,
+                coinsuper: str) -> dict[str, tuple[float, int]]:
+    """{subject: (CPU seconds, peak RSS bytes)} for n messages after a retained one."""
+    import os
+    import subprocess
+    import time
+
+    topic = workload.topic(env)
+    from harness import Publisher
+
+    publisher.send(Publisher.packet(topic, workload.payload(0), retain=True))
+    data = b"".join(Publisher.packet(topic, workload.payload(i)) for i in range(1, n + 1))
+    common = ["--url", source.url("mqtt"), "--env", env, "--count", str(n + 1)]
+    subjects = {
+        "raw": [coinsuper, "trades", "BTC_USD", "--format", "raw", *common],
+        "relay": [coinsuper, "relay", "BTC_USD", "--channels", "trade",
+                  "--to", target.tcp_url, "--buffer", str(n + 10), *common],
+    }
+    results = {}
+    for name, command in subjects.items():
+        process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL)
+        if name == "raw":
+            process.stdout.readline()  # the retained message: subscribed
+        else:
+            time.sleep(1.5)  # connected both ways (it prints nothing)
+        publisher.send(data)
+        if name == "raw":
+            for _ in process.stdout:
+                pass
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise RuntimeError(f"{name}: exit {process.returncode}")
+        results[name] = (usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+    return results
