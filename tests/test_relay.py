@@ -181,7 +181,7 @@ def test_packet_ids_in_flight_are_not_reused():
     (["--to", "mqtt://h", "--format", "jsonl"], "--format jsonl does not apply to relay"),
     (["--to", "mqtt://h", "--fields", "price"], "--fields does not apply to relay"),
     (["--to", "mqtt://h", "--template", "{price}"], "--template does not apply to relay"),
-    (["--to", "mqtt://h", "--format", "live"], "--format live needs a terminal"),
+    (["--to", "mqtt://h", "--format", "live"], "--format live does not apply to relay"),
     (["--to", "mqtt://h", "--private"], "private channels need credentials"),
     (["--to", "mqtt://h", "--to-qos", "3"], "--to-qos"),
     (["--to", "mqtt://h", "--buffer", "0"], "--buffer"),

@@ -41,9 +41,10 @@ class RelayOptions:
                       range_ms=self.range_ms)
 
 
-def check_output(output: OutputOptions, stdout_isatty: bool) -> bool:
-    """Whether to show the live status view. The relay writes no records: of the output
-    options only --format live (or leaving it out), --count and --timeout apply."""
+def check_output(output: OutputOptions) -> None:
+    """The relay writes no records: of the output options only --count and --timeout
+    apply. Its status is a summary line a minute on stderr (a live status view is
+    still to come, so --format live is refused rather than ignored)."""
     given = [name for name, value in (
         ("--fields", output.fields), ("--template", output.template),
         ("--time", output.time), ("--since", output.since)) if value is not None]
@@ -52,13 +53,10 @@ def check_output(output: OutputOptions, stdout_isatty: bool) -> bool:
     if given:
         raise UsageError(f"{given[0]} does not apply to relay: it publishes payloads to "
                          "--to and prints no records")
-    if output.format not in (None, "live"):
+    if output.format is not None:
         raise UsageError(f"--format {output.format} does not apply to relay: it prints no "
-                         "records; --format live shows its status (the default on a "
-                         "terminal), else a summary line a minute goes to stderr")
-    if output.format == "live" and not stdout_isatty:
-        raise UsageError("--format live needs a terminal on stdout")
-    return stdout_isatty
+                         "records, and its status goes to stderr (-v: both sides' "
+                         "connection log; a summary line a minute)")
 
 
 def plans_for(target, relay: RelayOptions) -> list:
@@ -77,7 +75,7 @@ def plans_for(target, relay: RelayOptions) -> list:
 def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
           dry_run: bool = False) -> None:
     """Plan, then print the plan (`topics relay`) or relay until told to stop."""
-    live = check_output(opts.output, env.stdout_isatty)
+    check_output(opts.output)
     wanted = relay.wanted()
     if dry_run:
         demo = core.SANDBOX_PLAN_URL if opts.sandbox else None
@@ -96,14 +94,13 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
         if sandbox is not None:
             found = plans_for(core._target(opts, wanted, env, demo_url=sandbox.ws_url),
                               relay)
-        _run(env, opts, relay, found, live=live)
+        _run(env, opts, relay, found)
     finally:
         if sandbox is not None:
             sandbox.stop()
 
 
-def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list, *,
-         live: bool) -> None:
+def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list) -> None:
     from ..runner import Connections, RunOptions
     from ..stream import Limits, pump
     from ..transport import TLSOptions
@@ -139,19 +136,11 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
             downstream=publisher.state, upstream_lost=upstream.lost,
             downstream_lost=publisher.reconnects)
 
-    view = None
-    if live:
-        from .view import LiveStatus  # rich is imported here, in live mode only
-
-        view = LiveStatus(snapshot)
     summaries = Summaries(snapshot, env.warn)
 
     def after_flush() -> None:
         publisher.check()
-        if view is not None:
-            view.maybe_refresh()
-        else:
-            summaries.maybe_write()
+        summaries.maybe_write()
 
     sink = RelaySink(queue, normalized=relay.normalized, warn=env.warn,
                      after_flush=after_flush)
@@ -168,15 +157,11 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
         raise
     try:
         limits = Limits(opts.output.count, opts.output.timeout)
-        if view is not None:
-            view.start()
         pump(Connections(found, options), output, limits)
     finally:
         try:
             publisher.close(DRAIN_SECONDS)
         finally:
-            if view is not None:
-                view.stop()
             if recorder is not None:
                 recorder.close()
             summaries.write()
