@@ -343,16 +343,10 @@ def test_two_hundred_subscribers_each_get_every_payload_once_at_qos2(broker, tmp
         assert Counter(out.read_bytes().splitlines()) == lines_of(want)
     topics = {"trades": "tickers", "depth": "depth", "book": "orderBook", "kline": "kline"}
     for consumer, (command, symbol) in zip(consumers, commands * 2):
-        expected = Counter(line for line in lines_of(want, f"/{topics[command]}/{symbol}"))
-        got = Counter(consumer.lines())
-        # Every payload, byte for byte, and nothing else. Under this load a `coinsuper`
-        # consumer was seen printing one of its first messages twice (at QoS 1 and 2,
-        # without a reconnect, while paho and mosquitto_sub on the same broker got each
-        # once): a client-side question, open, so repeats are counted, not failed here.
-        assert set(got) == set(expected), (command, symbol, consumer.log)
-        repeats = sum((got - expected).values())
-        if repeats:
-            print(f"coinsuper {command} {symbol}: {repeats} repeated")
+        # Every payload, byte for byte, each as many times as the relay received it: the
+        # exchange (and the sandbox) may push the same payload twice when nothing changed.
+        expected = lines_of(want, f"/{topics[command]}/{symbol}")
+        assert Counter(consumer.lines()) == expected, (command, symbol, consumer.log)
     summary = relay.summary()
     assert summary["in"] == summary["out"] == len(want) and summary["dropped"] == 0
     print(f"200 subscribers × {len(want)} messages, {time.monotonic() - started:.1f} s")
