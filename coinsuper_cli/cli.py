@@ -127,19 +127,21 @@ PRIVATE_COMMANDS = frozenset({"assets", "orders", "fills", "account"})
 
 
 def config_callback(ctx, param, value):
-    """--config and --profile are eager: both are processed before any other option, in
-    whichever order they were given. The second one loads the file and makes its settings
-    the command's default_map, which Click reads after the command line and the
-    environment and before the built-in defaults: the contract's precedence."""
+    """--config and --profile (and relay's --private) are eager: they are processed
+    before any other option, in whichever order they were given. The last of them loads
+    the file and makes its settings the command's default_map, which Click reads after
+    the command line and the environment and before the built-in defaults: the
+    contract's precedence."""
     if ctx.resilient_parsing:  # TAB completion: no file read, no program run
         return value
     seen = ctx.meta.setdefault(f"coinsuper.config:{id(ctx)}", {})
     seen[param.name] = value
-    if len(seen) == 2:
+    eager = {p.name for p in ctx.command.params if p.callback is config_callback}
+    if seen.keys() == eager:
         from . import config
 
         found = config.load(seen["config_path"], os.environ)
-        secret = ctx.command.name in PRIVATE_COMMANDS
+        secret = ctx.command.name in PRIVATE_COMMANDS or bool(seen.get("private"))
         ctx.default_map = {**(ctx.default_map or {}),
                            **found.default_map(seen["profile"], secret=secret)}
         ctx.meta["coinsuper.settings"] = found.settings(seen["profile"])
@@ -421,7 +423,7 @@ def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--interval", "range_ms", default="1m", show_default=True,
               shell_complete=complete_intervals, callback=checked(exchange.parse_interval),
               help="The candles' interval (see `kline`).")
-@click.option("--private", is_flag=True,
+@click.option("--private", is_flag=True, is_eager=True, callback=config_callback,
               help="Also relay your balances, orders and fills (needs credentials): "
                    "whoever can read the target broker reads them.")
 @click.option("--to-qos", type=click.IntRange(0, 2), default=0, show_default=True,

@@ -157,3 +157,16 @@ def test_the_installed_bash_script_completes_in_a_real_bash():
     done = subprocess.run([bash, "--norc", "--noprofile", "-c", driver], input=script,
                           capture_output=True, text=True, env=env, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, "BTC_USD\n", "")
+
+
+def test_relay_takes_the_secret_from_the_profile_only_with_private(home, tmp_path):
+    """relay's --private decides whether the profile's secret_key_command runs."""
+    ran = tmp_path / "ran"
+    script = tmp_path / "secret.py"
+    script.write_text(f"open({str(ran)!r}, 'a').write('ran\\n'); print({COMMAND_SECRET!r})\n")
+    relay = ["topics", "relay", "BTC_USD", "--to", "mqtt://127.0.0.1:1883", "--profile", "cmd"]
+    done = coinsuper(home, *relay)
+    assert done.returncode == 0 and not ran.exists(), done.stderr
+    done = coinsuper(home, *relay, "--private")
+    assert done.returncode == 0, done.stderr
+    assert "c@example.com" in done.stdout and ran.read_text() == "ran\n"
