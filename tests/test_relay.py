@@ -181,7 +181,7 @@ def test_packet_ids_in_flight_are_not_reused():
     (["--to", "mqtt://h", "--format", "jsonl"], "--format jsonl does not apply to relay"),
     (["--to", "mqtt://h", "--fields", "price"], "--fields does not apply to relay"),
     (["--to", "mqtt://h", "--template", "{price}"], "--template does not apply to relay"),
-    (["--to", "mqtt://h", "--format", "live"], "--format live does not apply to relay"),
+    (["--to", "mqtt://h", "--format", "live"], "--format live needs a terminal"),
     (["--to", "mqtt://h", "--private"], "private channels need credentials"),
     (["--to", "mqtt://h", "--to-qos", "3"], "--to-qos"),
     (["--to", "mqtt://h", "--buffer", "0"], "--buffer"),
@@ -201,3 +201,24 @@ def test_topics_relay_prints_the_plan_and_the_target_without_password():
     assert result.returncode == 0, result.stderr
     assert out.count("connection ") == 4
     assert "relay to   mqtts://***@broker at QoS 1" in out and "s3cret" not in out
+
+
+def test_the_status_panel_shows_rates_queue_drops_and_each_side():
+    import io
+
+    from rich.console import Console
+
+    from coinsuper_cli.live.relay_panel import relay_panel
+    from coinsuper_cli.relay.status import RelayStatus
+
+    status = RelayStatus("mqtt://broker:1883", received=1234, published=1200, queued=34,
+                         buffer=5000, dropped=7, pending=2,
+                         upstream=("subscribed", "reconnecting"), downstream="connected",
+                         upstream_lost=1)
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    console.print(relay_panel(status, 12.5, 11.0, note="relay → \x1b[2J lost"))
+    screen = console.file.getvalue()
+    for text in ("12.5/s", "1,234 received", "1 subscribed · 1 reconnecting", "lost 1×",
+                 "11.0/s", "1,200 published", "mqtt://broker:1883 connected",
+                 "34 of 5,000, 2 in flight", "dropped 7", "relay → \\x1b[2J lost"):
+        assert text in screen, (text, screen)

@@ -350,3 +350,20 @@ def test_two_hundred_subscribers_each_get_every_payload_once_at_qos2(broker, tmp
     summary = relay.summary()
     assert summary["in"] == summary["out"] == len(want) and summary["dropped"] == 0
     print(f"200 subscribers × {len(want)} messages, {time.monotonic() - started:.1f} s")
+
+
+def test_on_a_terminal_the_relay_shows_its_status_and_quits_with_q(broker, tmp_path):
+    from test_live_terminal import Pane
+
+    pane = Pane(tmp_path, ["relay", "BTC_USD", "--sandbox", "--channels", "trade,book",
+                           "--to", broker.tcp_url], 100, 20)
+    try:
+        lines = pane.wait_for(lambda screen: "2/2 subscribed" in "\n".join(screen)
+                              and re.search(r"([1-9]\d*) published", "\n".join(screen))
+                              and " connected" in "\n".join(screen), 20, "the relay panel")
+        screen = "\n".join(lines)
+        assert "coinsuper relay" in screen and "queue" in screen and "q quits" in screen
+        pane.send("q")
+        assert pane.exit_status() == 0
+    finally:
+        pane.close()

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
-import time
+from collections import deque
 from dataclasses import dataclass
 
 from .. import core
@@ -41,10 +41,10 @@ class RelayOptions:
                       range_ms=self.range_ms)
 
 
-def check_output(output: OutputOptions) -> None:
-    """The relay writes no records: of the output options only --count and --timeout
-    apply. Its status is a summary line a minute on stderr (a live status view is
-    still to come, so --format live is refused rather than ignored)."""
+def check_output(output: OutputOptions, stdout_isatty: bool) -> bool:
+    """The relay writes no records: of the output options only --count, --timeout and
+    --format live apply. True for the live status view (the default on a terminal);
+    otherwise its status is a summary line a minute on stderr."""
     given = [name for name, value in (
         ("--fields", output.fields), ("--template", output.template),
         ("--time", output.time), ("--since", output.since)) if value is not None]
@@ -53,10 +53,13 @@ def check_output(output: OutputOptions) -> None:
     if given:
         raise UsageError(f"{given[0]} does not apply to relay: it publishes payloads to "
                          "--to and prints no records")
-    if output.format is not None:
+    if output.format not in (None, "live"):
         raise UsageError(f"--format {output.format} does not apply to relay: it prints no "
-                         "records, and its status goes to stderr (-v: both sides' "
-                         "connection log; a summary line a minute)")
+                         "records; its status is a live view on a terminal, else a "
+                         "summary line a minute on stderr")
+    if output.format == "live" and not stdout_isatty:
+        raise UsageError("--format live needs a terminal on stdout")
+    return stdout_isatty
 
 
 def plans_for(target, relay: RelayOptions) -> list:
@@ -75,7 +78,7 @@ def plans_for(target, relay: RelayOptions) -> list:
 def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
           dry_run: bool = False) -> None:
     """Plan, then print the plan (`topics relay`) or relay until told to stop."""
-    check_output(opts.output)
+    live = check_output(opts.output, env.stdout_isatty)
     wanted = relay.wanted()
     if dry_run:
         demo = core.SANDBOX_PLAN_URL if opts.sandbox else None
@@ -94,13 +97,14 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
         if sandbox is not None:
             found = plans_for(core._target(opts, wanted, env, demo_url=sandbox.ws_url),
                               relay)
-        _run(env, opts, relay, found)
+        _run(env, opts, relay, found, live=live)
     finally:
         if sandbox is not None:
             sandbox.stop()
 
 
-def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list) -> None:
+def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list, *,
+         live: bool = False) -> None:
     from ..runner import Connections, RunOptions
     from ..stream import Limits, pump
     from ..transport import TLSOptions
@@ -110,7 +114,9 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
     tls = TLSOptions(insecure=opts.insecure, cafile=opts.cafile, cert=opts.cert,
                      key=opts.key)
     proxies = core._proxy_settings(opts, found)
-    log = env.warn if opts.verbose else None
+    notes = deque([""], maxlen=1)  # on a terminal, warnings and log lines go to the view
+    warn = notes.append if live else env.warn
+    log = warn if opts.verbose else None
     queue = RelayQueue(relay.buffer)
     publisher = Publisher(queue, TargetOptions(
         relay.to, qos=relay.to_qos, keepalive=opts.keepalive or 60, tls=tls,
@@ -119,14 +125,14 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
     upstream = UpstreamStates()
     upstream.expect(found)
     recorder = core._recorder(env, opts.record)
-    on_state = upstream
-    if recorder is not None:
-        def on_state(plan, state, detail=""):
-            upstream(plan, state, detail)
-            recorder.on_state(plan, state, detail)
+
+    def on_both(plan, state, detail=""):
+        upstream(plan, state, detail)
+        recorder.on_state(plan, state, detail)
+    on_state = upstream if recorder is None else on_both
     options = RunOptions(tls=tls, proxy=proxies, max_packet=opts.max_packet,
                          retries=opts.retries, stale_after=opts.stale_after or None,
-                         warn=env.warn, log=log, on_state=on_state)
+                         warn=warn, log=log, on_state=on_state)
 
     def snapshot() -> RelayStatus:
         return RelayStatus(
@@ -140,9 +146,10 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
 
     def after_flush() -> None:
         publisher.check()
-        summaries.maybe_write()
+        if not live:
+            summaries.maybe_write()
 
-    sink = RelaySink(queue, normalized=relay.normalized, warn=env.warn,
+    sink = RelaySink(queue, normalized=relay.normalized, warn=warn,
                      after_flush=after_flush)
     output = sink
     if recorder is not None:
@@ -157,7 +164,17 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
         raise
     try:
         limits = Limits(opts.output.count, opts.output.timeout)
-        pump(Connections(found, options), output, limits)
+
+        def work(stop=None) -> None:
+            pump(Connections(found, dataclasses.replace(options, stop=stop)), output,
+                 limits, stop=stop)
+        if live:
+            from ..live.relay_app import run_relay_view
+
+            run_relay_view(work, snapshot, note=lambda: notes[-1], stdin=env.stdin,
+                           sandbox=opts.sandbox)
+        else:
+            work()
     finally:
         try:
             publisher.close(DRAIN_SECONDS)
