@@ -61,7 +61,8 @@ def public_plan(target: Target, channel: str, symbol: str, *, step: str | None =
     sign_in = exchange.public_sign_in(full_topic, access_key=creds.access_key,
                                       email=creds.email)
     feed = Feed(full_topic, channel, symbol, entry.new_parser(values))
-    return ConnectionPlan(target.url, lambda: sign_in, (feed,), target.qos, target.keepalive)
+    url, signed = _own_sign_in(target.url, lambda: sign_in)
+    return ConnectionPlan(url, signed, (feed,), target.qos, target.keepalive)
 
 
 def private_plan(target: Target, names: tuple[str, ...]) -> ConnectionPlan:
@@ -83,7 +84,24 @@ def private_plan(target: Target, names: tuple[str, ...]) -> ConnectionPlan:
              channels.new_parser(name, email=email))
         for name in names
     )
-    return ConnectionPlan(target.url, sign_in, feeds, target.qos, target.keepalive)
+    url, signed = _own_sign_in(target.url, sign_in)
+    return ConnectionPlan(url, signed, feeds, target.qos, target.keepalive)
+
+
+def _own_sign_in(url: str, sign_in: Callable[[], exchange.SignIn]
+                 ) -> tuple[str, Callable[[], exchange.SignIn]]:
+    """A user name and password in the URL sign in to a broker of your own (the one a
+    relay fills) in place of the exchange's values; the client id stays the
+    exchange's. The URL the connection opens loses them."""
+    from .transport import split_credentials
+
+    bare, user, password = split_credentials(url)
+    if user is None:
+        return url, sign_in
+
+    def signed() -> exchange.SignIn:
+        return exchange.SignIn(sign_in().client_id, user, password or "")
+    return bare, signed
 
 
 def mask(secret: str, keep: int = 4) -> str:
@@ -99,9 +117,12 @@ def describe(plan: ConnectionPlan) -> list[str]:
         email, timestamp, sign = sign_in.password.split(",")
         client_id = mask(sign_in.client_id)
         password = f"{email},{timestamp},{mask(sign)}"
-    else:
+    elif sign_in.password == exchange.PUBLIC_PASSWORD:
         client_id = sign_in.client_id
         password = f"{sign_in.password} (the exchange's published public password)"
+    else:  # the URL's own
+        client_id = mask(sign_in.client_id)
+        password = "*** (from the URL)"
     lines = [f"url        {plan.url}", f"client id  {client_id}",
              f"user name  {sign_in.username}", f"password   {password}"]
     lines += [f"topic      {feed.topic}" for feed in plan.feeds]

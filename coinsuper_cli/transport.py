@@ -11,7 +11,7 @@ import socket
 import ssl
 import time
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import ConnectFailed, UsageError
 from .mqtt.codec import DEFAULT_MAX_PACKET
@@ -57,6 +57,19 @@ def redact_url(url: str) -> str:
     if "@" not in rest:
         return url
     return scheme + sep + "***@" + rest.rpartition("@")[2]
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """The URL without its user:password@ part, and the user name and password
+    (percent-decoded), each None when absent."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    host = parts.netloc.rpartition("@")[2]
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    user = unquote(parts.username) if parts.username is not None else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return bare, user, password
 
 
 def check_url(url: str) -> str:

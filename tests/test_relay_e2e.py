@@ -199,11 +199,13 @@ def test_a_late_joiner_gets_the_retained_book_depth_candle_and_trades_at_once(
 
 def test_a_broker_with_a_password_file(tmp_path):
     """The relay signs in with the URL's user:password; coinsuper consumers send the
-    exchange's public user name and password, which the password file then lists."""
+    exchange's public user name and password, which the password file then lists, or
+    a user:password of their own in --url."""
     _need_mosquitto()
     passwords = tmp_path / "passwords"
     passwords.write_text("")
-    for user, password in (("relay", "s3cret"), ("api_subscriber", PUBLIC_PASSWORD)):
+    for user, password in (("relay", "s3cret"), ("api_subscriber", PUBLIC_PASSWORD),
+                           ("reader", "r@d")):
         subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password],
                        check=True)
     locked = Mosquitto(tmp_path, password_file=passwords)
@@ -220,6 +222,14 @@ def test_a_broker_with_a_password_file(tmp_path):
         result = run_coinsuper(["trades", "BTC_USD", "--url", locked.ws_url, "--count", "1",
                                 "--format", "jsonl", "--timeout", "5"])
         assert result.returncode == 0, result.stderr
+        # A consumer with a user of its own: the URL's user name and password sign in.
+        own = locked.tcp_url.replace("mqtt://", "mqtt://reader:r%40d@")
+        result = run_coinsuper(["trades", "BTC_USD", "--url", own, "--count", "1",
+                                "--format", "jsonl", "--timeout", "5"])
+        assert result.returncode == 0, result.stderr
+        result = run_coinsuper(["trades", "BTC_USD", "--url", own.replace("r%40d", "no"),
+                                "--count", "1", "--timeout", "5"])
+        assert result.returncode == 3 and b"r@d" not in result.stderr
     finally:
         locked.stop()
 

@@ -107,8 +107,9 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
          live: bool = False) -> None:
     from ..runner import Connections, RunOptions
     from ..stream import Limits, pump
-    from ..transport import TLSOptions
-    from .publisher import Publisher, TargetOptions, split_credentials
+    from ..tls import TLSOptions
+    from ..transport import split_credentials
+    from .publisher import Publisher, TargetOptions
     from .sink import RelaySink
 
     tls = TLSOptions(insecure=opts.insecure, cafile=opts.cafile, cert=opts.cert,

@@ -23,13 +23,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import ConnectFailed, SignInRefused
 from ..mqtt.errors import ConnectionRefused, MQTTError
-from ..mqtt.session import ClientSession, Connected, Delivered
+from ..mqtt.session import ClientSession, Delivered
 from ..runner import Clock, backoff_delay
-from ..transport import TLSOptions, Transport, open_transport, redact_url
+from ..tls import TLSOptions
+from ..transport import Transport, open_transport, redact_url, split_credentials
 from .queue import Outgoing, RelayQueue
 
 IDLE_WAIT = 0.1  # longest wait on an empty queue before the broker's side is read again
@@ -61,19 +61,6 @@ class TargetOptions:
     window: int = 100
     log: Callable[[str], None] | None = None
     on_state: Callable[[str, str], None] | None = None
-
-
-def split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """The URL without its user:password@ part, and the user name and password
-    (percent-decoded), each None when absent."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None, None
-    host = parts.netloc.rpartition("@")[2]
-    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    user = unquote(parts.username) if parts.username is not None else None
-    password = unquote(parts.password) if parts.password is not None else None
-    return bare, user, password
 
 
 def random_client_id() -> str:
