@@ -188,8 +188,8 @@ def replay_rows(workdir: Path, args) -> list[str]:
 
 def relay_rows(broker, publisher, workdir, args) -> list[str]:
     """CPU per 1,000 relayed trade pushes of `coinsuper relay` into a second mosquitto,
-    beside `coinsuper trades --format raw` receiving the same pushes. (Peak RSS from
-    wait4 would count the forking benchmark's own memory: not reported here.)"""
+    beside `coinsuper trades --format raw` receiving the same pushes, and each one's
+    peak RSS over the run."""
     from loopback import Mosquitto
 
     target_dir = workdir / "relay-target"
@@ -214,9 +214,11 @@ def relay_rows(broker, publisher, workdir, args) -> list[str]:
         target.stop()
     ratio = [r / w for r, w in zip(per_k["relay"], per_k["raw"])]
     return [f"| relay: `coinsuper relay` of {n:,} trade pushes into a second mosquitto | "
-            f"{spread(per_k['relay'], '{:.3f}')} CPU s per 1,000 | × raw {spread(ratio, '{:.2f}')} | |",
+            f"{spread(per_k['relay'], '{:.3f}')} CPU s per 1,000, peak RSS "
+            f"{rss['relay'] / 2**20:.1f} MB | × raw {spread(ratio, '{:.2f}')} | |",
             f"| relay: `coinsuper trades --format raw` of the same | "
-            f"{spread(per_k['raw'], '{:.3f}')} CPU s per 1,000 | | |"]
+            f"{spread(per_k['raw'], '{:.3f}')} CPU s per 1,000, peak RSS "
+            f"{rss['raw'] / 2**20:.1f} MB | | |"]
 
 
 def live_rows(args) -> list[str]:

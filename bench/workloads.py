@@ -131,16 +131,21 @@ def depth(count: int = 2000, seed: int = 7) -> Workload:
 
 def relay_costs(source, target, publisher, workload, n: int, env: str,
                 coinsuper: str) -> dict[str, tuple[float, int]]:
-    """{subject: (CPU seconds, peak RSS bytes)} for n messages after a retained one."""
+    """{subject: (CPU seconds, peak RSS bytes)} for n messages after a retained one.
+
+    The peak is the process's own VmHWM, sampled while it runs: wait4's ru_maxrss would
+    count the memory of the benchmark that forked it. The pushes go out in chunks, so
+    that a million of them need not be built at once."""
     import os
     import subprocess
+    import threading
     import time
 
-    topic = workload.topic(env)
     from harness import Publisher
+    from loopback import process_memory
 
+    topic = workload.topic(env)
     publisher.send(Publisher.packet(topic, workload.payload(0), retain=True))
-    data = b"".join(Publisher.packet(topic, workload.payload(i)) for i in range(1, n + 1))
     common = ["--url", source.url("mqtt"), "--env", env, "--count", str(n + 1)]
     subjects = {
         "raw": [coinsuper, "trades", "BTC_USD", "--format", "raw", *common],
@@ -151,17 +156,36 @@ def relay_costs(source, target, publisher, workload, n: int, env: str,
     for name, command in subjects.items():
         process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                    stderr=subprocess.DEVNULL)
+        peak = [0]
+
+        def sample(pid=process.pid, peak=peak) -> None:
+            while True:
+                try:
+                    peak[0] = max(peak[0], process_memory(pid)[1])
+                except (OSError, KeyError):  # gone, or a zombie without memory
+                    return
+                time.sleep(0.1)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         if name == "raw":
             process.stdout.readline()  # the retained message: subscribed
         else:
             time.sleep(1.5)  # connected both ways (it prints nothing)
-        publisher.send(data)
+
+        def send() -> None:
+            for start in range(1, n + 1, 2000):
+                publisher.send(b"".join(Publisher.packet(topic, workload.payload(i))
+                                        for i in range(start, min(start + 2000, n + 1))))
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
         if name == "raw":
             for _ in process.stdout:
                 pass
         _, status, usage = os.wait4(process.pid, 0)
+        sender.join()
+        sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             raise RuntimeError(f"{name}: exit {process.returncode}")
-        results[name] = (usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+        results[name] = (usage.ru_utime + usage.ru_stime, peak[0])
     return results
