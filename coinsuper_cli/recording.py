@@ -236,26 +236,40 @@ def _unpacked(raw: BinaryIO, path: str, new_decompressor: Callable,
         raise Truncated(f"{path} ends in the middle of a compressed block")
 
 
-def read_blocks(path: str) -> Iterator[tuple[list[bytes], bool]]:
-    """The complete lines of a recording, a block at a time, each block with whether it
-    holds no `\\u` and no `\\/` escape (see replay.py); raises Truncated at a cut-off end
-    (a killed recorder), after every complete line before it."""
-    rest = b""
+def read_spans(path: str) -> Iterator[tuple[bytes, int, int]]:
+    """The complete lines of a recording as spans of the decompressed bytes: `(data,
+    start, end)`, where data[start:end] is whole lines, each ending in a newline. Nothing
+    is copied but a line cut across two reads; raises Truncated at a cut-off end (a
+    killed recorder), after every complete line before it."""
+    rest: list[bytes] = []  # the start of a line cut across reads
     for chunk in _chunks(path):
-        if not chunk:
-            continue
-        data = rest + chunk
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        yield lines, b"\\u" not in data and b"\\/" not in data
+        start = 0
+        if rest:
+            first = chunk.find(b"\n")
+            if first < 0:
+                if chunk:
+                    rest.append(chunk)
+                continue
+            rest.append(chunk[:first + 1])
+            line = b"".join(rest)
+            rest = []
+            yield line, 0, len(line)
+            start = first + 1
+        end = chunk.rfind(b"\n", start) + 1
+        if end:
+            yield chunk, start, end
+        else:
+            end = start
+        if end < len(chunk):
+            rest.append(chunk[end:])
     if rest:
         raise Truncated(f"{path} ends in the middle of a line")
 
 
 def read_lines(path: str) -> Iterator[bytes]:
-    """The complete lines of a recording (see read_blocks)."""
-    for lines, _ in read_blocks(path):
-        yield from lines
+    """The complete lines of a recording, without their newlines (see read_spans)."""
+    for data, start, end in read_spans(path):
+        yield from data[start:end - 1].split(b"\n")
 
 
 def check_path(path: str) -> str:

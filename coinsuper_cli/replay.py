@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import base64
 import glob
-from codecs import escape_decode
 import json
 import re
 import time
+import warnings
+from codecs import escape_decode
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import channels
 from .channels import Feed
 from .errors import UsageError
-from .recording import Truncated, read_blocks, read_lines
+from .recording import Truncated, read_lines, read_spans
 from .stream import Message
 
 POLL_SECONDS = 0.25  # an empty batch at least this often while waiting for the pace
@@ -25,6 +26,10 @@ _UNSEEN = object()
 # A message line as the Recorder writes it, up to the payload's text: most lines are read
 # without a JSON decoder, which is slow on a payload that is mostly escaped quotes.
 _MESSAGE_LINE = re.compile(rb'\{"recv_ns":([0-9]+),"topic":"([^"\\]*)","payload":"')
+# The escape decoder keeps a JSON \u or \/ escape as it is, and says so with a
+# DeprecationWarning; the line is then read again by the JSON decoder (see _block).
+warnings.filterwarnings("ignore", r"invalid (octal )?escape sequence", DeprecationWarning,
+                        __name__.replace(".", r"\.") + r"\Z")
 
 
 @dataclass(frozen=True)
@@ -102,60 +107,85 @@ class Recording:
 
     def messages(self):
         """Every selected message and event of the recordings, in order."""
+        for items, _ in self._blocks():
+            yield from items
+
+    def _blocks(self):
+        """The selected messages and events of the recordings, a list for each block
+        read, with whether that list holds an event; ends past --to."""
         for path in self.paths:
             try:
-                for lines, plain in read_blocks(path):
-                    for item in self._items(path, lines, plain):
-                        if item is None:
-                            return  # past --to
-                        yield item
+                for data, start, end in read_spans(path):
+                    items, events, more = self._block(path, data, start, end)
+                    if items:
+                        yield items, events
+                    if not more:
+                        return  # past --to
             except Truncated as truncated:
                 self._warn(f"{truncated}: its last line was skipped")
 
-    def _items(self, path: str, lines: list[bytes], plain: bool):
-        """The messages and events of a block of lines; None once past the end.
+    def _block(self, path: str, data: bytes, start: int, end: int) -> tuple[list, int, bool]:
+        """The messages and events of the lines in data[start:end]; the number of events;
+        False once past --to.
 
-        `plain`: the block holds no \\u and no \\/ escape. Then a message line as the
-        Recorder writes it is read without a JSON decoder: Python's escape decoder reads
-        the other JSON escapes (\\" \\\\ \\b \\f \\n \\r \\t) as JSON does, at C speed.
+        A message line as the Recorder writes it is read without a JSON decoder: Python's
+        escape decoder reads the JSON escapes \\" \\\\ \\b \\f \\n \\r \\t as JSON does, at C
+        speed, from a memoryview (the payload is copied once, by the decoder). It keeps
+        \\u and \\/ as they are, so a payload it returns with a backslash in it (a rare
+        one: a backslash, a control character, a hand-written \\u) is read again, by the
+        JSON decoder.
         """
-        start, end = self._selection.start_ns, self._selection.end_ns
+        first, last = self._selection.start_ns, self._selection.end_ns
         match, feed_of_topic, by_raw_topic = _MESSAGE_LINE.match, self._feed, self._by_raw
-        for line in lines:
-            fast = match(line) if plain else None
-            if fast is not None and line.endswith(b'"}'):
+        find, ends_with, view = data.find, data.endswith, memoryview(data)
+        items: list = []
+        append = items.append
+        events = 0
+        pos = start
+        while pos < end:
+            eol = find(b"\n", pos)
+            fast = match(data, pos, eol)
+            if fast is not None and fast.end() < eol - 1 and ends_with(b'"}', pos, eol):
                 recv_ns = int(fast[1])
-                if start is not None and recv_ns < start:
+                if first is not None and recv_ns < first:
+                    pos = eol + 1
                     continue
-                if end is not None and recv_ns >= end:
-                    yield None
-                    return
+                if last is not None and recv_ns >= last:
+                    return items, events, False
                 raw_topic = fast[2]
                 feed = by_raw_topic.get(raw_topic, _UNSEEN)
                 if feed is _UNSEEN:
                     feed = by_raw_topic[raw_topic] = feed_of_topic(raw_topic.decode("utf-8"))
-                if feed is not None:
-                    # A memoryview, so that the payload is copied once, by the decoder.
-                    yield Message(feed, escape_decode(memoryview(line)[fast.end():-2])[0],
-                                  recv_ns)
-                continue
+                if feed is None:
+                    pos = eol + 1
+                    continue
+                try:
+                    payload = escape_decode(view[fast.end():eol - 2])[0]
+                except (ValueError, DeprecationWarning):  # not JSON; or warnings are errors
+                    payload = b"\\"
+                if b"\\" not in payload:
+                    append(Message(feed, payload, recv_ns))
+                    pos = eol + 1
+                    continue
+            line, pos = data[pos:eol], eol + 1
             try:
                 item = json.loads(line)
                 recv_ns = item["recv_ns"]
             except (ValueError, KeyError, TypeError):
                 self._warn(f"{path}: skipped a line that is not a recorded message or event")
                 continue
-            if start is not None and recv_ns < start:
+            if first is not None and recv_ns < first:
                 continue
-            if end is not None and recv_ns >= end:
-                yield None
-                return
+            if last is not None and recv_ns >= last:
+                return items, events, False
             if "event" in item:
-                yield item
+                append(item)
+                events += 1
                 continue
             feed = feed_of_topic(item.get("topic", ""))
             if feed is not None:
-                yield Message(feed, _payload(item), recv_ns)
+                append(Message(feed, _payload(item), recv_ns))
+        return items, events, True
 
     def batches(self):
         if self.speed is None:
@@ -164,16 +194,26 @@ class Recording:
             yield from self._paced()
 
     def _as_fast_as_possible(self):
+        """Batches of at most MAX_BATCH messages; each event goes to on_event when its
+        block is read, before the messages of that block are handed over."""
         batch: list[Message] = []
-        for item in self.messages():
-            if type(item) is dict:
-                if self.on_event is not None:
-                    self.on_event(item)
-                continue
-            batch.append(item)
-            if len(batch) >= MAX_BATCH:
-                yield batch
-                batch = []
+        for items, events in self._blocks():
+            if events:
+                messages = []
+                for item in items:
+                    if type(item) is dict:
+                        if self.on_event is not None:
+                            self.on_event(item)
+                    else:
+                        messages.append(item)
+                items = messages
+            if batch:
+                batch += items
+            else:
+                batch = items
+            while len(batch) >= MAX_BATCH:
+                yield batch[:MAX_BATCH]
+                batch = batch[MAX_BATCH:]
         if batch:
             yield batch
 

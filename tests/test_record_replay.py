@@ -3,6 +3,7 @@ fake clock, and round trips of the installed command against the sandbox, whose 
 jsonl must equal, byte for byte, what the recording run printed."""
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,8 @@ from fakes import FakeClock
 from loopback import free_port, stop_process
 from test_live_terminal import Pane
 
+from coinsuper_cli import recording as recording_module
+from coinsuper_cli import replay as replay_module
 from coinsuper_cli.channels import Feed, feed_of
 from coinsuper_cli.errors import UsageError
 from coinsuper_cli.recording import Recorder, Truncated, check_path, read_lines
@@ -28,6 +32,10 @@ from coinsuper_cli.replay import Recording, Selection, expand
 from coinsuper_cli.sandbox.account import demo_account
 from coinsuper_cli.stream import Message
 from coinsuper_cli.times import parse_time_ns
+
+# The replay's escape decoder warns of the \\u escapes it leaves to the JSON decoder; the
+# replay module ignores that warning, which pytest shows again in each test.
+pytestmark = pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")
 
 TRADES = "env/api/ws/v1/market/tickers/BTC_USD"
 HOUR_NS = 3600 * 10**9
@@ -327,3 +335,148 @@ def test_every_payload_replays_exactly_whichever_way_its_line_is_read(tmp_path_f
     played = [m.payload for m in Recording([str(path)], warn=pytest.fail).messages()
               if isinstance(m, Message)]
     assert played == [data, b'"' + data + b'\\', b'[{"q":"\\"' + data + b'"}]']
+
+
+
+# The fast read of a message line (the escape decoder) against the JSON decoder.
+
+ESCAPES = ["\\", "\\u", "\\\\u", "\\u00e9", "\\/", "/", '"', '\\"', "\u2028", "\u00e9",
+           "\x00", "\x1f", "\x7f", "\t", "\n", "\r", "\b", "\f", "u", "\U0001f600"]
+PAYLOADS = st.lists(st.sampled_from(ESCAPES) | st.text(max_size=8), max_size=12).map("".join)
+# How a message line is written: as the Recorder writes it; \u escapes for all that is not
+# ASCII; \/ for each slash too; with spaces (not the Recorder's shape); as payload_b64.
+STYLES = ["recorder", "ascii", "slash", "spaced", "b64"]
+
+
+def message_line(payload: str, recv_ns: int, style: str) -> bytes:
+    if style == "b64":
+        b64 = base64.b64encode(payload.encode()).decode()
+        return json.dumps({"recv_ns": recv_ns, "topic": TRADES, "payload_b64": b64},
+                          separators=(",", ":")).encode()
+    if style == "spaced":
+        return json.dumps({"recv_ns": recv_ns, "topic": TRADES, "payload": payload}).encode()
+    text = json.dumps(payload, ensure_ascii=style != "recorder")
+    if style == "slash":
+        text = text.replace("/", "\\/")
+    return f'{{"recv_ns":{recv_ns},"topic":"{TRADES}","payload":{text}}}'.encode()
+
+
+def read_slowly(lines: list[bytes]) -> list:
+    """What a replay plays of complete lines, each read by the JSON decoder."""
+    played = []
+    for line in lines:
+        item = json.loads(line)
+        if "event" in item:
+            played.append(item)
+        elif "payload" in item:
+            played.append((item["recv_ns"], item["payload"].encode("utf-8")))
+        else:
+            played.append((item["recv_ns"], base64.b64decode(item["payload_b64"])))
+    return played
+
+
+def replayed(path: str, warned: list) -> list:
+    return [m if isinstance(m, dict) else (m.recv_ns, m.payload)
+            for m in Recording([path], warn=warned.append).messages()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.tuples(PAYLOADS, st.sampled_from(STYLES + ["event"])), min_size=1,
+                      max_size=8),
+       read_size=st.sampled_from([1, 7, 64, 4096]), suffix=st.sampled_from(["jsonl",
+                                                                            "jsonl.gz"]),
+       cut=st.integers(0, 5))
+def test_fast_reads_equal_the_json_decoder_byte_for_byte(tmp_path_factory, lines, read_size,
+                                                         suffix, cut):
+    written = [json.dumps({"recv_ns": T0 + i, "event": "disconnected", "reason": payload},
+                          separators=(",", ":")).encode()
+               if style == "event" else message_line(payload, T0 + i, style)
+               for i, (payload, style) in enumerate(lines)]
+    text = b"".join(line + b"\n" for line in written)
+    if cut:  # a killed recorder: the last line cut short
+        text = text[:-cut] if len(written[-1]) >= cut else text + written[-1][:cut]
+    whole = text.split(b"\n")[:-1]
+    path = tmp_path_factory.mktemp("fast") / f"r.{suffix}"
+    path.write_bytes(gzip.compress(text) if suffix.endswith(".gz") else text)
+    warned: list = []
+    with pytest.MonkeyPatch.context() as patch:
+        # Reads of a few bytes put a read's boundary inside lines, escapes and newlines.
+        patch.setattr(recording_module, "READ_SIZE", read_size)
+        patch.setattr(recording_module, "COMPRESSED_READ_SIZE", read_size)
+        got = replayed(str(path), warned)
+    assert got == read_slowly(whole)
+    assert warned == ([f"{path} ends in the middle of a line: its last line was skipped"]
+                      if cut else [])
+
+
+@pytest.mark.parametrize("payload", ["\\u00e9", "\\\\u00e9", "\u2028", "a\\/b", "\\", "\x01"])
+def test_payloads_the_escape_decoder_leaves_to_the_json_decoder(tmp_path, payload):
+    path = tmp_path / "r.jsonl"
+    lines = [message_line(payload, T0, style) for style in ("recorder", "ascii", "slash")]
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    expected = [(T0, payload.encode())] * 3
+    assert replayed(str(path), []) == expected
+    with warnings.catch_warnings():  # warnings as errors: the same bytes
+        warnings.simplefilter("error")
+        assert replayed(str(path), []) == expected
+
+
+def test_raw_replay_of_escapes_prints_each_payload_exactly_and_warns_of_nothing(tmp_path):
+    path = tmp_path / "r.jsonl.gz"
+    payloads = ["\\u00e9 \u00e9", "\u2028", "a\\/b/c", '{"q":"\\"x\\\\"}', "\x1b[2J"]
+    lines = [message_line(p, T0 + i, style) for i, p in enumerate(payloads)
+             for style in ("recorder", "ascii", "slash")]
+    lines.insert(2, b'{"recv_ns":%d,"event":"disconnected","reason":"gone"}' % T0)
+    path.write_bytes(gzip.compress(b"".join(line + b"\n" for line in lines)))
+    result = run_coinsuper(["replay", str(path), "--speed", "max", "--format", "raw"])
+    assert result.returncode == 0 and result.stderr == b""
+    assert result.stdout == b"".join(p.encode() + b"\n" for p in payloads for _ in range(3))
+
+
+def test_a_line_across_reads_and_a_cut_end_are_read_as_whole_lines(tmp_path, monkeypatch):
+    monkeypatch.setattr(recording_module, "READ_SIZE", 5)
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"a":1}\n\n{"bb":"' + b"x" * 20 + b'"}\n{"c":')
+    got = []
+    with pytest.raises(Truncated):
+        for line in read_lines(str(path)):
+            got.append(line)
+    assert got == [b'{"a":1}', b"", b'{"bb":"' + b"x" * 20 + b'"}']
+
+
+def test_lines_not_in_the_recorders_shape_are_read_by_the_json_decoder(tmp_path):
+    path = tmp_path / "r.jsonl"
+    lines = [f'{{"recv_ns":{T0},"topic":"{TRADES}","payload":"}}',  # its quote is its end
+             f'{{"recv_ns":{T0},"topic":"{TRADES}","payload":""}}',
+             f'{{"recv_ns":{T0},"topic":"{TRADES}","payload":"\\\\"}}',
+             f'{{"recv_ns":{T0},"topic":"{TRADES}","payload":"a\\\\u"}}',
+             f'{{"recv_ns":{T0},"topic":"{TRADES}","payload":"\\u12"}}',  # not JSON
+             f'{{"recv_ns":{T0},"topic":"{TRADES}","payload":"\\"}}']  # not JSON
+    path.write_text("".join(line + "\n" for line in lines))
+    warned: list = []
+    assert replayed(str(path), warned) == [(T0, b""), (T0, b"\\"), (T0, b"a\\u")]
+    assert warned == [f"{path}: skipped a line that is not a recorded message or event"] * 3
+
+
+@pytest.mark.parametrize("read_size", [10, 100, 1 << 16])
+def test_max_speed_batches_hold_every_message_in_order_and_events_go_to_on_event(
+        tmp_path, monkeypatch, read_size):
+    monkeypatch.setattr(recording_module, "READ_SIZE", read_size)
+    monkeypatch.setattr(replay_module, "MAX_BATCH", 3)
+    path = tmp_path / "r.jsonl"
+    recorder = Recorder(str(path), command=[])
+    for i in range(10):
+        recorder.write(message(b"[%d]" % i, T0 + i), None)
+        if i in (4, 5):
+            recorder.event(T0 + i, "disconnected", reason=str(i))
+    recorder.close()
+    events: list = []
+    batches = list(Recording([str(path)], warn=pytest.fail, on_event=events.append).batches())
+    assert all(0 < len(batch) <= 3 for batch in batches)
+    assert [m.payload for batch in batches for m in batch] == [b"[%d]" % i for i in range(10)]
+    assert [e["event"] for e in events] == ["start", "disconnected", "disconnected"]
+    # --to ends the replay there, --from starts it there
+    selection = Selection(start_ns=T0 + 2, end_ns=T0 + 7)
+    played = [m.payload for batch in Recording([str(path)], selection=selection,
+                                                warn=pytest.fail).batches() for m in batch]
+    assert played == [b"[%d]" % i for i in range(2, 7)]
