@@ -77,6 +77,7 @@ def test_another_emails_topics_are_refused_with_exit_5(sandbox):
     assert "refused the subscription" in result.stderr.decode()
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_in_process_sandbox_first_record_within_two_seconds(name):
     args, channel = COMMANDS[name]

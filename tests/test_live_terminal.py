@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ class Pane:
     def __init__(self, directory: Path, args: list[str], width: int, height: int) -> None:
         if not shutil.which("tmux"):
             pytest.fail("tmux is not installed (.ci/run installs it with apt-get)")
-        self.socket = f"coinsuper-test-{directory.name}"
+        # A server of its own: tests that run at once (pytest -n) must not share one.
+        self.socket = f"coinsuper-test-{uuid.uuid4().hex[:12]}"
         self.status, self.stderr = directory / "status", directory / "stderr"
         command = " ".join(shlex.quote(part) for part in coinsuper_command() + args)
         # The shell traps Ctrl-C (a handler, not "ignore", which the child would inherit)
@@ -35,8 +37,10 @@ class Pane:
                    "sh", "-c", shell)
 
     def _tmux(self, *args: str) -> str:
+        # Without COLUMNS and LINES (pytest -n sets them): the pane's size must rule.
+        env = {k: v for k, v in clean_env().items() if k not in ("COLUMNS", "LINES")}
         return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-                              env=clean_env(), capture_output=True, text=True, timeout=10,
+                              env=env, capture_output=True, text=True, timeout=10,
                               check=True).stdout
 
     def screen(self) -> list[str]:
@@ -96,7 +100,7 @@ def test_watch_fills_all_four_panels_updates_and_quits_with_q(pane):
     watch = pane(["watch", "BTC_USD", "--sandbox"], 120, 40)
     first = watch.wait_for(watch_ready, 15, "dashboard with data in all four panels")
     assert len(first) == 40 and all(len(line) <= 120 for line in first)
-    assert first[-1].startswith(" SANDBOX ")
+    assert first[-1].startswith(" SANDBOX "), first[-3:]
     body = first[:-1]  # without the status line, whose clock always moves
 
     later = watch.wait_for(lambda lines: lines[:-1] != body, 10, "change in the panels")

@@ -18,7 +18,8 @@ from coinsuper_cli.mqtt.session import ClientSession, Message, Subscribed
 from coinsuper_cli.sandbox.market import DEFAULT_SYMBOLS
 from coinsuper_cli.sandbox.server import SandboxConfig, start_in_thread
 
-pytestmark = pytest.mark.slow  # 200 clients held for several seconds of real time
+# 200 clients held for several seconds of real time, their cadence measured.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 ENV = "exchange_ha_prod_hk"
 SUBSCRIBERS = 200

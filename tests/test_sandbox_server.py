@@ -445,6 +445,7 @@ def test_log_lines(sandbox):
 
 # -- a subscriber that never reads ----------------------------------------------------------
 
+@pytest.mark.serial
 def test_slow_subscriber_never_stalls_others():
     box = start_in_thread(SandboxConfig(ws_port=0, tcp_port=0, speed=20))
     every_topic = [topic("depth", symbol=s) for s in ("BTC_USD", "ETH_USD", "ETH_BTC")]
