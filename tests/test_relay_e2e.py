@@ -274,6 +274,8 @@ def test_the_broker_stopped_and_restarted_mid_stream(tmp_path):
     want = recorded(relay.record)
     missing = Counter(want) - Counter(paho.received[0])
     assert sum(missing.values()) == summary["dropped"]
+    print(f"broker away: {len(want)} received, {summary['dropped']} dropped past --buffer "
+          f"10, {len(paho.received[0])} delivered to a persistent subscriber")
     # the last messages before the stop...
     assert want[-1] in paho.received[0]
 
