@@ -291,7 +291,7 @@ def replay(env: Environment, opts: ReplayOptions) -> None:
     # The live views need their panes before the first message; csv, --fields and
     # --template are checked against the channels that the recording holds.
     if fmt == "live" or fmt in TABLES or out.fields is not None or out.template is not None:
-        feeds = _feeds_in(recording)
+        feeds = recording.feeds()
         if not feeds:
             raise UsageError("nothing to replay: no message in the recording matches")
         plans = [ConnectionPlan("replay:" + paths[0], lambda: None, feeds)]
@@ -307,18 +307,6 @@ def replay(env: Environment, opts: ReplayOptions) -> None:
 
     play(env, output, source_for, RunOptions(warn=env.warn), plans, verbose=opts.verbose,
          replay=recording)
-
-
-def _feeds_in(recording, scan: int = 20_000) -> tuple:
-    """The feeds of the topics in the first `scan` messages: every topic pushes within
-    seconds, so they are all there."""
-    feeds: dict[str, object] = {}
-    for i, item in enumerate(recording.messages()):
-        if i >= scan:
-            break
-        if type(item) is not dict:
-            feeds.setdefault(item.feed.topic, item.feed)
-    return tuple(feeds.values())
 
 
 def _once(warn: Callable[[str], None]) -> Callable[[str], None]:

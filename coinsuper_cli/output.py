@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import json
 from collections.abc import Sequence
 from dataclasses import fields
@@ -166,6 +165,7 @@ class TableSink(Sink):
         self._warn = warn
         self._lines: list[str] = []
         self._delimiter = delimiter
+        self._heads = {side: _level_heads(side, delimiter, 64) for side in ("ask", "bid")}
         # The writer writes into a list, which is joined and encoded once a message.
         self._writer = csv.writer(_Lines(self._lines), delimiter=delimiter,
                                   lineterminator="\n")
@@ -192,8 +192,8 @@ class TableSink(Sink):
         written by the csv module, quoted. One check of the joined text covers them all."""
         delimiter = self._delimiter
         text = "\n".join(map(delimiter.join, rows)) + "\n"
-        if ('"' in text or "\r" in text or text.count("\n") != len(rows)
-                or text.count(delimiter) != sum(map(len, rows)) - len(rows)):
+        if _needs_quoting(text, delimiter, sum(map(len, rows)) - len(rows) + 1,
+                          lines=len(rows)):
             self._writer.writerows(rows)
         else:
             self._lines.append(text)
@@ -203,10 +203,16 @@ class TableSink(Sink):
         the csv module quotes the first ones once, and each level's text (plain
         decimals, never quoted) is joined on."""
         rows, lines, delimiter = self._rows, self._lines, self._delimiter
-        self._writer.writerow(rows.base(record, recv))
-        prefix = lines.pop()[:-1] + delimiter
+        base = rows.base(record, recv)
+        joined = delimiter.join(base)
+        if _needs_quoting(joined, delimiter, len(base)):
+            self._writer.writerow(base)
+            joined = lines.pop()[:-1]
+        prefix = joined + delimiter
         for side, text in rows.sides(record):
-            heads = _level_heads(side, delimiter, len(text))
+            heads = self._heads[side]
+            if len(heads) < len(text):  # zip stops at the shorter: more are rarely needed
+                heads = self._heads[side] = _level_heads(side, delimiter, len(text))
             lines.append("".join([f"{prefix}{head}{price}{delimiter}{quantity}\n"
                                   for head, (price, quantity) in zip(heads, text)]))
 
@@ -222,7 +228,14 @@ class TableSink(Sink):
         self._stream.flush()
 
 
-@functools.lru_cache(maxsize=16)
+def _needs_quoting(text: str, delimiter: str, fields: int, *, lines: int = 0) -> bool:
+    """Whether fields joined into `text` (`fields` of them, in `lines` lines ending in a
+    newline) hold a quote, a line break or a delimiter of their own: the csv module
+    would quote them."""
+    return ('"' in text or "\r" in text or text.count("\n") != lines
+            or text.count(delimiter) != fields - 1)
+
+
 def _level_heads(side: str, delimiter: str, count: int) -> tuple[str, ...]:
     """`ask,0,`, `ask,1,`, ...: the side and level columns of a side's rows."""
     return tuple(f"{side}{delimiter}{level}{delimiter}" for level in range(count))

@@ -105,6 +105,39 @@ class Recording:
             self._feeds[topic] = feed
         return self._feeds[topic]
 
+    def feeds(self, scan: int = 20_000) -> tuple[Feed, ...]:
+        """The selected feeds of the first `scan` message lines, found by their topics
+        alone (no payload is read): every topic pushes within seconds, so a live view
+        has its panes and csv its one channel before the first message plays."""
+        first, last = self._selection.start_ns, self._selection.end_ns
+        found: dict[str, Feed] = {}
+        seen = 0
+        for path in self.paths:
+            try:
+                for data, start, end in read_spans(path):
+                    for line in data[start:end].splitlines():
+                        fast = _MESSAGE_LINE.match(line)
+                        if fast is not None:
+                            recv_ns, topic = int(fast[1]), fast[2].decode("utf-8")
+                        elif b'"topic"' in line:
+                            try:
+                                item = json.loads(line)
+                                recv_ns, topic = item["recv_ns"], item["topic"]
+                            except (ValueError, KeyError, TypeError):
+                                continue
+                        else:
+                            continue  # an event
+                        if first is not None and recv_ns < first:
+                            continue
+                        if last is not None and recv_ns >= last or seen >= scan:
+                            return tuple(found.values())
+                        seen += 1
+                        if topic not in found and (feed := self._feed(topic)) is not None:
+                            found[topic] = feed
+            except Truncated:
+                pass  # said when it is played
+        return tuple(found.values())
+
     def messages(self):
         """Every selected message and event of the recordings, in order."""
         for items, _ in self._blocks():
