@@ -196,6 +196,30 @@ def test_selection_by_channel_symbol_and_time(tmp_path):
     assert played(Selection(start_ns=T0 + 10**9, end_ns=T0 + 3 * 10**9)) == [b"[1]", b"[2]"]
 
 
+
+def test_feeds_are_found_by_topic_alone_within_the_selection_and_the_scan(tmp_path):
+    """What the live view's panes and csv's one channel come from: the first lines'
+    topics, the selected ones, without reading a payload (a base64 one included)."""
+    path = tmp_path / "r.jsonl"
+    recorder = Recorder(str(path), command=[])
+    depth = "env/api/ws/v1/market/depth/BTC_USD"
+    eth = "env/api/ws/v1/market/tickers/ETH_USD"
+    recorder.write(message(b"[0]", T0, TRADES), None)
+    recorder.event(T0, "connected", url="ws://h/mqtt")
+    recorder.write(message(b"\xff not UTF-8", T0 + 10**9, depth), None)
+    recorder.write(message(b"[2]", T0 + 2 * 10**9, eth), None)
+    recorder.close()
+
+    def feeds(selection=Selection(), scan=20_000):
+        recording = Recording([str(path)], selection=selection, warn=pytest.fail)
+        return [feed.topic for feed in recording.feeds(scan)]
+
+    assert feeds() == [TRADES, depth, eth]
+    assert feeds(scan=2) == [TRADES, depth]
+    assert feeds(Selection(channels=frozenset({"trade"}))) == [TRADES, eth]
+    assert feeds(Selection(start_ns=T0 + 1, end_ns=T0 + 2 * 10**9)) == [depth]
+
+
 # The installed command against the sandbox.
 
 @pytest.mark.parametrize("command", [["watch", "BTC_USD"], ["account"]])
