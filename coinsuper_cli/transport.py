@@ -21,6 +21,7 @@ from .tls import CertificateRefused, TLSOptions, maybe_certificate_refusal
 DEFAULT_PORTS = {"ws": 80, "wss": 443, "mqtt": 1883, "mqtts": 8883}
 READ_SIZE = 256 * 1024  # one system call takes in a whole burst of messages
 CLOSE_WAIT = 0.2  # seconds to wait for the broker's reply to our close frame
+WRITE_TIMEOUT = 10.0  # seconds a broker may take no byte of ours before the link is lost
 # WebSocket opcodes (RFC 6455 §5.2); websockets' Opcode members are IntEnums equal to them.
 _CONTINUATION, _TEXT, _BINARY, _CLOSE = 0x0, 0x1, 0x2, 0x8
 
@@ -219,6 +220,12 @@ class _SocketIO:
         return data
 
     def _write(self, data: bytes) -> None:
+        # The read's timeout is a poll interval, a fraction of a second: a write under
+        # back-pressure (a broker reading a burst more slowly than it comes) may need
+        # longer than that, and is not a lost link until WRITE_TIMEOUT passes.
+        if self._timeout != WRITE_TIMEOUT:
+            self._sock.settimeout(WRITE_TIMEOUT)
+            self._timeout = WRITE_TIMEOUT
         try:
             self._sock.sendall(data)
         except OSError as error:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import socket
 import ssl
 import threading
@@ -475,6 +476,47 @@ def test_tcp_transport_moves_bytes_both_ways():
         with pytest.raises(ConnectionClosed):
             transport.recv(5)
     transport.close()
+
+
+@pytest.mark.parametrize("scheme", ["mqtt", "ws"])
+def test_a_write_under_back_pressure_waits_past_the_read_timeout(scheme):
+    """A broker that reads a burst more slowly than it comes is not a lost link: after a
+    read with a poll-sized timeout, a large write still waits for the broker to take
+    it (the relay publishing a flood), up to WRITE_TIMEOUT."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/mqtt"
+    burst = b"x" * (16 * 1024 * 1024)  # more than the socket buffers hold
+    got = bytearray()
+
+    def broker():
+        peer, _ = listener.accept()
+        with peer:
+            if scheme == "ws":  # the WebSocket handshake, then frames are only bytes
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += peer.recv(4096)
+                key = re.search(rb"Sec-WebSocket-Key: (\S+)", request)[1]
+                accept = base64.b64encode(hashlib.sha1(
+                    key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+                peer.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                             b"Connection: Upgrade\r\nSec-WebSocket-Protocol: mqtt\r\n"
+                             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            time.sleep(0.5)  # the client's write blocks meanwhile
+            while len(got) < len(burst):
+                data = peer.recv(1 << 20)
+                if not data:
+                    break
+                got.extend(data)
+
+    thread = threading.Thread(target=broker, daemon=True)
+    thread.start()
+    transport = open_transport(url, timeout=5, tls=TLSOptions())
+    assert transport.recv(0.01) is None  # the socket's timeout is now a poll's
+    transport.send(burst)
+    thread.join(10)
+    transport.close()
+    listener.close()
+    assert len(got) >= len(burst)
 
 
 # -- broker URLs --------------------------------------------------------------------------
