@@ -289,9 +289,10 @@ def replay(env: Environment, opts: ReplayOptions) -> None:
     plans = []
     channel_names = opts.channels or tuple(CHANNELS)
     # The live views need their panes before the first message; csv, --fields and
-    # --template are checked against the channels that the recording holds.
+    # --template are checked against the channels that the recording holds, as its
+    # first lines show them (a table skips, with a warning, a channel that comes later).
     if fmt == "live" or fmt in TABLES or out.fields is not None or out.template is not None:
-        feeds = recording.feeds()
+        feeds = recording.feeds(20_000 if fmt == "live" else 2_000)
         if not feeds:
             raise UsageError("nothing to replay: no message in the recording matches")
         plans = [ConnectionPlan("replay:" + paths[0], lambda: None, feeds)]

@@ -165,6 +165,7 @@ class TableSink(Sink):
         self._warn = warn
         self._lines: list[str] = []
         self._delimiter = delimiter
+        self._skipped_channels: set[str] = set()
         self._heads = {side: _level_heads(side, delimiter, 64) for side in ("ask", "bid")}
         # The writer writes into a list, which is joined and encoded once a message.
         self._writer = csv.writer(_Lines(self._lines), delimiter=delimiter,
@@ -174,6 +175,9 @@ class TableSink(Sink):
             self._emit()
 
     def write(self, message: Message, records: list[Record] | None) -> None:
+        if records and records[0].channel != self._rows.channel:
+            self._other_channel(records[0].channel)
+            return
         if records:
             recv, rows, writerows = message.recv_ms, self._rows, self._writer.writerows
             if not rows.whole:
@@ -185,6 +189,14 @@ class TableSink(Sink):
             else:
                 self._write_rows(rows.bases(records, recv))
             self._emit()
+
+    def _other_channel(self, channel: str) -> None:
+        """A table has one channel's columns: another channel's records (a replay's,
+        met past the lines that named its channels) are skipped, said once."""
+        if channel not in self._skipped_channels:
+            self._skipped_channels.add(channel)
+            self._warn(f"skipped the {channel} records: --format csv and tsv take one "
+                       f"channel, here {self._rows.channel} (replay --channel chooses)")
 
     def _write_rows(self, rows: list[list[str]]) -> None:
         """Rows joined by the delimiter, which is what the csv module writes of fields

@@ -119,7 +119,7 @@ class Rows:
         self.has_levels = names[-2:] == ("asks", "bids")
         if self.has_levels:
             names = names[:-2]
-        self._channel = channel
+        self.channel = channel
         self._time_text = TIME_TEXT[time]
         get = attrgetter(*names)
         self._values = get if len(names) > 1 else lambda record: (get(record),)
@@ -143,7 +143,7 @@ class Rows:
 
     def bases(self, records: list[Record], recv: int) -> list[list[str]]:
         """`base` of each of a message's records, which share their first two columns."""
-        head, texts, values = [self._channel, self._time_text(recv)], self._texts, self._values
+        head, texts, values = [self.channel, self._time_text(recv)], self._texts, self._values
         return [head + [text(value) for text, value in zip(texts, values(record))]
                 for record in records]
 
