@@ -396,10 +396,15 @@ def account(opts):
     _run(opts, Wanted(private=("asset", "order", "fill")))
 
 
+def comma_names(value: str | None) -> tuple[str, ...]:
+    """NAME,NAME...: each once, in order, without blanks or empty names."""
+    return tuple(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
+
+
 def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
     from .channels import PUBLIC
 
-    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    names = comma_names(value)
     unknown = [n for n in names if n not in PUBLIC]
     if unknown or not names:
         what = f"unknown channel {unknown[0]!r}" if unknown else "no channel"
@@ -530,7 +535,7 @@ def speed_option(ctx, param, value: str | None) -> float | None:
 def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
     from .channels import CHANNELS
 
-    names = tuple(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
+    names = comma_names(value)
     unknown = [n for n in names if n not in CHANNELS]
     if unknown:
         raise click.BadParameter(f"unknown channel {unknown[0]!r}: use "

@@ -175,18 +175,27 @@ def _start_sandbox(opts: StreamOptions, env: Environment):
     return sandbox
 
 
-def _run(env: Environment, opts: StreamOptions, output: Output,
-         connection_plans: list[plans.ConnectionPlan]) -> None:
-    from .runner import Connections, RunOptions
+def run_options(opts: StreamOptions, connection_plans: list[plans.ConnectionPlan], *,
+                warn: Callable[[str], None]):
+    """How the runner connects, from the streaming options: TLS, the proxy, retries,
+    where warnings and (with -v) the connection log go."""
+    from .runner import RunOptions
     from .tls import TLSOptions
 
-    options = RunOptions(
+    return RunOptions(
         tls=TLSOptions(insecure=opts.insecure, cafile=opts.cafile, cert=opts.cert,
                        key=opts.key),
         proxy=_proxy_settings(opts, connection_plans),
         max_packet=opts.max_packet, retries=opts.retries,
-        stale_after=opts.stale_after or None, warn=env.warn,
-        log=env.warn if opts.verbose else None)
+        stale_after=opts.stale_after or None, warn=warn,
+        log=warn if opts.verbose else None)
+
+
+def _run(env: Environment, opts: StreamOptions, output: Output,
+         connection_plans: list[plans.ConnectionPlan]) -> None:
+    from .runner import Connections
+
+    options = run_options(opts, connection_plans, warn=env.warn)
     recorder = _recorder(env, opts.record)
     if recorder is not None:
         options = dataclasses.replace(options, on_state=recorder.on_state)

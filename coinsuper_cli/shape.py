@@ -9,9 +9,9 @@ import re
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import get_type_hints
 from decimal import Decimal
 from operator import attrgetter, itemgetter
+from typing import get_type_hints
 
 from . import channels
 from .errors import UsageError
@@ -125,8 +125,7 @@ class Rows:
         self._values = get if len(names) > 1 else lambda record: (get(record),)
         # Each field's text, chosen once from the record type's annotations.
         hints = get_type_hints(kind)
-        text = {str: printable if terminal else str, int: int.__repr__,
-                Decimal: decimal_text}
+        text = {**TEXT, str: printable} if terminal else TEXT
         self._texts = [self._time_text if name in TIME_KEYS else text[hints[name]]
                        for name in names]
         positions = [every.index(key) for key in self.header]
@@ -170,6 +169,7 @@ class Rows:
 # -- --template ------------------------------------------------------------------------
 
 _ESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\"}
+_ESCAPE = re.compile(r"\\[tn\\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,18 +244,7 @@ class Template:
 
 
 def _unescape(literal: str) -> str:
-    if "\\" not in literal:
-        return literal
-    out, i = [], 0
-    while i < len(literal):
-        pair = literal[i:i + 2]
-        if pair in _ESCAPES:
-            out.append(_ESCAPES[pair])
-            i += 2
-        else:
-            out.append(literal[i])
-            i += 1
-    return "".join(out)
+    return _ESCAPE.sub(lambda match: _ESCAPES[match.group()], literal)
 
 
 def _renderer(key: str, spec: str, time: str) -> Callable[[object], str]:

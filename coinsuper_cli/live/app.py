@@ -124,7 +124,8 @@ class Receiver:
 
 def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Source],
              options: RunOptions, *, sandbox: bool = False, replay=None,
-             verbose: bool = False, limits: Limits = Limits(), console: Console | None = None, stdin=None,
+             verbose: bool = False, limits: Limits = Limits(),
+             console: Console | None = None, stdin=None,
              record: Sink | None = None) -> None:
     """Streams `plans` into a full-screen live view until `q`, Ctrl-C, --count, --timeout
     or a failure; raises what ended the stream, except a `q`, which returns.

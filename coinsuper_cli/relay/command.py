@@ -105,24 +105,20 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
 
 def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list, *,
          live: bool = False) -> None:
-    from ..runner import Connections, RunOptions
+    from ..runner import Connections
     from ..stream import Limits, pump
-    from ..tls import TLSOptions
     from ..transport import split_credentials
     from .publisher import Publisher, TargetOptions
     from .sink import RelaySink
 
-    tls = TLSOptions(insecure=opts.insecure, cafile=opts.cafile, cert=opts.cert,
-                     key=opts.key)
-    proxies = core._proxy_settings(opts, found)
     notes = deque([""], maxlen=1)  # on a terminal, warnings and log lines go to the view
     warn = notes.append if live else env.warn
-    log = warn if opts.verbose else None
+    options = core.run_options(opts, found, warn=warn)
     queue = RelayQueue(relay.buffer)
     publisher = Publisher(queue, TargetOptions(
-        relay.to, qos=relay.to_qos, keepalive=opts.keepalive or 60, tls=tls,
-        proxy=proxies.for_url(split_credentials(relay.to)[0]), max_packet=opts.max_packet,
-        log=log))
+        relay.to, qos=relay.to_qos, keepalive=opts.keepalive or 60, tls=options.tls,
+        proxy=options.proxy.for_url(split_credentials(relay.to)[0]),
+        max_packet=opts.max_packet, log=options.log))
     upstream = UpstreamStates()
     upstream.expect(found)
     recorder = core._recorder(env, opts.record)
@@ -130,10 +126,8 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
     def on_both(plan, state, detail=""):
         upstream(plan, state, detail)
         recorder.on_state(plan, state, detail)
-    on_state = upstream if recorder is None else on_both
-    options = RunOptions(tls=tls, proxy=proxies, max_packet=opts.max_packet,
-                         retries=opts.retries, stale_after=opts.stale_after or None,
-                         warn=warn, log=log, on_state=on_state)
+    options = dataclasses.replace(options,
+                                  on_state=upstream if recorder is None else on_both)
 
     def snapshot() -> RelayStatus:
         return RelayStatus(

@@ -50,9 +50,6 @@ class RelayQueue:
                     queue.popleft()
             self._ready.notify()
 
-    def put(self, item: Outgoing) -> None:
-        self.put_many((item,))
-
     def take(self, most: int) -> list[Outgoing]:
         """Up to `most` messages, oldest first (none when empty)."""
         with self._ready:
