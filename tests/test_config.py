@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from coinsuper_cli import config
+from coinsuper_cli.cli import config_callback
 from coinsuper_cli.config import ConfigError, Setting, describe, load, run_secret_command
 
 SECRET = "s3cr3t-VALUE-never-shown"
@@ -443,31 +444,15 @@ def test_describe_never_calls_a_lazy_secret_and_escapes_control_characters():
         "secret_key = ***  (x)", "env        = a\\x1b[2J  (default)"]
 
 
-# --- the Click wiring cli.py uses (the same lines, on a throwaway command) ---
-
-PRIVATE_COMMANDS = frozenset({"assets"})
-
-
-def _config_callback(ctx, param, value):
-    if ctx.resilient_parsing:
-        return value
-    seen = ctx.meta.setdefault(f"coinsuper.config:{id(ctx)}", {})
-    seen[param.name] = value
-    if len(seen) == 2:
-        found = load(seen["config_path"], os.environ)
-        secret = ctx.command.name in PRIVATE_COMMANDS
-        ctx.default_map = {**(ctx.default_map or {}),
-                           **found.default_map(seen["profile"], secret=secret)}
-        ctx.meta["coinsuper.settings"] = found.settings(seen["profile"])
-    return value
+# --- cli.py's Click wiring (its config_callback), on a throwaway command ---
 
 
 def _options(command):
     for option in reversed((
         click.option("--config", "config_path", envvar="COINSUPER_CONFIG", is_eager=True,
-                     expose_value=False, callback=_config_callback),
+                     expose_value=False, callback=config_callback),
         click.option("--profile", envvar="COINSUPER_PROFILE", is_eager=True,
-                     expose_value=False, callback=_config_callback),
+                     expose_value=False, callback=config_callback),
         click.option("--url", envvar="COINSUPER_URL", default="wss://default/mqtt"),
         click.option("--env", envvar="COINSUPER_ENV", default="exchange_ha_prod_hk"),
         click.option("--qos", type=click.IntRange(0, 2), default=0),
