@@ -18,9 +18,12 @@ from .records import Asset, Book, Depth, Fill, Kline, Levels, Order, Trade
 # Plain decimal notation only: format(Decimal(text), "f") then gives the text back.
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # A plain decimal that decimal_text(Decimal(text)) gives back unchanged: no leading zero
-# ("007.5" would come back as "7.5"). Possessive, so that it never backtracks.
-_EXACT = r"-?+(?!0[0-9])[0-9]++(?:\.[0-9]++)?+"
-_EXACT_LINES = re.compile(rf"(?:{_EXACT}\n)*+")
+# ("007.5" would come back as "7.5"). No possessive quantifiers: `re` has them only from
+# Python 3.11. None is needed: every number is followed by a character no number holds
+# (`"`, `\n`), so a failed match gives back at most a few digits at each element and
+# the work stays linear in the text.
+_EXACT = r"-?(?!0[0-9])[0-9]+(?:\.[0-9]+)?"
+_EXACT_LINES = re.compile(rf"(?:{_EXACT}\n)*")
 _SIDES = {"BUY": "buy", "SELL": "sell"}
 _ROLES = {"MAKER": "maker", "TAKER": "taker"}
 
@@ -142,8 +145,8 @@ class _LevelArrays:
 
     def __init__(self, point: str) -> None:
         one = point.replace("NUMBER", _EXACT)
-        self._array = re.compile(rf"\[(?:{one}(?:,{one})*+)?+\]")
-        self._numbers = re.compile(point.replace("NUMBER", '([^"]*+)')).findall
+        self._array = re.compile(rf"\[(?:{one}(?:,{one})*)?\]")
+        self._numbers = re.compile(point.replace("NUMBER", '([^"]*)')).findall
 
     def read(self, payload: bytes) -> tuple[dict, Levels, Levels] | None:
         try:
@@ -177,7 +180,7 @@ class _LevelArrays:
 _DEPTH_ARRAYS = _LevelArrays(r'\{"price":"NUMBER","quantity":"NUMBER","stepValue":null\}')
 # `amount` is deprecated and not read: any string JSON allows without a backslash.
 _BOOK_ARRAYS = _LevelArrays(
-    r'\{"amount":"[^"\x00-\x1f]*+","limitPrice":"NUMBER","quantity":"NUMBER"\}')
+    r'\{"amount":"[^"\x00-\x1f]*","limitPrice":"NUMBER","quantity":"NUMBER"\}')
 
 
 def parse_depth(data, levels: tuple[Levels, Levels] | None = None) -> Depth:
