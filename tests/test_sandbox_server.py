@@ -599,3 +599,42 @@ def test_idle_connections_closed_while_a_client_is_served():
         run(go())
     finally:
         box.stop()
+
+
+# -- WebSocket keep-alive: MQTT's, not the WebSocket's -------------------------------------
+
+def test_the_websocket_server_sends_no_ping(sandbox):
+    """MQTT keepalive is the liveness check (as at mosquitto): websockets' default ping
+    every 20 s dropped paho-mqtt. Checked on the server's side of a live connection, so
+    the test needs no 20 s wait (the slow test below waits it out with paho)."""
+    async def go():
+        async with ws_connect(sandbox.ws_url, subprotocols=["mqtt"], ping_interval=None):
+            deadline = time.monotonic() + 5
+            while not sandbox.sandbox._ws_server.connections:
+                assert time.monotonic() < deadline, "the server never saw the connection"
+                await asyncio.sleep(0.01)
+            intervals = {conn.ping_interval for conn in sandbox.sandbox._ws_server.connections}
+            assert intervals == {None}
+    run(go())
+
+
+@pytest.mark.slow
+def test_paho_over_websocket_stays_connected_past_the_old_ping(sandbox):
+    """35 s over ws://, past websockets' 20 s ping that paho failed to answer: no
+    disconnect, and messages keep coming to the end."""
+    client = Paho(sandbox.ws_url, cid("paho-long"), PUBLIC_USERNAME, PUBLIC_PASSWORD)
+    disconnects: list = []
+    client.client.on_disconnect = lambda *args: disconnects.append(time.monotonic())
+    try:
+        assert client.connected.wait(5) and client.reason == 0
+        client.client.subscribe([(DEPTH, 0)])
+        assert client.subscribed.wait(5)
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < 35:
+            assert not disconnects, f"disconnected after {disconnects[0] - started:.1f} s"
+            time.sleep(0.2)
+        count = len(client.messages)
+        assert client.wait_messages(count + 1, timeout=5)[count:], "no message after 35 s"
+        assert not disconnects and elapsed >= 35
+    finally:
+        client.stop()

@@ -179,9 +179,13 @@ class Sandbox:
 
         def start_ws(hosts, port):
             # compression=None: per-message deflate would cost CPU on every frame to
-            # every subscriber, and MQTT clients do not ask for it.
+            # every subscriber, and MQTT clients do not ask for it. ping_interval=None:
+            # MQTT's keepalive (PINGREQ, MQTT 3.1.1 §3.1.2.10) is the liveness check, as
+            # at mosquitto, which sends no WebSocket ping; websockets' default ping every
+            # 20 s dropped paho-mqtt, whose WebSocket layer does not answer in time.
             return serve(self._serve_websocket, hosts, port, subprotocols=["mqtt"],
                          process_request=_only_mqtt_path, compression=None,
+                         ping_interval=None,
                          max_size=MAX_PACKET, ssl=cfg.ssl_context,
                          open_timeout=cfg.connect_timeout)
 
