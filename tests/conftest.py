@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +42,33 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def read_until(process: subprocess.Popen, stream, needle, timeout: float = 20.0) -> list:
+    """Reads `stream` (one of `process`'s pipes) line by line until a line holds `needle`,
+    and returns the lines read. A child that exits, or stays silent past `timeout`, fails
+    the test with what it said instead of blocking it: a plain readline() loop spins
+    forever on a dead child's empty reads and hangs on a live, silent one."""
+    lines: list = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in iter(stream.readline, stream.read(0)):  # "" or b"" at the end
+            lines.append(line)
+            if needle in line:
+                found.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not found.is_set():
+        process.kill()  # ends a blocked readline, and the reader with it
+        reader.join(5)
+        said = (b"" if isinstance(needle, bytes) else "").join(lines)
+        raise AssertionError(f"no line holding {needle!r} within {timeout:g} s "
+                             f"(exit code {process.wait()}): {said!r}")
+    return lines
+
+
 class Mosquitto(loopback.Mosquitto):
     """The shared broker, with a paho-mqtt publisher for the tests."""
 
@@ -63,13 +91,10 @@ def start_sandbox(*args: str) -> tuple[subprocess.Popen, dict[str, str]]:
     process = subprocess.Popen(coinsuper_command() + ["sandbox", *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=clean_env())
-    exports, banner = {}, ""
-    while len(exports) < 4:
-        line = process.stdout.readline()
-        assert line, process.stderr.read()
-        banner += line
-        if match := re.fullmatch(r"export (COINSUPER_\w+)=(\S+)\n", line):
-            exports[match[1]] = match[2]
+    # The banner's last export is COINSUPER_SECRET_KEY.
+    banner = "".join(read_until(process, process.stdout, "export COINSUPER_SECRET_KEY="))
+    exports = dict(re.findall(r"^export (COINSUPER_\w+)=(\S+)$", banner, re.MULTILINE))
+    assert len(exports) == 4, banner
     exports["tcp_url"] = re.search(r"mqtts?://127\.0\.0\.1:\d+", banner)[0]
     return process, exports
 
@@ -122,17 +147,9 @@ class Streamer:
         self.log: list[str] = []
 
     def wait_subscribed(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stderr.readline().decode()
-            if not line:
-                break
-            self.log.append(line)
-            if "subscribed (granted" in line:
-                return
-        self.process.kill()
-        raise AssertionError("coinsuper did not subscribe: " + "".join(self.log)
-                             + self.process.stderr.read().decode())
+        lines = read_until(self.process, self.process.stderr, b"subscribed (granted",
+                           timeout)
+        self.log += [line.decode() for line in lines]
 
     def finish(self, timeout: float = 10.0) -> tuple[int, bytes, str]:
         try:

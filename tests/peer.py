@@ -12,6 +12,9 @@ from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import ConnAck, Connect, SubAck, Subscribe
 
 
+SEND_TIMEOUT = 120.0  # a client that reads nothing for this long has failed the test
+
+
 class PeerConnection:
     """One client connection seen from the server; `recv` returns b"" once closed."""
 
@@ -94,8 +97,18 @@ class ScriptedPeer:
                 except ConnectionResetError:
                     return b""
 
+            def send(data: bytes, sock=sock) -> None:
+                # The short timeout is for reads (a script polls its deadline); a send
+                # blocks while the client's buffers are full, which on a busy machine
+                # can last seconds: that is back-pressure, not a failure.
+                sock.settimeout(SEND_TIMEOUT)
+                try:
+                    sock.sendall(data)
+                finally:
+                    sock.settimeout(1.0)
+
             with sock:
-                if not self._run(script, PeerConnection(recv, sock.sendall)):
+                if not self._run(script, PeerConnection(recv, send)):
                     return
         self._server.close()
 

@@ -6,7 +6,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import SAMPLES, Streamer, clean_env, coinsuper_command, run_coinsuper
+from conftest import SAMPLES, Streamer, clean_env, coinsuper_command, read_until, run_coinsuper
 from loopback import free_port
 from peer import ScriptedPeer
 
@@ -100,9 +100,7 @@ def test_head_ends_it_quietly_with_exit_0(mosquitto):
         ["bash", "-c", '"$@" 2>/dev/stderr | head -1; exit "${PIPESTATUS[0]}"', "_",
          *coinsuper_command(), "depth", "BTC_USD", "--url", mosquitto.tcp_url, "-v"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
-    stderr = b""
-    while b"subscribed" not in stderr:
-        stderr += shell.stderr.readline()
+    stderr = b"".join(read_until(shell, shell.stderr, b"subscribed"))
     # head exits after the first line; coinsuper learns it only when it writes again, so
     # publish until the pipeline ends (each wait returns as soon as it does).
     deadline = time.monotonic() + 15

@@ -8,8 +8,8 @@ import time
 from decimal import Decimal
 
 import pytest
-from conftest import clean_env, coinsuper_command, run_coinsuper, sandbox_env, start_sandbox, \
-    stop_sandbox
+from conftest import clean_env, coinsuper_command, read_until, run_coinsuper, sandbox_env, \
+    start_sandbox, stop_sandbox
 
 COMMANDS = {
     "depth": (["depth", "BTC_USD"], "depth"),
@@ -85,7 +85,7 @@ def test_in_process_sandbox_first_record_within_two_seconds(name):
     process = subprocess.Popen(coinsuper_command() + args + ["--sandbox"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
     try:
-        first = process.stdout.readline()
+        first = read_until(process, process.stdout, b"\n", timeout=10)[0]
         elapsed = time.monotonic() - started
     finally:
         process.send_signal(signal.SIGINT)

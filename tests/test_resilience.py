@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-from conftest import Mosquitto, clean_env, coinsuper_command, run_coinsuper, sandbox_env, \
-    start_sandbox, stop_sandbox, wait_until
+from conftest import Mosquitto, clean_env, coinsuper_command, read_until, run_coinsuper, \
+    sandbox_env, start_sandbox, stop_sandbox, wait_until
 from loopback import free_port, stop_process
 
 
@@ -64,8 +64,7 @@ def test_a_mosquitto_restart_prints_each_delivered_message_once(tmp_path, qos):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
     lines: list = []
     try:
-        while b"subscribed" not in client.stderr.readline():
-            pass
+        read_until(client, client.stderr, b"subscribed")
         read_lines(client.stdout, lines)
         publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
         publisher.reconnect_delay_set(0.1, 0.5)
