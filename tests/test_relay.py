@@ -42,6 +42,32 @@ def test_the_queue_hands_out_at_most_what_is_asked():
     assert len(queue) == 6 and queue.wait(0)
 
 
+def test_the_queue_is_bounded_in_bytes_and_drops_the_oldest_past_them():
+    from coinsuper_cli.relay.queue import OVERHEAD, size
+
+    mb = 1024 * 1024
+    queue = RelayQueue(5000, 10 * mb)
+    big = [Outgoing("t", b"%03d" % i + bytes(mb - 3), True) for i in range(25)]
+    queue.put_many(big[:12])
+    queue.put_many(big[12:])
+    assert size(big[0]) == mb + 1 + OVERHEAD
+    assert len(queue) == 9 and queue.dropped == 16 and queue.added == 25
+    assert queue.bytes == 9 * size(big[0]) <= 10 * mb
+    taken = queue.take(100, 3 * mb)  # a take is bounded in bytes too
+    assert [o.payload[:3] for o in taken] == [b"016", b"017"]
+    assert queue.bytes == 7 * size(big[0])
+    assert len(queue.take(100, 10, at_least_one=False)) == 0
+    assert [o.payload[:3] for o in queue.take(100, 10)] == [b"018"]  # alone, larger
+    queue.take(100)
+    assert queue.bytes == 0 and len(queue) == 0
+    # The newest stays even when it alone is over the bound; tiny messages count too.
+    queue.put_many([Outgoing("t", bytes(20 * mb), True)])
+    assert len(queue) == 1 and queue.dropped == 16
+    small = RelayQueue(5000, 100 * (OVERHEAD + 2))
+    small.put_many(Outgoing("t", b"x", False) for _ in range(150))
+    assert len(small) == 100 and small.dropped == 50
+
+
 # -- the sink -------------------------------------------------------------------------
 
 def message(topic: str, payload: bytes) -> Message:
@@ -116,6 +142,9 @@ def test_summary_line_says_rates_queue_drops_and_each_side():
         "relay: in 1,300 (20.0/s), out 1,000 (15.0/s), queue 300/5,000, dropped 7; "
         "upstream 3 subscribed · 1 reconnecting (lost 1×); mqtt://h:1883 reconnecting "
         "(lost 2×)")
+    rabbit = RelayStatus("mqtt://h:1883", downstream="connected", downgraded=True)
+    assert summary_line(rabbit, None, 60.0).endswith(
+        "; mqtt://h:1883 connected, QoS 2 downgraded to 1")
 
 
 def test_summaries_come_once_a_minute():

@@ -21,8 +21,11 @@ class FakeBroker:
     publish handshakes (unless told not to), and can hang up after some publishes."""
 
     def __init__(self, clock: FakeClock, *, connack: int = 0, ack: bool = True,
-                 pong: bool = True, hang_up_after: int | None = None) -> None:
+                 pong: bool = True, hang_up_after: int | None = None,
+                 qos2_puback: bool = False) -> None:
+        """`qos2_puback`: answer QoS 2 with PUBACK, as RabbitMQ does (it grants QoS 1)."""
         self.clock, self.connack, self.ack, self.pong = clock, connack, ack, pong
+        self.qos2_puback = qos2_puback
         self.hang_up_after = hang_up_after
         self.sent: list = []
         self.unacked_peak = 0
@@ -46,12 +49,14 @@ class FakeBroker:
                 self._unacked.add(packet.packet_id)
                 self.unacked_peak = max(self.unacked_peak, len(self._unacked))
                 if self.ack:
-                    self._inbox.append(encode((PubAck if packet.qos == 1 else PubRec)(
-                        packet.packet_id)))
+                    answer = PubAck if packet.qos == 1 or self.qos2_puback else PubRec
+                    self._inbox.append(encode(answer(packet.packet_id)))
             elif kind is PubRel:
                 self._inbox.append(encode(PubComp(packet.packet_id)))
 
     def recv(self, timeout: float) -> bytes | None:
+        if self.clock.now() > 1000 + 3600:  # a stalled publisher fails, never hangs
+            raise AssertionError("an hour on the fake clock: the publisher stalled")
         if self.hang_up_after is not None and len(self.publishes()) >= self.hang_up_after:
             raise ConnectionClosed("the broker closed the connection")
         if self._inbox:
@@ -74,8 +79,9 @@ class Network:
     def __init__(self, clock: FakeClock, *items) -> None:
         self.clock, self.items, self.calls = clock, list(items), []
 
-    def __call__(self, url, *, timeout, tls, max_frame):
+    def __call__(self, url, *, timeout, tls, max_frame, **route):
         self.calls.append((url, self.clock.now()))
+        self.route = route
         if not self.items:
             raise ConnectFailed("could not connect: no more fake brokers")
         item = self.items.pop(0)
@@ -100,12 +106,13 @@ def publisher_for(clock, network, queue, *, url="mqtt://broker", until=None, **o
         clock.sleep(seconds)
         return bool(len(queue))
 
-    publisher = Publisher(queue, TargetOptions(url, log=log.append,
+    warnings: list[str] = []
+    publisher = Publisher(queue, TargetOptions(url, log=log.append, warn=warnings.append,
                                                on_state=lambda s, d: states.append(s),
                                                **options),
                           connect=network, clock=clock.clock, uniform=lambda a, b: b,
                           wait=wait, client_id="relay-test")
-    publisher.log, publisher.states = log, states
+    publisher.log, publisher.states, publisher.warnings = log, states, warnings
     return publisher
 
 
@@ -260,3 +267,92 @@ def test_split_credentials():
     assert split_credentials("ws://u:p%3Aw@h:9/mqtt") == ("ws://h:9/mqtt", "u", "p:w")
     assert split_credentials("mqtt://h") == ("mqtt://h", None, None)
     assert split_credentials("mqtt://u@h") == ("mqtt://h", "u", None)
+
+
+def test_a_broker_that_answers_qos2_with_puback_completes_them_with_one_warning():
+    """RabbitMQ: QoS 2 granted as 1. The old code ignored those PUBACKs and stalled for
+    ever after the first window, still saying "connected"."""
+    clock = FakeClock()
+    broker = FakeBroker(clock, qos2_puback=True)
+    queue = RelayQueue(5000)
+    queue.put_many(items(450))
+    publisher = publisher_for(clock, Network(clock, broker), queue, qos=2, window=40,
+                              until=stop_when_done(450))
+    publisher.run()
+    assert [p.payload for p in broker.publishes()] == [i.payload for i in items(450)]
+    assert publisher.delivered == 450 and publisher.pending == 0
+    assert not any(isinstance(p, PubRel) for p in broker.sent)
+    assert publisher.downgraded and publisher.reconnects == 0
+    assert len(publisher.warnings) == 1
+    assert "mqtt://broker answers QoS 2 publishes with PUBACK: it downgraded QoS 2 to 1" \
+        in publisher.warnings[0]
+    assert publisher.warnings[0] not in publisher.log  # -v writes where warnings go
+
+
+def test_a_broker_that_stops_acknowledging_is_named_and_left_for_another_connection():
+    """Pings answered, publishes not: after ack_timeout, one line and a reconnect that
+    sends what was in flight again, DUP set."""
+    clock = FakeClock()
+    stuck = FakeBroker(clock, ack=False, pong=True)
+    fine = FakeBroker(clock)
+    queue = RelayQueue(5000)
+    queue.put_many(items(100))
+    publisher = publisher_for(clock, Network(clock, stuck, fine), queue, qos=1, window=10,
+                              keepalive=5, ack_timeout=20, until=stop_when_done(100))
+    publisher.run()
+    assert len(stuck.publishes()) == 10 and PingReq in [type(p) for p in stuck.sent]
+    assert publisher.reconnects == 1
+    assert publisher.warnings == [
+        "relay: the broker at mqtt://broker stopped acknowledging (no acknowledgement of "
+        "10 publishes in flight within 20 s); reconnecting, they go again"]
+    again = fine.publishes()
+    assert all(p.dup for p in again[:10]) and not any(p.dup for p in again[10:])
+    assert [p.payload for p in again] == [i.payload for i in items(100)]
+    # Each message counted once as published, though the first ten were written twice.
+    assert publisher.published == publisher.delivered == 100
+
+
+def test_the_window_is_bounded_in_bytes_too():
+    clock = FakeClock()
+    broker = FakeBroker(clock, ack=False)
+    queue = RelayQueue(5000, 10**9)
+    queue.put_many([Outgoing("t", bytes(100_000), True)] * 50)
+    publisher = publisher_for(clock, Network(clock, broker), queue, qos=1, window=100,
+                              window_bytes=1_000_000, ack_timeout=1e9)
+    original = broker.recv
+
+    def recv(timeout):
+        if clock.now() > 1010:
+            publisher.stopping.set()
+        return original(timeout)
+    broker.recv = recv
+    publisher.run()
+    assert len(broker.publishes()) == 9  # 9 × (100,000 + overhead) ≤ 1,000,000
+    assert len(queue) == 41
+
+
+def test_qos0_writes_are_bounded_in_bytes():
+    clock = FakeClock()
+    broker = FakeBroker(clock)
+    writes = []
+    original = broker.send
+    broker.send = lambda data: (writes.append(len(data)), original(data))
+    queue = RelayQueue(5000, 10**9)
+    queue.put_many([Outgoing("t", bytes(300_000), True)] * 20)
+    publisher = publisher_for(clock, Network(clock, broker), queue,
+                              until=stop_when_done(20))
+    publisher.run()
+    assert publisher.delivered == 20 and max(writes) < 1.2 * 1024 * 1024
+
+
+def test_verbose_names_the_proxy_to_the_target_without_its_password():
+    clock = FakeClock()
+    network = Network(clock, FakeBroker(clock))
+    queue = RelayQueue(10)
+    queue.put_many(items(3))
+    publisher = publisher_for(clock, network, queue, proxy="socks5://me:pw@127.0.0.1:1080",
+                              until=stop_when_done(3))
+    publisher.run()
+    assert network.route == {"proxy": "socks5://me:pw@127.0.0.1:1080"}
+    assert publisher.log[0] == ("relay → mqtt://broker: connecting through proxy "
+                                "socks5://***@127.0.0.1:1080 as client relay-test")

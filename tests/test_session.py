@@ -2,12 +2,14 @@
 import pytest
 
 from coinsuper_cli.mqtt.codec import Decoder, encode
-from coinsuper_cli.mqtt.errors import ConnectionRefused, KeepaliveTimeout, ProtocolViolation
+from coinsuper_cli.mqtt.errors import (AcknowledgementTimeout, ConnectionRefused,
+                                       KeepaliveTimeout, ProtocolViolation)
 from coinsuper_cli.mqtt.packets import (
     CLIENT_TO_SERVER, ConnAck, Connect, PingReq, PingResp, PubAck, PubComp, Publish, PubRec,
     PubRel, SubAck, Subscribe,
 )
-from coinsuper_cli.mqtt.session import ClientSession, Connected, Message, Repeated, Subscribed
+from coinsuper_cli.mqtt.session import (ClientSession, Connected, Delivered, Message,
+                                        Repeated, Subscribed)
 
 
 def receive(session: ClientSession, data: bytes, now: float) -> list:
@@ -169,3 +171,54 @@ def test_keepalive_zero_never_pings():
     sent(s)
     s.tick(10_000.0)
     assert sent(s) == [] and s.next_deadline() is None
+
+
+def test_a_pubcomp_completes_a_qos2_publish_and_a_puback_a_qos1_one(session):
+    one, two = session.publish("t", b"a", 1, 0.0), session.publish("t", b"b", 2, 0.0)
+    sent(session)
+    assert receive(session, encode(PubComp(one)), 0.0) == []  # not how QoS 1 ends
+    assert receive(session, encode(PubRec(two)), 0.0) == []
+    assert sent(session) == [PubRel(two)]
+    assert receive(session, encode(PubComp(two)) + encode(PubAck(one)), 0.0) == [
+        Delivered(two), Delivered(one)]
+    assert session.in_flight == 0
+
+
+def test_a_puback_for_a_qos2_publish_completes_it_as_downgraded(session):
+    """RabbitMQ grants QoS 1 and answers a QoS 2 PUBLISH with PUBACK: the id must be
+    freed, or a publisher's window never empties."""
+    packet_id = session.publish("t", b"x", 2, 0.0)
+    sent(session)
+    assert receive(session, encode(PubAck(packet_id)), 1.0) == [
+        Delivered(packet_id, downgraded=True)]
+    assert session.in_flight == 0 and sent(session) == []
+    assert receive(session, encode(PubAck(packet_id)), 1.0) == []  # once
+
+
+def test_publishes_never_acknowledged_time_out_even_when_pings_are_answered():
+    s = ClientSession(client_id="c", keepalive=10, ack_timeout=30)
+    s.connect(0.0)
+    receive(s, encode(ConnAck(0)), 0.0)
+    s.tick(5.0)  # nothing in flight: never a timeout
+    first = s.publish("t", b"x", 1, 5.0)
+    s.publish("t", b"y", 1, 6.0)
+    assert s.next_deadline() == 16.0  # the keepalive comes first
+    for now in (16.0, 26.0, 36.0, 46.0, 56.0):
+        s.tick(now)
+        if now == 26.0:
+            receive(s, encode(PubAck(first)), 30.0)  # progress: 30 s from here
+        receive(s, encode(PingResp()), now)
+    s.tick(59.9)
+    assert s.next_deadline() == 60.0
+    with pytest.raises(AcknowledgementTimeout, match="1 publishes in flight within 30 s"):
+        s.tick(60.0)
+
+
+def test_without_ack_timeout_publishes_may_wait_for_ever(session):
+    session.publish("t", b"x", 1, 0.0)
+    session.tick(5.0)
+    receive(session, encode(PingResp()), 5.0)
+    for now in range(10, 10_000, 10):
+        session.tick(float(now))
+        receive(session, encode(PingResp()), float(now))
+    assert session.in_flight == 1

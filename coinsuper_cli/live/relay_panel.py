@@ -32,6 +32,8 @@ def relay_panel(status: RelayStatus, rate_in: float, rate_out: float, *,
                       style=_style(status.downstream))
     if status.downstream_lost:
         downstream.append(f"  lost {status.downstream_lost}×", style=WARNING)
+    if status.downgraded:
+        downstream.append("  QoS 2 downgraded to 1", style=WARNING)
     table.add_row("out", f"{rate_out:,.1f}/s", Text(f"{status.published:,} published  ")
                   + downstream)
     queue = Text(f"{status.queued:,} of {status.buffer:,}, {status.pending:,} in flight")

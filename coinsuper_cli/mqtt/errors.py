@@ -30,3 +30,7 @@ class ConnectionRefused(MQTTError):
 
 class KeepaliveTimeout(MQTTError):
     """The server did not answer PINGREQ in time (MQTT 3.1.1 §3.1.2.10)."""
+
+
+class AcknowledgementTimeout(MQTTError):
+    """The server acknowledged none of this client's QoS 1 or 2 publishes in time."""

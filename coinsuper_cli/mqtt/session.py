@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .codec import DEFAULT_MAX_PACKET, Decoder, encode
-from .errors import ConnectionRefused, KeepaliveTimeout, ProtocolViolation
+from .errors import (AcknowledgementTimeout, ConnectionRefused, KeepaliveTimeout,
+                     ProtocolViolation)
 from .packets import (
     ConnAck, Connect, Disconnect, PingReq, PingResp, PubAck, PubComp, Publish, PubRec, PubRel,
     SubAck, Subscribe,
@@ -48,9 +49,11 @@ class Repeated:
 @dataclass(frozen=True, slots=True)
 class Delivered:
     """A QoS 1 or 2 message this client published is the server's now: PUBACK came
-    (QoS 1), or PUBCOMP (QoS 2, §4.3.3)."""
+    (QoS 1), or PUBCOMP (QoS 2, §4.3.3). `downgraded`: a QoS 2 publish answered with
+    PUBACK, as RabbitMQ does (it grants at most QoS 1): the server took it at QoS 1."""
 
     packet_id: int
+    downgraded: bool = False
 
 
 Event = Connected | Message | Subscribed | Repeated | Delivered
@@ -68,12 +71,16 @@ class ClientSession:
         max_packet: the largest packet accepted from the server.
         auto_ack: answer QoS 1 and 2 messages as they arrive; False leaves it to
             `acknowledge`, so that a message is acknowledged once it has been handled.
+        ack_timeout: seconds; `tick` raises AcknowledgementTimeout when publishes are in
+            flight and none has been acknowledged for this long (None: never). A server
+            that keeps answering PINGREQ but stops acknowledging would otherwise hold a
+            publisher's window full for ever.
     """
 
     def __init__(self, *, client_id: str, username: str | None = None,
                  password: str | None = None, keepalive: int = 60,
                  clean_session: bool = True, max_packet: int = DEFAULT_MAX_PACKET,
-                 auto_ack: bool = True) -> None:
+                 auto_ack: bool = True, ack_timeout: float | None = None) -> None:
         self._connect = Connect(
             client_id, username, None if password is None else password.encode("utf-8"),
             keepalive, clean_session,
@@ -94,6 +101,9 @@ class ClientSession:
         # QoS 1 and 2 messages this client published whose PUBACK or PUBCOMP has not
         # come: packet id -> QoS (§4.3.2, §4.3.3).
         self._outgoing: dict[int, int] = {}
+        self.ack_timeout = ack_timeout
+        # The last acknowledgement, or when the first of those in flight went out.
+        self._acked_at = 0.0
 
     # -- sending ---------------------------------------------------------------------
 
@@ -124,6 +134,8 @@ class ClientSession:
         packet_id = None
         if qos:
             packet_id = self._packet_id()
+            if not self._outgoing:
+                self._acked_at = now
             self._outgoing[packet_id] = qos
         self._send(Publish(topic, payload, qos, retain, dup, packet_id), now)
         return packet_id
@@ -146,16 +158,29 @@ class ClientSession:
 
     def next_deadline(self) -> float | None:
         """When `tick` next has work to do, or None when keepalive is off."""
+        due = None
+        if self.ack_timeout is not None and self._outgoing:
+            due = self._acked_at + self.ack_timeout
         if not self.keepalive:
-            return None
+            return due
         if self._ping_sent_at is not None:
-            return self._ping_sent_at + self.keepalive
-        return self._last_sent + self.keepalive
+            ping = self._ping_sent_at + self.keepalive
+        else:
+            ping = self._last_sent + self.keepalive
+        return ping if due is None else min(ping, due)
 
     def tick(self, now: float) -> None:
         """Send PINGREQ when the link has been quiet for the keepalive period; raise
-        KeepaliveTimeout when a PINGREQ has had no answer for as long again."""
-        if not self.keepalive or not self.connected:
+        KeepaliveTimeout when a PINGREQ has had no answer for as long again, and
+        AcknowledgementTimeout when publishes wait for their acknowledgement too long."""
+        if not self.connected:
+            return
+        if (self.ack_timeout is not None and self._outgoing
+                and now - self._acked_at >= self.ack_timeout):
+            raise AcknowledgementTimeout(
+                f"no acknowledgement of {len(self._outgoing)} publishes in flight within "
+                f"{self.ack_timeout:g} s")
+        if not self.keepalive:
             return
         if self._ping_sent_at is not None:
             if now - self._ping_sent_at >= self.keepalive:
@@ -210,15 +235,20 @@ class ClientSession:
         elif kind is ConnAck:
             raise ProtocolViolation("a second CONNACK")  # §3.2.0-1: exactly one
         elif kind is PubAck or kind is PubComp:
-            # The end of a QoS 1 (PUBACK) or QoS 2 (PUBCOMP) publish of ours.
-            wanted = 1 if kind is PubAck else 2
-            if self._outgoing.get(packet.packet_id) == wanted:
+            # The end of a QoS 1 (PUBACK) or QoS 2 (PUBCOMP) publish of ours. §4.3.3 wants
+            # PUBREC for QoS 2, but RabbitMQ grants at most QoS 1 and answers a QoS 2
+            # PUBLISH with PUBACK: the server has the message, at QoS 1. Ignoring that
+            # PUBACK would keep the id taken for ever (and a publisher's window full).
+            qos = self._outgoing.get(packet.packet_id)
+            if qos is not None and (kind is PubAck or qos == 2):
                 del self._outgoing[packet.packet_id]
-                return Delivered(packet.packet_id)
+                self._acked_at = now
+                return Delivered(packet.packet_id, downgraded=kind is PubAck and qos == 2)
         elif kind is PubRec:
             # §4.3.3: the sender answers PUBREC with PUBREL, again if PUBREC is repeated,
             # and keeps the id until PUBCOMP.
             if self._outgoing.get(packet.packet_id) == 2:
+                self._acked_at = now  # halfway acknowledged: the server is not stuck
                 self._send(PubRel(packet.packet_id), now)
         # Acks of ids this client has not in flight (a publish of an earlier connection)
         # and UNSUBACK need no action: all are ignored quietly.

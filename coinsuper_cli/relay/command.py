@@ -12,7 +12,7 @@ from .. import core
 from ..core import Environment, StreamOptions, Wanted
 from ..errors import UsageError
 from ..output_options import OutputOptions
-from .queue import RelayQueue
+from .queue import DEFAULT_BUFFER_BYTES, RelayQueue
 from .status import RelayStatus, Summaries, UpstreamStates
 
 DEFAULT_BUFFER = 5000
@@ -32,6 +32,7 @@ class RelayOptions:
     to_qos: int = 0
     buffer: int = DEFAULT_BUFFER
     normalized: bool = False
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES
 
     def wanted(self) -> Wanted:
         from ..channels import PRIVATE
@@ -114,11 +115,11 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
     notes = deque([""], maxlen=1)  # on a terminal, warnings and log lines go to the view
     warn = notes.append if live else env.warn
     options = core.run_options(opts, found, warn=warn)
-    queue = RelayQueue(relay.buffer)
+    queue = RelayQueue(relay.buffer, relay.buffer_bytes)
     publisher = Publisher(queue, TargetOptions(
         relay.to, qos=relay.to_qos, keepalive=opts.keepalive or 60, tls=options.tls,
         proxy=options.proxy.for_url(split_credentials(relay.to)[0]),
-        max_packet=opts.max_packet, log=options.log))
+        max_packet=opts.max_packet, log=options.log, warn=warn))
     upstream = UpstreamStates()
     upstream.expect(found)
     recorder = core._recorder(env, opts.record)
@@ -135,7 +136,7 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
             delivered=publisher.delivered, queued=len(queue), buffer=queue.limit,
             dropped=queue.dropped, pending=publisher.pending, upstream=upstream.snapshot(),
             downstream=publisher.state, upstream_lost=upstream.lost,
-            downstream_lost=publisher.reconnects)
+            downstream_lost=publisher.reconnects, downgraded=publisher.downgraded)
 
     summaries = Summaries(snapshot, env.warn)
 

@@ -25,16 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConnectFailed, SignInRefused
-from ..mqtt.errors import ConnectionRefused, MQTTError
+from ..mqtt.errors import AcknowledgementTimeout, ConnectionRefused, MQTTError
 from ..mqtt.session import ClientSession, Delivered
 from ..runner import Clock, backoff_delay
 from ..tls import TLSOptions
 from ..transport import Transport, open_transport, redact_url, split_credentials
-from .queue import Outgoing, RelayQueue
+from .queue import Outgoing, RelayQueue, fitting, size
 
 IDLE_WAIT = 0.1  # longest wait on an empty queue before the broker's side is read again
 ACK_WAIT = 0.25  # longest wait for acknowledgements when the in-flight window is full
 SEND_BATCH = 500  # messages encoded into one write
+SEND_BATCH_BYTES = 1024 * 1024  # and bytes: the encoded write is a copy of its payloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,14 @@ class TargetOptions:
         url: the target broker (`check_url` passed it); user:password@ signs in.
         qos: the QoS of every publish (--to-qos).
         window: QoS 1 and 2 messages in flight at most, awaiting their acknowledgement.
+        window_bytes: and bytes (by queue.size) in flight at most: 100 messages of 1 MB
+            are 100 MB held until the broker acknowledges them.
+        ack_timeout: with publishes in flight and none acknowledged for this long, the
+            broker is taken as stuck (it may still answer pings): say so, reconnect.
         proxy: the proxy URL to reach the target through, or None.
         log: receives one line per connection event (-v); passwords never appear.
+        warn: receives what the user must hear about the target, once each (a QoS
+            downgrade, a broker that stopped acknowledging).
         on_state: receives (state, detail): "connecting", "connected", "reconnecting"
             (detail: why), "closed".
     """
@@ -59,7 +66,10 @@ class TargetOptions:
     connect_timeout: float = 10.0
     max_packet: int = 1024 * 1024
     window: int = 100
+    window_bytes: int = 8 * 1024 * 1024
+    ack_timeout: float = 30.0
     log: Callable[[str], None] | None = None
+    warn: Callable[[str], None] | None = None
     on_state: Callable[[str, str], None] | None = None
 
 
@@ -100,8 +110,11 @@ class Publisher:
         self.published = 0  # messages written to the broker
         self.delivered = 0  # messages the broker acknowledged (QoS 0: written)
         self.reconnects = 0
+        self.downgraded = False  # the broker answered QoS 2 with PUBACK: QoS 1 it is
         self._in_flight: dict[int, Outgoing] = {}  # this connection's, by packet id
-        self._resend: list[Outgoing] = []  # to send first on the next connection
+        self._in_flight_bytes = 0
+        self._resend: list[Outgoing] = []  # in flight at a cut: first on the next one
+        self._unsent: list[Outgoing] = []  # a QoS 0 batch whose write failed
         self._ever_connected = False
         self._thread: threading.Thread | None = None
 
@@ -110,7 +123,7 @@ class Publisher:
     @property
     def pending(self) -> int:
         """Messages taken from the queue and not yet acknowledged."""
-        return len(self._in_flight) + len(self._resend)
+        return len(self._in_flight) + len(self._resend) + len(self._unsent)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="coinsuper-relay-publisher",
@@ -146,6 +159,13 @@ class Publisher:
         if self.options.log:
             self.options.log(text)
 
+    def _warn(self, text: str) -> None:
+        # Shown whether -v or not; once: -v's log writes where warnings go.
+        if self.options.warn:
+            self.options.warn(text)
+        else:
+            self._log(text)
+
     def _state(self, state: str, detail: str = "") -> None:
         self.state = state
         if self.options.on_state:
@@ -170,6 +190,9 @@ class Publisher:
                             self.error = ConnectFailed(f"relay target: {error}")
                             self.error.__cause__ = error
                         return
+                    if isinstance(error, AcknowledgementTimeout):
+                        self._warn(f"relay: the broker at {self.shown_url} stopped "
+                                   f"acknowledging ({error}); reconnecting, they go again")
                     attempt = 1 if self.delivered > delivered else attempt + 1
                     self._back_off(attempt, error)
         except BaseException as error:  # a bug: handed to the relay, which reports it
@@ -191,13 +214,16 @@ class Publisher:
     def _connection(self) -> None:
         options = self.options
         self._state("connecting")
-        self._log(f"relay → {self.shown_url}: connecting as client {self.client_id}")
+        through = f" through proxy {redact_url(options.proxy)}" if options.proxy else ""
+        self._log(f"relay → {self.shown_url}: connecting{through} as client "
+                  f"{self.client_id}")
         route = {"proxy": options.proxy} if options.proxy else {}
         transport = self._connect(self.url, timeout=options.connect_timeout,
                                   tls=options.tls, max_frame=options.max_packet, **route)
         session = ClientSession(client_id=self.client_id, username=self._username,
                                 password=self._password, keepalive=options.keepalive,
-                                clean_session=True, max_packet=options.max_packet)
+                                clean_session=True, max_packet=options.max_packet,
+                                ack_timeout=options.ack_timeout if options.qos else None)
         try:
             self._sign_in(transport, session)
             self._publish_loop(transport, session)
@@ -210,6 +236,7 @@ class Publisher:
             # What the broker did not acknowledge goes again on the next connection.
             self._resend[:0] = self._in_flight.values()
             self._in_flight.clear()
+            self._in_flight_bytes = 0
             transport.close()
 
     def _sign_in(self, transport: Transport, session: ClientSession) -> None:
@@ -237,11 +264,10 @@ class Publisher:
 
     def _publish_loop(self, transport: Transport, session: ClientSession) -> None:
         clock, queue, qos = self._clock, self.queue, self.options.qos
-        window = self.options.window if qos else 0
         while not self.stopping.is_set():
             self._send_some(transport, session)
             now = clock.now()
-            if qos and len(self._in_flight) >= window:
+            if qos and not self._room():
                 wait = ACK_WAIT  # nothing to do until the broker acknowledges
             elif not len(queue):
                 idle = IDLE_WAIT
@@ -257,35 +283,63 @@ class Publisher:
             if data:
                 for event in session.receive_data(data, clock.now()):
                     if type(event) is Delivered:
-                        if self._in_flight.pop(event.packet_id, None) is not None:
-                            self.delivered += 1
+                        self._delivered(event)
             session.tick(clock.now())
             out = session.data_to_send()
             if out:
                 transport.send(out)
 
+    def _delivered(self, event: Delivered) -> None:
+        item = self._in_flight.pop(event.packet_id, None)
+        if item is None:
+            return
+        self.delivered += 1
+        self._in_flight_bytes -= size(item)
+        if event.downgraded and not self.downgraded:
+            self.downgraded = True
+            self._warn(f"relay: the broker at {self.shown_url} answers QoS 2 publishes with "
+                       "PUBACK: it downgraded QoS 2 to 1 (RabbitMQ grants at most 1), so "
+                       "a message may arrive twice after a reconnect")
+
+    def _room(self) -> tuple[int, int]:
+        """(messages, bytes) the in-flight window has room for; (0, 0) when full."""
+        options = self.options
+        most = options.window - len(self._in_flight)
+        max_bytes = options.window_bytes - self._in_flight_bytes
+        return (most, max_bytes) if most > 0 and max_bytes > 0 else (0, 0)
+
     def _send_some(self, transport: Transport, session: ClientSession) -> None:
-        """Publishes the messages to resend, then from the queue, within the window."""
+        """Publishes the messages to send again, then from the queue, within the window
+        (messages and bytes), in writes of at most SEND_BATCH_BYTES."""
         qos, now = self.options.qos, self._clock.now()
         if qos:
-            room = self.options.window - len(self._in_flight)
-            if room <= 0:
+            most, max_bytes = self._room()
+            if not most:
                 return
         else:
-            room = SEND_BATCH
-        resend = bool(self._resend)
-        if resend:
-            items, self._resend = self._resend[:room], self._resend[room:]
+            most, max_bytes = SEND_BATCH, SEND_BATCH_BYTES
+        max_bytes = min(max_bytes, SEND_BATCH_BYTES)
+        # Sent again: the in-flight ones of a lost connection (counted as published
+        # already, DUP set, §3.3.1.1), or a QoS 0 batch whose write failed (not counted).
+        dup = bool(self._resend)
+        again = self._resend if dup else self._unsent
+        # A message larger than the window's room goes alone, once the window is empty.
+        alone = not self._in_flight
+        if again:
+            n = fitting(again, most, max_bytes, at_least_one=alone)
+            items = again[:n]
+            del again[:n]
         else:
-            items = self.queue.take(room)
+            items = self.queue.take(most, max_bytes, at_least_one=alone)
         if not items:
             return
         publish, in_flight = session.publish, self._in_flight
         if qos:
             for item in items:
                 packet_id = publish(item.topic, item.payload, qos, now, retain=item.retain,
-                                    dup=resend)
+                                    dup=dup)
                 in_flight[packet_id] = item
+                self._in_flight_bytes += size(item)
         else:
             for item in items:
                 publish(item.topic, item.payload, 0, now, retain=item.retain)
@@ -293,8 +347,9 @@ class Publisher:
             transport.send(session.data_to_send())
         except ConnectFailed:
             if not qos:  # QoS 1 and 2 ones are in flight, and go again from there
-                self._resend[:0] = items
+                self._unsent[:0] = items
             raise
-        self.published += len(items)
+        if not dup:  # a message counts once however often it is written
+            self.published += len(items)
         if not qos:
             self.delivered += len(items)

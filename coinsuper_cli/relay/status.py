@@ -28,6 +28,7 @@ class RelayStatus:
     downstream: str = "connecting"
     upstream_lost: int = 0
     downstream_lost: int = 0
+    downgraded: bool = False  # the target answered QoS 2 with PUBACK (RabbitMQ)
 
 
 def states_text(states: tuple[str, ...]) -> str:
@@ -53,7 +54,8 @@ def summary_line(now: RelayStatus, before: RelayStatus | None, seconds: float) -
             f"; upstream {states_text(now.upstream)}"
             + (f" (lost {now.upstream_lost}×)" if now.upstream_lost else "")
             + f"; {now.target} {now.downstream}"
-            + (f" (lost {now.downstream_lost}×)" if now.downstream_lost else ""))
+            + (f" (lost {now.downstream_lost}×)" if now.downstream_lost else "")
+            + (", QoS 2 downgraded to 1" if now.downgraded else ""))
 
 
 class UpstreamStates:
