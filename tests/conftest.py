@@ -4,20 +4,30 @@ benchmark needs too live in bench/loopback.py (on the path through pyproject's p
 `pythonpath`)."""
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import loopback
 import pytest
+from hypothesis import HealthCheck, settings
 from loopback import maybe_coinsuper_path, stop_process
 
 SAMPLES = Path(__file__).parent / "samples"
+
+# Property tests judge the code, not the machine: on a busy CI box (four workers on two
+# cores) an example can take longer than hypothesis's 200 ms deadline, or its data longer
+# to generate than its health check allows, with nothing wrong. Examples stay as many.
+settings.register_profile("coinsuper", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("coinsuper")
 
 
 def coinsuper_command() -> list[str]:
@@ -28,10 +38,29 @@ def coinsuper_command() -> list[str]:
     return [found]
 
 
+# The tests must never read the developer's own ~/.config/coinsuper/config.toml: every
+# environment a test runs coinsuper in points XDG_CONFIG_HOME at this empty folder (the
+# config falls back to HOME only when XDG_CONFIG_HOME is unset, empty or relative).
+EMPTY_CONFIG_HOME = tempfile.mkdtemp(prefix="coinsuper-tests-xdg-")
+atexit.register(shutil.rmtree, EMPTY_CONFIG_HOME, ignore_errors=True)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
+    """os.environ without COINSUPER_* and with an empty XDG_CONFIG_HOME, for a subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COINSUPER_")}
+    env["XDG_CONFIG_HOME"] = EMPTY_CONFIG_HOME
     env.update(extra)
     return env
+
+
+@pytest.fixture(autouse=True)
+def no_user_config(monkeypatch):
+    """The same for in-process tests (main(), CliRunner): no COINSUPER_* setting and no
+    config file but the ones a test writes itself."""
+    for name in list(os.environ):
+        if name.startswith("COINSUPER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", EMPTY_CONFIG_HOME)
 
 
 def wait_until(condition, timeout: float, what: str) -> None:
