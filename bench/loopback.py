@@ -130,3 +130,101 @@ class Mosquitto:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+
+
+class RabbitMQ:
+    """A private RabbitMQ node with its MQTT and Web MQTT plugins, as the current user,
+    on free loopback ports: its own node name, Erlang distribution port and epmd, its
+    data, logs, plugins file and configuration in `directory`, so that it clashes with
+    no other node (nor with a system one). guest/guest may sign in from loopback.
+
+    `started_in` says how long it took to accept MQTT connections (about 10 s here).
+
+    Args:
+        directory: where everything of the node goes.
+        timeout: how long it may take to start.
+    """
+
+    def __init__(self, directory: Path, *, timeout: float = 60.0) -> None:
+        if not self.available():
+            raise RuntimeError(f"{RABBITMQ_SERVER} is not installed")
+        self.node_port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        self.tcp_port, self.ws_port = free_port(), free_port()
+        base = directory / f"rabbitmq-{self.node_port}"
+        base.mkdir()
+        (base / "rabbitmq.conf").write_text("\n".join([
+            f"listeners.tcp.default = 127.0.0.1:{self.node_port}",
+            "loopback_users = none",
+            f"mqtt.listeners.tcp.default = 127.0.0.1:{self.tcp_port}",
+            f"web_mqtt.tcp.port = {self.ws_port}",
+            "web_mqtt.tcp.ip = 127.0.0.1",
+        ]) + "\n")
+        (base / "enabled_plugins").write_text("[rabbitmq_mqtt,rabbitmq_web_mqtt].\n")
+        self.log = base / "server.log"
+        env = dict(os.environ,
+                   HOME=str(base),  # its Erlang cookie goes there, not in ~
+                   RABBITMQ_NODE_PORT=str(self.node_port),
+                   RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+                   RABBITMQ_NODENAME=f"coinsuper-test-{self.node_port}@localhost",
+                   RABBITMQ_DIST_PORT=str(self.dist_port),
+                   ERL_EPMD_PORT=str(self.epmd_port),
+                   ERL_EPMD_ADDRESS="127.0.0.1",
+                   RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
+                   RABBITMQ_LOG_BASE=str(base / "log"),
+                   RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "enabled_plugins"),
+                   RABBITMQ_CONFIG_FILE=str(base / "rabbitmq"),
+                   RABBITMQ_PID_FILE=str(base / "pid"))
+        started = time.monotonic()
+        with self.log.open("ab") as log:
+            # epmd first, ours (a node would start one as a daemon we could not stop),
+            # each in a process group of its own, which `stop` ends whole.
+            self.epmd = subprocess.Popen(["epmd", "-port", str(self.epmd_port)], env=env,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+            self.process = None
+            try:
+                wait_for_port(self.epmd_port, alive=lambda: self.epmd.poll() is None)
+                self.process = subprocess.Popen([str(RABBITMQ_SERVER)], env=env, stdout=log,
+                                                stderr=subprocess.STDOUT,
+                                                start_new_session=True)
+                for port in (self.tcp_port, self.ws_port):
+                    wait_for_port(port, timeout - (time.monotonic() - started),
+                                  alive=lambda: self.process.poll() is None)
+            except BaseException:
+                self.stop()
+                raise
+        self.started_in = time.monotonic() - started
+
+    @staticmethod
+    def available() -> bool:
+        return RABBITMQ_SERVER.exists() and shutil.which("epmd") is not None
+
+    @property
+    def tcp_url(self) -> str:
+        return f"mqtt://guest:guest@127.0.0.1:{self.tcp_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://guest:guest@127.0.0.1:{self.ws_port}/ws"
+
+    def stop(self) -> None:
+        for process in (self.process, self.epmd):
+            if process is None or process.poll() is not None:
+                continue
+            for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+                try:
+                    os.killpg(process.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    process.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            try:  # what the group's leader left behind (the node's beam.smp)
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

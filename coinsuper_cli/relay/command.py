@@ -8,7 +8,7 @@ import dataclasses
 from collections import deque
 from dataclasses import dataclass
 
-from .. import core
+from .. import core, signals
 from ..core import Environment, StreamOptions, Wanted
 from ..errors import UsageError
 from ..output_options import OutputOptions
@@ -158,6 +158,12 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
     except BaseException:
         publisher.close(0)
         raise
+    from .probe import start_check
+
+    # Does the broker keep topics as published (RabbitMQ turns '.' into '/')? Said once.
+    start_check(publisher.options, publisher.shown_url,
+                [feed.topic for plan in found for feed in plan.feeds], warn=warn,
+                log=options.log)
     try:
         limits = Limits(opts.output.count, opts.output.timeout)
 
@@ -172,9 +178,13 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
         else:
             work()
     finally:
-        try:
-            publisher.close(DRAIN_SECONDS)
-        finally:
-            if recorder is not None:
-                recorder.close()
-            summaries.write()
+        # Whole, whatever stopped the relay: a SIGTERM that comes now waits for it.
+        with signals.deferred():
+            try:
+                publisher.close(DRAIN_SECONDS)
+            finally:
+                try:
+                    if recorder is not None:
+                        recorder.close()
+                finally:
+                    summaries.write()
