@@ -19,6 +19,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from .bounded_process import OutputTooLong, run_bounded
 from .errors import UsageError
 from .printable import printable
 
@@ -29,6 +30,7 @@ else:  # pragma: no cover - Python 3.10
 
 MAX_BYTES = 1024 * 1024  # a config file is a few lines; anything bigger is the wrong file
 SECRET_TIMEOUT = 30.0    # long enough to type a passphrase into pinentry, not forever
+MAX_SECRET_OUTPUT = 4096  # a secret key is one short line; `yes` must not fill memory
 
 KEYS = ("url", "env", "email", "access_key", "secret_key", "secret_key_command", "qos",
         "keepalive", "cafile", "cert", "key", "proxy")
@@ -342,14 +344,17 @@ def _home(environ: Mapping[str, str]) -> str:
 
 
 def run_secret_command(argv: list[str], timeout: float = SECRET_TIMEOUT) -> str:
-    """Runs secret_key_command without a shell (stdin /dev/null, stderr the user's) and
-    returns its standard output without the trailing newline. UsageError for a program
-    that cannot run, fails, takes too long or prints nothing; no message holds what it
-    printed."""
+    """Runs secret_key_command without a shell (stdin /dev/null, stderr the user's, in a
+    session of its own that is killed whole when it ends) and returns its standard output
+    without the trailing newline. UsageError for a program that cannot run, fails, takes
+    too long, prints nothing or more than MAX_SECRET_OUTPUT bytes; no message holds what
+    it printed."""
     what = f"secret_key_command {printable(shlex.join(argv))}"
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              timeout=timeout, check=False)
+        done = run_bounded(argv, limit=MAX_SECRET_OUTPUT, timeout=timeout)
+    except OutputTooLong:
+        raise ConfigError(f"{what}: printed more than {MAX_SECRET_OUTPUT} bytes; the "
+                          "secret key must be its only, short line") from None
     except FileNotFoundError:
         raise ConfigError(f"{what}: program {printable(argv[0])!r} not found") from None
     except PermissionError:
