@@ -140,3 +140,35 @@ def test_a_child_holding_the_output_open_does_not_delay_the_answer(tmp_path):
     assert run_secret_command(["sh", "-c", "sleep 1000 & echo secret"], timeout=10) == \
         "secret"
     assert time.monotonic() - started < 3
+
+
+# --- the tests read no config file but their own (issue 18) ---
+
+def plant_hostile_home(tmp_path) -> Path:
+    """A HOME whose ~/.config/coinsuper/config.toml would change what commands do."""
+    home = tmp_path / "home"
+    planted = home / ".config" / "coinsuper" / "config.toml"
+    planted.parent.mkdir(parents=True)
+    planted.write_text('url = "ws://planted.invalid:1/mqtt"\nemail = "planted@x.io"\n')
+    planted.chmod(0o600)
+    return home
+
+
+def test_in_process_tests_run_with_an_empty_config_home(tmp_path, monkeypatch, capsys):
+    """conftest's autouse fixture: whatever the developer's environment and ~/.config
+    hold, main() and CliRunner see no COINSUPER_* variable and an empty config home."""
+    assert os.environ["XDG_CONFIG_HOME"] == EMPTY_CONFIG_HOME
+    assert os.listdir(EMPTY_CONFIG_HOME) == []
+    assert not any(name.startswith("COINSUPER_") for name in os.environ)
+    monkeypatch.setenv("HOME", str(plant_hostile_home(tmp_path)))
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "planted" not in out and "url        = wss://api-mqtt-premium" in out
+
+
+def test_subprocess_tests_run_with_an_empty_config_home(tmp_path):
+    env = clean_env(HOME=str(plant_hostile_home(tmp_path)))
+    assert env["XDG_CONFIG_HOME"] == EMPTY_CONFIG_HOME
+    done = subprocess.run(coinsuper_command() + ["config"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 0 and "planted" not in done.stdout, done.stdout
