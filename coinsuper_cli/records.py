@@ -155,4 +155,37 @@ class Fill:
     ts: int
 
 
-Record = Depth | Book | Kline | Trade | Asset | Order | Fill
+# Derived records: made by coinsuper from the exchange's pushes, not pushed by it.
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    """One market's line on the board (`coinsuper markets`): its day candle, and the
+    best prices of its depth. bid, ask and spread are None until depth has come."""
+
+    channel: ClassVar[str] = "ticker"
+    symbol: str
+    ts: int  # the day candle's open time
+    last: Decimal
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    volume: Decimal
+    change: Decimal  # last - open
+    change_pct: Decimal  # percent of the open, two places
+    bid: Decimal | None
+    ask: Decimal | None
+    spread: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert that fired: `rule` as the user wrote it, `value` what crossed it."""
+
+    channel: ClassVar[str] = "alert"
+    symbol: str
+    rule: str
+    value: Decimal
+
+
+Record = Depth | Book | Kline | Trade | Asset | Order | Fill | Ticker | AlertRecord

@@ -1,0 +1,148 @@
+# The board's state: one row a market, folded from its day candle (kline 1d) and its
+# depth, and the ticker records and alerts that the rows give. `reduce_board` is pure;
+# `BoardParser` wraps the markets' feeds so that the usual pump turns pushes into
+# tickers and alerts: --count, --timeout, every output format and --record work on
+# them unchanged.
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from ..records import AlertRecord, Depth, Kline, Record, Ticker
+from .alerts import Alert, evaluate
+
+SPARK_POINTS = 24  # last prices kept per row for its sparkline
+CHANGE_PLACES = Decimal("0.01")  # change_pct: percent, two places
+SPREAD_PLACES = Decimal("0.001")  # spread_pct: percent of the mid, three places
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """What the board knows of one market.
+
+    Args:
+        kline: the latest day candle, or None before the first.
+        bid, ask: the best prices of the latest depth push.
+        kline_ms, depth_ms: local receive time of the latest push of each (0: none).
+        prices: the last prices seen since start, oldest first (the sparkline).
+        first: the first last price seen: the change since start.
+    """
+
+    symbol: str
+    kline: Kline | None = None
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    kline_ms: int = 0
+    depth_ms: int = 0
+    prices: tuple[Decimal, ...] = ()
+    first: Decimal | None = None
+
+
+def apply(row: Row, record: Record, recv_ms: int) -> Row:
+    """The row after one kline or depth record of its market."""
+    if isinstance(record, Kline):
+        prices = row.prices
+        if not prices or prices[-1] != record.close:
+            prices = (prices + (record.close,))[-SPARK_POINTS:]
+        return replace(row, kline=record, kline_ms=recv_ms, prices=prices,
+                       first=record.close if row.first is None else row.first)
+    if isinstance(record, Depth):
+        return replace(row, bid=record.best_bid, ask=record.best_ask, depth_ms=recv_ms)
+    return row
+
+
+def ticker(row: Row) -> Ticker | None:
+    """The row as a ticker record; None before its first day candle."""
+    kline = row.kline
+    if kline is None:
+        return None
+    change = kline.close - kline.open
+    change_pct = (change * _HUNDRED / kline.open).quantize(CHANGE_PLACES) if kline.open \
+        else Decimal(0).quantize(CHANGE_PLACES)
+    spread = row.ask - row.bid if row.ask is not None and row.bid is not None else None
+    return Ticker(kline.symbol, kline.ts, kline.close, kline.open, kline.high, kline.low,
+                  kline.volume, change, change_pct, row.bid, row.ask, spread)
+
+
+def spread_pct(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
+    """The spread as a percent of the mid price; None while unknown or meaningless."""
+    if bid is None or ask is None or bid + ask <= 0:
+        return None
+    return ((ask - bid) * 2 * _HUNDRED / (ask + bid)).quantize(SPREAD_PLACES)
+
+
+def alert_values(row: Row, tick: Ticker | None) -> dict[str, Decimal | None]:
+    """What alerts can watch, by key (alerts.METRICS)."""
+    return {"last": tick and tick.last, "change_pct": tick and tick.change_pct,
+            "spread": tick and tick.spread, "spread_pct": spread_pct(row.bid, row.ask)}
+
+
+@dataclass(frozen=True, slots=True)
+class BoardState:
+    """Every row, in the order the markets were given, and the alerts' state.
+
+    Args:
+        rows: symbol -> Row, for every market on the board.
+        alerts: the alert rules.
+        armed: indexes of the alerts that can fire (alerts.evaluate).
+        fired: the latest alerts that fired, newest last, with their receive time (ms).
+    """
+
+    rows: dict[str, Row]
+    alerts: tuple[Alert, ...] = ()
+    armed: frozenset[int] = frozenset()
+    fired: tuple[tuple[int, AlertRecord], ...] = field(default=())
+
+    @classmethod
+    def start(cls, symbols: Iterable[str], alerts: tuple[Alert, ...] = ()) -> BoardState:
+        return cls({symbol: Row(symbol) for symbol in symbols}, alerts,
+                   frozenset(range(len(alerts))))
+
+
+KEEP_FIRED = 20  # alerts remembered for the status line
+
+
+def reduce_board(state: BoardState, records: list, recv_ms: int
+                 ) -> tuple[BoardState, list[Ticker | AlertRecord]]:
+    """Folds kline and depth records into the board; returns the new state and what it
+    gives: a ticker for each market whose ticker changed, then the alerts that fired.
+    Records of markets not on the board are ignored."""
+    rows, armed, out, fired = state.rows, state.armed, [], []
+    for record in records:
+        before = rows.get(record.symbol)
+        if before is None:
+            continue
+        row = apply(before, record, recv_ms)
+        if row == before:
+            continue
+        if rows is state.rows:
+            rows = dict(rows)
+        rows[record.symbol] = row
+        tick = ticker(row)
+        if tick is not None and tick != ticker(before):
+            out.append(tick)
+        found, armed = evaluate(state.alerts, armed, alert_values(row, tick), row.symbol)
+        fired += [AlertRecord(row.symbol, f.alert.rule, f.value) for f in found]
+    if rows is state.rows and armed == state.armed:
+        return state, []
+    kept = (state.fired + tuple((recv_ms, alert) for alert in fired))[-KEEP_FIRED:]
+    return BoardState(rows, state.alerts, armed, kept), out + fired
+
+
+class BoardParser:
+    """One board shared by the parsers of all the markets' feeds: each payload's kline
+    or depth records become the tickers and alerts they give. The pump calls parsers
+    from one thread, so no lock; `recv_ms` comes from the clock passed in, as the pump
+    does not hand parsers the receive time."""
+
+    def __init__(self, state: BoardState, clock_ms: Callable[[], int]) -> None:
+        self.state = state
+        self._clock_ms = clock_ms
+
+    def wrap(self, parse: Callable[[bytes], list]) -> Callable[[bytes], list]:
+        def parse_into_board(payload: bytes) -> list:
+            self.state, out = reduce_board(self.state, parse(payload), self._clock_ms())
+            return out
+        return parse_into_board
