@@ -62,3 +62,17 @@ def test_config_lots_are_checked_naming_the_entry():
         assert says in str(error.value)
     with pytest.raises(UsageError, match=r"list of tables"):
         parse_lots({"symbol": "BTC_USD"}, where="config.toml")
+
+
+def test_the_summary_says_the_change_since_start_and_open_only_when_comparable():
+    from functools import partial
+
+    from coinsuper_cli.markets.portfolio import summarize
+
+    value = partial(value_assets, {"BTC": D("2"), "USD": D("10")}, "USD")
+    summary = summarize(value, {"BTC_USD": D("6600")}, {"BTC_USD": D("6500")},
+                        {"BTC_USD": D("6000")})
+    assert summary.now.total == D("13210")
+    assert (summary.since_start, summary.since_open) == (D("200"), D("1200"))
+    summary = summarize(value, {"BTC_USD": D("6600")}, {}, {"BTC_USD": D("6000")})
+    assert summary.since_start is None  # BTC had no first price: totals don't compare

@@ -66,6 +66,17 @@ def ticker(row: Row) -> Ticker | None:
                   kline.volume, change, change_pct, row.bid, row.ask, spread)
 
 
+def prices(rows: dict[str, Row], of: str = "last") -> dict[str, Decimal]:
+    """Each market's price: its `last`, its day `open`, or the `first` seen since start;
+    markets without a day candle yet are left out."""
+    out = {}
+    for symbol, row in rows.items():
+        if row.kline is not None:
+            out[symbol] = (row.kline.close if of == "last" else row.kline.open
+                           if of == "open" else row.first)
+    return out
+
+
 def spread_pct(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
     """The spread as a percent of the mid price; None while unknown or meaningless."""
     if bid is None or ask is None or bid + ask <= 0:

@@ -4,7 +4,7 @@
 # Exact Decimal; only an inverse price is a division, carried at 28 digits.
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -107,6 +107,32 @@ def _valuation(quote: str, holdings: list[Holding]) -> Valuation:
     valued = [h.value for h in holdings if h.value is not None]
     return Valuation(quote, tuple(holdings), sum(valued, Decimal(0)),
                      tuple(h.asset for h in holdings if h.value is None))
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A valuation now, and how its total moved since start and since the day's open:
+    None where the earlier valuation left out other assets than now's (the totals
+    would not compare)."""
+
+    now: Valuation
+    since_start: Decimal | None
+    since_open: Decimal | None
+
+
+def summarize(value: Callable[[Mapping[str, Decimal]], Valuation],
+              now: Mapping[str, Decimal], first: Mapping[str, Decimal],
+              opens: Mapping[str, Decimal]) -> Summary:
+    """`value` (value_assets or value_lots with their holdings) at the prices of now,
+    of the first seen and of the day's open."""
+    current = value(now)
+
+    def change(then: Mapping[str, Decimal]) -> Decimal | None:
+        earlier = value(then)
+        if earlier.unvalued != current.unvalued or not current.holdings:
+            return None
+        return current.total - earlier.total
+    return Summary(current, change(first), change(opens))
 
 
 def parse_lots(items: object, *, where: str) -> tuple[Lot, ...]:
