@@ -142,6 +142,131 @@ def test_a_child_holding_the_output_open_does_not_delay_the_answer(tmp_path):
     assert time.monotonic() - started < 3
 
 
+# --- a config file of a hostile shape: exit 2, at once ---
+
+def nested(opening, closing, depth, inner=""):
+    return "a = " + opening * depth + inner + closing * depth + "\n"
+
+
+def dotted(parts, header):
+    key = ".".join(["a"] * parts)
+    return f"[{key}]\n" if header else f"{key} = 1\n"
+
+
+HOSTILE = {
+    # name: (the file's text, the end of the message after "PATH: " or "PATH ")
+    "arrays 100,000 deep": (nested("[", "]", 100_000), "is larger than 64 KiB"),
+    "arrays 20,000 deep": (nested("[", "]", 20_000),
+                           "line 1: arrays or tables nested more than 32 deep"),
+    "inline tables 100,000 deep": (nested("{b = ", "}", 100_000, "1"),
+                                   "is larger than 64 KiB"),
+    "inline tables 10,000 deep": (nested("{b=", "}", 10_000, "1"),
+                                  "line 1: arrays or tables nested more than 32 deep"),
+    "nesting on line 3": ('env = "x"\n# [[[[\nb = ' + "[{a = " * 40,
+                          "line 3: arrays or tables nested more than 32 deep"),
+    "a 100,000-part table header": (dotted(100_000, True), "is larger than 64 KiB"),
+    "a 20,000-part table header": (dotted(20_000, True),
+                                   "line 1: more than 64 dots outside quotes (a key here "
+                                   "has three parts at most)"),
+    "a 20,000-part dotted key": (dotted(20_000, False),
+                                 "line 1: more than 64 dots outside quotes (a key here "
+                                 "has three parts at most)"),
+}
+
+
+def write_bytes(tmp_path, data, name="config.toml") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    path.chmod(0o600)
+    return path
+
+
+def load_refused(path) -> tuple[str, float]:
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        load(str(path), {})
+    return str(caught.value), time.monotonic() - started
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_shape_is_refused_at_once_naming_the_line(tmp_path, name):
+    """Nesting used to be exit 1 (RecursionError, "a bug"); a 100,000-part header took
+    42 s, a 100,000-part dotted key minutes and gigabytes."""
+    text, says = HOSTILE[name]
+    path = write_bytes(tmp_path, text)
+    message, elapsed = load_refused(path)
+    assert message in (f"{path}: {says}", f"config file {path} {says}: is it the right file?")
+    assert elapsed < 1, elapsed
+
+
+def test_a_50_mb_file_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "config.toml"
+    with path.open("wb") as file:
+        file.truncate(50 * 1024 * 1024)  # sparse: the test writes nothing
+    path.chmod(0o600)
+    message, elapsed = load_refused(path)
+    assert message == f"config file {path} is larger than 64 KiB: is it the right file?"
+    assert elapsed < 1
+
+
+def test_tomllib_running_out_of_stack_is_a_config_error(tmp_path, monkeypatch):
+    """Should a shape get past toml_shape, the RecursionError is still exit 2."""
+    from coinsuper_cli import toml_shape
+
+    monkeypatch.setattr(toml_shape, "MAX_DEPTH", 10**9)
+    path = write_bytes(tmp_path, nested("[", "]", 20_000))
+    assert load_refused(path)[0] == f"{path}: nested too deeply to read"
+
+
+def test_dots_and_brackets_in_strings_and_comments_are_not_counted(tmp_path):
+    many = "." * 100 + "[{" * 50
+    q3 = "'" * 3
+    text = (f"# {many}\n"
+            f'cafile = "{"a." * 100}pem"  # {many}\n'
+            f"cert = '{many}'\n"
+            f'key = """{many}\\\n  \\""" {many}"""\n'
+            f'secret_key_command = [{q3}sh{q3}, "-c", {q3}\n{many}\n{q3}]\n'
+            '[profiles.p]\nenv = "x"\n')
+    path = write_bytes(tmp_path, text)
+    found = load(str(path), {})
+    assert found.settings()["cert"].value.endswith(many)
+    assert found.settings()["key"].value.endswith(f'{many}""" {many}')
+    assert found.settings()["secret_key_command"].value == ["sh", "-c", f"{many}\n"]
+
+
+@pytest.mark.parametrize("name", ["arrays 100,000 deep", "a 20,000-part dotted key",
+                                  "not UTF-8", "a directory", "/dev/zero", "50 MB"])
+def test_the_command_exits_2_with_one_line_naming_the_file(tmp_path, name):
+    if name == "a directory":
+        path = tmp_path
+    elif name == "/dev/zero":
+        path = Path("/dev/zero")
+    elif name == "50 MB":
+        path = tmp_path / "config.toml"
+        with path.open("wb") as file:
+            file.truncate(50 * 1024 * 1024)
+    elif name == "not UTF-8":
+        path = write_bytes(tmp_path, b'env = "x"\nemail = "\xff@x.io"\n')
+    else:
+        path = write_bytes(tmp_path, HOSTILE[name][0])
+    done = subprocess.run(coinsuper_command() + ["config", "--config", str(path)],
+                          capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and str(path) in done.stderr, done.stderr
+    assert "bug" not in done.stderr
+
+
+def test_a_flooding_secret_key_command_is_exit_2(tmp_path):
+    path = write_bytes(tmp_path, 'email = "e@x.io"\naccess_key = "AK"\n'
+                                 'secret_key_command = ["yes"]\n')
+    done = subprocess.run(coinsuper_command() + [
+        "orders", "--config", str(path), "--url", "ws://127.0.0.1:1/mqtt", "--timeout", "5"],
+        capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == ("coinsuper: secret_key_command yes: printed more than 4096 "
+                           "bytes; the secret key must be its only, short line\n")
+
+
 # --- the tests read no config file but their own (issue 18) ---
 
 def plant_hostile_home(tmp_path) -> Path:
