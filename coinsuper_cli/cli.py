@@ -491,10 +491,13 @@ def symbols_option(ctx, param, value: str | None):
                    "time order) instead of the simulation, at its recorded pace times "
                    "--speed; private topics on the demo account's email.")
 @click.option("--loop", is_flag=True, help="With --replay: start again at the end.")
+@click.option("--max-gap", type=Finite(min=0), metavar="SECONDS",
+              help="With --replay: wait at most this long for the next message. "
+                   "[default: as recorded]")
 @click.option("-v", "--verbose", is_flag=True,
               help="One log line per connection on stderr, secrets masked.")
 def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile, keyfile,
-            replay_files, loop, verbose):
+            replay_files, loop, max_gap, verbose):
     """Run a simulated Coinsuper exchange on this machine: the exchange's protocol, a
     matching engine's market and a demo account. Ctrl-C stops it.
 
@@ -508,9 +511,11 @@ def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile,
 
     if loop and not replay_files:
         raise click.BadParameter("--loop needs --replay", param_hint="--loop")
+    if max_gap is not None and not replay_files:
+        raise click.BadParameter("--max-gap needs --replay", param_hint="--max-gap")
     config = SandboxConfig(host=host, ws_port=ws_port, tcp_port=tcp_port, seed=seed,
                            speed=speed, env=env_prefix, log=warn if verbose else None,
-                           replay=tuple(replay_files or ()), loop=loop)
+                           replay=tuple(replay_files or ()), loop=loop, max_gap=max_gap)
     if symbols:
         config.symbols = symbols
     serve(config, certfile=certfile, keyfile=keyfile, announce=click.echo)
@@ -560,9 +565,12 @@ def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
                                    "or ms since the epoch.")
 @click.option("--to", "end", callback=checked(_lazy(".times", "parse_time_ns")),
               metavar="TIME", help="Up to this recorded time.")
+@click.option("--max-gap", type=Finite(min=0), metavar="SECONDS",
+              help="At a pace, wait at most this long for the next message (a recording "
+                   "with a gap of hours). [default: as recorded]")
 @VERBOSE_OPTION
 @pass_app
-def replay(app, files, output, speed, channel_names, symbols, start, end, verbose):
+def replay(app, files, output, speed, channel_names, symbols, start, end, max_gap, verbose):
     """Play recordings made with --record (several files, or a glob, in time order)
     through the same parsers, de-duplication and views as a live run. recv comes from
     the recording: `replay REC --speed max --format jsonl` prints what the recording run
@@ -570,7 +578,7 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, verbos
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--to must come after --from", param_hint="--to")
     core.replay(app.env, core.ReplayOptions(
-        files, output, verbose, speed, channel_names, symbols or (), start, end))
+        files, output, verbose, speed, channel_names, symbols or (), start, end, max_gap))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True,

@@ -276,6 +276,7 @@ class ReplayOptions:
     symbols: tuple[str, ...] = ()
     start_ns: int | None = None
     end_ns: int | None = None
+    max_gap: float | None = None  # the longest paced wait, in seconds
 
 
 def replay(env: Environment, opts: ReplayOptions) -> None:
@@ -294,7 +295,8 @@ def replay(env: Environment, opts: ReplayOptions) -> None:
     paths = expand(opts.files)
     selection = Selection(frozenset(opts.channels), frozenset(opts.symbols), opts.start_ns,
                           opts.end_ns)
-    recording = Recording(paths, selection=selection, speed=speed, warn=_once(env.warn))
+    recording = Recording(paths, selection=selection, speed=speed, warn=_once(env.warn),
+                          max_gap=opts.max_gap)
     plans = []
     channel_names = opts.channels or tuple(CHANNELS)
     # The live views need their panes before the first message; csv, --fields and
@@ -313,6 +315,7 @@ def replay(env: Environment, opts: ReplayOptions) -> None:
             if event.get("event") == "disconnected" and run_options.on_state:
                 run_options.on_state(None, "gap", event.get("reason", ""))
         recording.on_event = on_event
+        recording.warn = _once(run_options.warn)  # the live view's: its status line
         return recording
 
     play(env, output, source_for, RunOptions(warn=env.warn), plans, verbose=opts.verbose,

@@ -26,6 +26,10 @@ class UsageError(CoinsuperError):
     """The command line asks for something that cannot be done."""
 
 
+class NotARecording(UsageError):
+    """A file given to replay (or sandbox --replay) is not a recording."""
+
+
 class MissingCredentials(UsageError):
     """A private channel was asked for without email, access key and secret key."""
 

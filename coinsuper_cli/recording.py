@@ -1,20 +1,22 @@
 # Recordings (PRODUCT.md, "Record and replay"): JSON lines, one per message received or
 # connection event, in a plain, gzip or zstandard file chosen by the path's suffix. The
-# Recorder is a sink that keeps every message losslessly; `read_lines` reads a recording
-# back, a killed recorder's truncated end included.
+# Recorder is a sink that keeps every message losslessly; recording_reader.py reads a
+# recording back (read_lines, read_spans), a killed recorder's truncated end included.
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import BinaryIO
 
 from . import __version__
 from .errors import UsageError
+from .recording_reader import Truncated, read_lines, read_spans  # noqa: F401 (readers' API)
 from .records import Record
 from .stream import Message, Sink
 
@@ -32,15 +34,32 @@ def _open_for_append(path: str) -> tuple[BinaryIO, Callable[[], object]]:
     if directory:
         os.makedirs(directory, exist_ok=True)
     if path.endswith(".gz"):
-        stream = gzip.open(path, "ab")
+        raw = _open_file(path)
+        stream = gzip.GzipFile(filename=path, mode="ab", fileobj=raw)
+        stream.myfileobj = raw  # closed with the member, as gzip.open's own file is
         return stream, stream.flush  # a zlib sync flush, then the file's
     if path.endswith(".zst"):
         import zstandard
 
-        stream = zstandard.ZstdCompressor().stream_writer(open(path, "ab"), closefd=True)
+        stream = zstandard.ZstdCompressor().stream_writer(_open_file(path), closefd=True)
         return stream, lambda: stream.flush(zstandard.FLUSH_BLOCK)
-    stream = open(path, "ab")
+    stream = _open_file(path)
     return stream, stream.flush
+
+
+def _open_file(path: str) -> BinaryIO:
+    """`path` opened to append, at once: opening a FIFO for writing waits for a reader
+    (fifo(7)), which would hold the command past --timeout; with O_NONBLOCK it fails
+    at once (ENXIO), said as such. Writes then block as usual."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+    except OSError as error:
+        if error.errno == errno.ENXIO:
+            raise OSError(error.errno, "a FIFO that no process reads: start its reader "
+                                       "first") from None
+        raise
+    os.set_blocking(fd, True)
+    return open(fd, "ab")
 
 
 class Recorder(Sink):
@@ -180,96 +199,6 @@ class Tee(Sink):
     def flush(self) -> None:
         self.output.flush()
         self.recorder.flush()
-
-
-class Truncated(Exception):
-    """A recording ends in the middle of a line or of a compressed block."""
-
-
-READ_SIZE = 256 * 1024
-# Compressed input is read in small pieces: recorded pushes repeat each other, so one
-# piece can unpack to 200 times its size, and memory follows what one piece unpacks to.
-COMPRESSED_READ_SIZE = 16 * 1024
-
-
-def _chunks(path: str) -> Iterator[bytes]:
-    """The recording's bytes, decompressed; Truncated at a cut-off compressed end."""
-    try:
-        raw = open(path, "rb")
-    except OSError as error:
-        raise UsageError(f"cannot read {path!r}: {error.strerror or error}") from None
-    with raw:
-        if path.endswith(".gz"):
-            import zlib
-
-            yield from _unpacked(raw, path, lambda: zlib.decompressobj(wbits=31),
-                                 zlib.error)
-        elif path.endswith(".zst"):
-            import zstandard
-
-            decompressor = zstandard.ZstdDecompressor()
-            yield from _unpacked(raw, path, decompressor.decompressobj, zstandard.ZstdError)
-        else:
-            while chunk := raw.read(READ_SIZE):
-                yield chunk
-
-
-def _unpacked(raw: BinaryIO, path: str, new_decompressor: Callable,
-              error: type[Exception]) -> Iterator[bytes]:
-    """A gzip or zstandard file, one member or frame after another (each run of a
-    recorder appends one), by hand: so that the lines before a member cut short are still
-    read (GzipFile raises before handing them over) and the cut itself is noticed
-    (zstandard's reader would end quietly there)."""
-    member, fed = new_decompressor(), False
-    try:
-        while data := raw.read(COMPRESSED_READ_SIZE):
-            while data:
-                fed = True
-                yield member.decompress(data)
-                if not member.eof:
-                    break
-                data = member.unused_data
-                member, fed = new_decompressor(), False
-    except error:
-        raise Truncated(f"{path} is not a whole compressed stream") from None
-    if fed and not member.eof:
-        raise Truncated(f"{path} ends in the middle of a compressed block")
-
-
-def read_spans(path: str) -> Iterator[tuple[bytes, int, int]]:
-    """The complete lines of a recording as spans of the decompressed bytes: `(data,
-    start, end)`, where data[start:end] is whole lines, each ending in a newline. Nothing
-    is copied but a line cut across two reads; raises Truncated at a cut-off end (a
-    killed recorder), after every complete line before it."""
-    rest: list[bytes] = []  # the start of a line cut across reads
-    for chunk in _chunks(path):
-        start = 0
-        if rest:
-            first = chunk.find(b"\n")
-            if first < 0:
-                if chunk:
-                    rest.append(chunk)
-                continue
-            rest.append(chunk[:first + 1])
-            line = b"".join(rest)
-            rest = []
-            yield line, 0, len(line)
-            start = first + 1
-        end = chunk.rfind(b"\n", start) + 1
-        if end:
-            yield chunk, start, end
-        else:
-            end = start
-        if end < len(chunk):
-            rest.append(chunk[end:])
-    if rest:
-        raise Truncated(f"{path} ends in the middle of a line")
-
-
-def read_lines(path: str) -> Iterator[bytes]:
-    """The complete lines of a recording, without their newlines (see read_spans)."""
-    for data, start, end in read_spans(path):
-        yield from data[start:end - 1].split(b"\n")
 
 
 def check_path(path: str) -> str:

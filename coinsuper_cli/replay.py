@@ -4,9 +4,7 @@
 # the jsonl of the run that recorded it.
 from __future__ import annotations
 
-import base64
 import glob
-import json
 import re
 import time
 import warnings
@@ -17,15 +15,23 @@ from dataclasses import dataclass
 from . import channels
 from .channels import Feed
 from .errors import UsageError
-from .recording import Truncated, read_lines, read_spans
+from .printable import printable
+from .recording_reader import BadLine, Truncated, first_time, read_line, read_spans
 from .stream import Message
 
 POLL_SECONDS = 0.25  # an empty batch at least this often while waiting for the pace
 MAX_BATCH = 512  # messages handed over at once at --speed max
+# A recording of this exchange has tens of topics; a file with more than this many is
+# not one, and the tables kept for each topic (its feed, parser, de-duplication) stay
+# bounded: the messages of further topics are skipped, said once.
+MAX_TOPICS = 10_000
+MAX_TOPIC_CHARS = 512  # the longest: a private topic's prefix, path and email
+GAP_NOTICE_SECONDS = 10.0  # a paced wait this long is said on stderr
+_SYMBOL = re.compile(r"[A-Z0-9]{1,16}_[A-Z0-9]{1,16}")  # exchange.normalise_symbol's form
 _UNSEEN = object()
 # A message line as the Recorder writes it, up to the payload's text: most lines are read
 # without a JSON decoder, which is slow on a payload that is mostly escaped quotes.
-_MESSAGE_LINE = re.compile(rb'\{"recv_ns":([0-9]+),"topic":"([^"\\]*)","payload":"')
+_MESSAGE_LINE = re.compile(rb'\{"recv_ns":([0-9]{1,19}),"topic":"([^"\\]*)","payload":"')
 # The escape decoder keeps a JSON \u or \/ escape as it is, and says so with a
 # DeprecationWarning; the line is then read again by the JSON decoder (see _block).
 warnings.filterwarnings("ignore", r"invalid (octal )?escape sequence", DeprecationWarning,
@@ -52,16 +58,7 @@ def expand(paths: Iterable[str]) -> list[str]:
         if not matches:
             raise UsageError(f"no recording matches {path}")
         found += [m for m in matches if m not in found]
-    return sorted(found, key=_first_time)
-
-
-def _first_time(path: str) -> int:
-    try:
-        for line in read_lines(path):
-            return json.loads(line).get("recv_ns", 0)
-    except (Truncated, ValueError, AttributeError):
-        pass
-    return 0
+    return sorted(found, key=first_time)
 
 
 class Recording:
@@ -70,40 +67,101 @@ class Recording:
     Args:
         paths: recordings, in the order to play them (see `expand`).
         speed: X times the recorded pace; None: as fast as possible.
-        warn: one line for a problem in the recording (a cut-off end, a bad line).
+        warn: one line for a problem in the recording (a cut-off end, a bad line); may
+            be set later, as the live view does to show them in its status line.
         on_event: receives each recorded event (a dict: `event`, `recv_ns`, ...); may be
             set later, as the live view does once it has hooked its callbacks.
+        max_gap: the longest wait between two items at a pace, in seconds; None: as
+            recorded.
         now, sleep: the clock that paces the replay.
     """
 
     def __init__(self, paths: list[str], *, selection: Selection = Selection(),
                  speed: float | None = None, warn: Callable[[str], None],
                  on_event: Callable[[dict], None] | None = None,
+                 max_gap: float | None = None,
                  now: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], object] = time.sleep) -> None:
         self.paths = paths
         self._selection = selection
         self.speed = speed
-        self._warn = warn
+        self.warn = warn
         self.on_event = on_event
+        self.max_gap = max_gap
         self._now, self._sleep = now, sleep
         self._feeds: dict[str, Feed | None] = {}
         self._by_raw: dict[bytes, Feed | None] = {}  # the same, by the line's topic bytes
+        self._unknown = 0  # topics skipped as of no channel, named in a warning
         self.paused = False
+        self._skip_wait = False
         self._anchor: tuple[float, int] | None = None  # (monotonic, recv_ns) of the pace
         self._position_ns: int | None = None  # the last item played
+        self._bad: dict[str, int] = {}  # bad lines skipped, by file
 
     def _feed(self, topic: str) -> Feed | None:
-        if topic not in self._feeds:
+        """The feed of a recorded topic; None for one to skip (said once)."""
+        feed = self._feeds.get(topic, _UNSEEN)
+        if feed is not _UNSEEN:
+            return feed
+        if len(self._feeds) >= MAX_TOPICS:
+            if len(self._feeds) == MAX_TOPICS:
+                self._feeds[""] = None  # said once: the table stays one entry longer
+                self.warn(f"the recording has more than {MAX_TOPICS:,} topics, which no "
+                          "recording of this exchange has: the messages of the topics "
+                          "met after those are skipped")
+            return None
+        feed = None
+        if len(topic) <= MAX_TOPIC_CHARS and printable(topic) == topic:
             feed = channels.feed_of(topic)
+        if feed is None or feed.symbol is not None and not _SYMBOL.fullmatch(feed.symbol):
+            # A topic no channel has, or one with a symbol no market has (a hostile
+            # file's ESC sequences among them): nothing of it reaches a view's title.
+            self._unknown += 1
+            if self._unknown <= 10:
+                shown = topic if len(topic) <= 100 else topic[:100] + "..."
+                self.warn(f"skipped the messages on {shown}: not a topic of any channel"
+                          + (" (further such topics are skipped without a word)"
+                             if self._unknown == 10 else ""))
+            feed = None
+        else:
             selection = self._selection
-            if feed is None:
-                self._warn(f"skipped the messages on {topic}: not a topic of any channel")
-            elif (selection.channels and feed.channel not in selection.channels
+            if (selection.channels and feed.channel not in selection.channels
                     or selection.symbols and feed.symbol not in selection.symbols):
                 feed = None
-            self._feeds[topic] = feed
-        return self._feeds[topic]
+        self._feeds[topic] = feed
+        return feed
+
+    def _feed_of_raw(self, raw_topic: bytes) -> Feed | None:
+        feed = self._by_raw.get(raw_topic, _UNSEEN)
+        if feed is _UNSEEN:
+            try:
+                feed = self._feed(raw_topic.decode("utf-8"))
+            except UnicodeDecodeError:
+                feed = None
+            if len(self._by_raw) < MAX_TOPICS:
+                self._by_raw[raw_topic] = feed
+        return feed
+
+    def _bad_line(self, path: str, why: str) -> None:
+        """Counts a skipped line; the first of a file is said with why."""
+        count = self._bad[path] = self._bad.get(path, 0) + 1
+        if count == 1:
+            self.warn(f"{path}: skipped {why} (more are counted)")
+
+    def _problems(self, path: str) -> tuple[Callable[[str], None], Callable[[str], None]]:
+        said = []
+
+        def on_corrupt(text: str) -> None:
+            if not said:  # a false start inside a corrupt stretch is the same stretch
+                said.append(text)
+                self.warn(text)
+
+        return (lambda why: self._bad_line(path, why)), on_corrupt
+
+    def _file_done(self, path: str) -> None:
+        count = self._bad.pop(path, 0)
+        if count > 1:
+            self.warn(f"skipped {count:,} bad lines in {path}")
 
     def feeds(self, scan: int = 20_000) -> tuple[Feed, ...]:
         """The selected feeds of the first `scan` message lines, found by their topics
@@ -118,13 +176,13 @@ class Recording:
                     for line in data[start:end].splitlines():
                         fast = _MESSAGE_LINE.match(line)
                         if fast is not None:
-                            recv_ns, topic = int(fast[1]), fast[2].decode("utf-8")
+                            recv_ns, feed = int(fast[1]), self._feed_of_raw(fast[2])
                         elif b'"topic"' in line:
                             try:
-                                item = json.loads(line)
-                                recv_ns, topic = item["recv_ns"], item["topic"]
-                            except (ValueError, KeyError, TypeError):
+                                recv_ns, topic, _ = read_line(line)
+                            except BadLine:
                                 continue
+                            feed = self._feed(topic) if topic is not None else None
                         else:
                             continue  # an event
                         if first is not None and recv_ns < first:
@@ -132,8 +190,8 @@ class Recording:
                         if last is not None and recv_ns >= last or seen >= scan:
                             return tuple(found.values())
                         seen += 1
-                        if topic not in found and (feed := self._feed(topic)) is not None:
-                            found[topic] = feed
+                        if feed is not None and feed.topic not in found:
+                            found[feed.topic] = feed
             except Truncated:
                 pass  # said when it is played
         return tuple(found.values())
@@ -145,17 +203,21 @@ class Recording:
 
     def _blocks(self):
         """The selected messages and events of the recordings, a list for each block
-        read, with whether that list holds an event; ends past --to."""
+        read (empty while a long line is skipped), with whether that list holds an
+        event; ends past --to."""
         for path in self.paths:
+            on_long_line, on_corrupt = self._problems(path)
             try:
-                for data, start, end in read_spans(path):
+                for data, start, end in read_spans(path, on_long_line=on_long_line,
+                                                   on_corrupt=on_corrupt):
                     items, events, more = self._block(path, data, start, end)
-                    if items:
-                        yield items, events
+                    yield items, events
                     if not more:
                         return  # past --to
             except Truncated as truncated:
-                self._warn(f"{truncated}: its last line was skipped")
+                self.warn(str(truncated))
+            finally:
+                self._file_done(path)
 
     def _block(self, path: str, data: bytes, start: int, end: int) -> tuple[list, int, bool]:
         """The messages and events of the lines in data[start:end]; the number of events;
@@ -166,10 +228,11 @@ class Recording:
         speed, from a memoryview (the payload is copied once, by the decoder). It keeps
         \\u and \\/ as they are, so a payload it returns with a backslash in it (a rare
         one: a backslash, a control character, a hand-written \\u) is read again, by the
-        JSON decoder.
+        JSON decoder, as is any line of another shape (checked by read_line).
         """
         first, last = self._selection.start_ns, self._selection.end_ns
-        match, feed_of_topic, by_raw_topic = _MESSAGE_LINE.match, self._feed, self._by_raw
+        match, feed_of_topic, by_raw = _MESSAGE_LINE.match, self._feed, self._by_raw
+        feed_of_raw = self._feed_of_raw
         find, ends_with, view = data.find, data.endswith, memoryview(data)
         items: list = []
         append = items.append
@@ -185,10 +248,9 @@ class Recording:
                     continue
                 if last is not None and recv_ns >= last:
                     return items, events, False
-                raw_topic = fast[2]
-                feed = by_raw_topic.get(raw_topic, _UNSEEN)
+                feed = by_raw.get(fast[2], _UNSEEN)
                 if feed is _UNSEEN:
-                    feed = by_raw_topic[raw_topic] = feed_of_topic(raw_topic.decode("utf-8"))
+                    feed = feed_of_raw(fast[2])
                 if feed is None:
                     pos = eol + 1
                     continue
@@ -202,22 +264,22 @@ class Recording:
                     continue
             line, pos = data[pos:eol], eol + 1
             try:
-                item = json.loads(line)
-                recv_ns = item["recv_ns"]
-            except (ValueError, KeyError, TypeError):
-                self._warn(f"{path}: skipped a line that is not a recorded message or event")
+                recv_ns, topic, payload = read_line(line)
+            except BadLine as bad:
+                self._bad_line(path, f"a line that is not a recorded message or event "
+                                     f"({bad})")
                 continue
             if first is not None and recv_ns < first:
                 continue
             if last is not None and recv_ns >= last:
                 return items, events, False
-            if "event" in item:
-                append(item)
+            if topic is None:
+                append(payload)
                 events += 1
                 continue
-            feed = feed_of_topic(item.get("topic", ""))
+            feed = feed_of_topic(topic)
             if feed is not None:
-                append(Message(feed, _payload(item), recv_ns))
+                append(Message(feed, payload, recv_ns))
         return items, events, True
 
     def batches(self):
@@ -228,7 +290,8 @@ class Recording:
 
     def _as_fast_as_possible(self):
         """Batches of at most MAX_BATCH messages; each event goes to on_event when its
-        block is read, before the messages of that block are handed over."""
+        block is read, before the messages of that block are handed over. An empty
+        block (a long line being skipped) is an empty batch, so that --timeout holds."""
         batch: list[Message] = []
         for items, events in self._blocks():
             if events:
@@ -240,6 +303,9 @@ class Recording:
                     else:
                         messages.append(item)
                 items = messages
+            if not items and not events and not batch:
+                yield items
+                continue
             if batch:
                 batch += items
             else:
@@ -253,30 +319,54 @@ class Recording:
     def _paced(self):
         """Each message at its recorded time, `speed` times faster. The pace is
         anchored at the last item played, so that a change of speed or a pause (the live
-        view's keys) moves on from where the replay is."""
-        for item in self.messages():
-            recv_ns = item["recv_ns"] if type(item) is dict else item.recv_ns
-            if self._anchor is None:
-                self._anchor = (self._now(), recv_ns)
-            while True:
-                now = self._now()
-                if self.paused:
-                    self._anchor = (now, self._anchor[1])
-                    self._sleep(POLL_SECONDS)
-                    yield []
-                    continue
-                anchor_at, anchor_ns = self._anchor
-                due = anchor_at + (recv_ns - anchor_ns) / 1e9 / self.speed
-                if due <= now:
-                    break
-                self._sleep(min(due - now, POLL_SECONDS))
+        view's keys) moves on from where the replay is. A wait longer than max_gap is
+        cut to it; one of GAP_NOTICE_SECONDS or more is said (skip_wait ends it)."""
+        for items, _ in self._blocks():
+            if not items:
+                yield items  # a long line being skipped: --timeout holds
+            for item in items:
+                yield from self._wait_for(item)
+                if type(item) is dict:
+                    if self.on_event is not None:
+                        self.on_event(item)
+                else:
+                    yield [item]
+
+    def _wait_for(self, item):
+        """Empty batches until `item` is due at the pace."""
+        recv_ns = item["recv_ns"] if type(item) is dict else item.recv_ns
+        if self._anchor is None:
+            self._anchor = (self._now(), recv_ns)
+        self._skip_wait = False
+        noticed = False
+        while True:
+            now = self._now()
+            if self.paused:
+                self._anchor = (now, self._anchor[1])
+                self._sleep(POLL_SECONDS)
                 yield []
-            self._position_ns = recv_ns
-            if type(item) is dict:
-                if self.on_event is not None:
-                    self.on_event(item)
-            else:
-                yield [item]
+                continue
+            anchor_at, anchor_ns = self._anchor
+            wait = anchor_at + (recv_ns - anchor_ns) / 1e9 / self.speed - now
+            long_wait = wait >= GAP_NOTICE_SECONDS
+            if self._skip_wait or self.max_gap is not None and wait > self.max_gap:
+                cut = 0.0 if self._skip_wait else self.max_gap
+                self._anchor = (anchor_at - (wait - cut), anchor_ns)
+                self._skip_wait = False
+                wait = cut
+            if wait <= 0:
+                break
+            if long_wait and not noticed:
+                noticed = True
+                self.warn(gap_text(recv_ns - (self._position_ns or anchor_ns), wait,
+                                   self.max_gap, skip="; n skips it in the live view"))
+            self._sleep(min(wait, POLL_SECONDS))
+            yield []
+        self._position_ns = recv_ns
+
+    def skip_wait(self) -> None:
+        """Ends the wait in hand for the next item (the live view's n)."""
+        self._skip_wait = True
 
     def set_speed(self, speed: float) -> None:
         """Changes the pace from here on (the live view's + and -)."""
@@ -285,7 +375,19 @@ class Recording:
         self.speed = speed
 
 
-def _payload(item: dict) -> bytes:
-    if "payload" in item:
-        return item["payload"].encode("utf-8")
-    return base64.b64decode(item.get("payload_b64", ""))
+def gap_text(gap_ns: int, wait: float, max_gap: float | None, *, skip: str = "") -> str:
+    """One line saying that the recording is silent here and how long that is waited."""
+    how = "--max-gap caps such waits" if max_gap is None else "capped by --max-gap"
+    return (f"the recording is silent for {_duration(gap_ns / 1e9)} here: waiting "
+            f"{_duration(wait)} at this pace ({how}{skip})")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"

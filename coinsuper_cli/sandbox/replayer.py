@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from .. import channels
 from ..errors import UsageError
+from ..replay import GAP_NOTICE_SECONDS, gap_text
 from ..stream import Message
 from .broker import Broker
 from .delivery import OutgoingMessage
@@ -18,6 +19,7 @@ from .logline import warn_on_stderr
 from .topics import TopicRef
 
 BURST = 200  # messages published between two yields to the event loop
+LATEST_BYTES = 16 * 1024 * 1024  # the latest payloads kept for new subscribers, in all
 
 
 def private_topic(topic: str, email: str) -> str:
@@ -29,11 +31,20 @@ def private_topic(topic: str, email: str) -> str:
     return channel.topic(prefix, email=email)
 
 
+_said: set[str] = set()  # the sandbox reads a recording more than once (each lap)
+
+
+def _warn_once(text: str) -> None:
+    if text not in _said and len(_said) < 100:
+        _said.add(text)
+        warn_on_stderr(text)
+
+
 def recorded_messages(paths: tuple[str, ...]) -> Iterator[Message]:
-    """The messages of recordings, oldest first; problems in them said on stderr."""
+    """The messages of recordings, oldest first; problems in them said on stderr, once."""
     from ..replay import Recording
 
-    for item in Recording(list(paths), warn=warn_on_stderr).messages():
+    for item in Recording(list(paths), warn=_warn_once).messages():
         if type(item) is Message:
             yield item
 
@@ -64,12 +75,15 @@ class Replayer:
         email: the demo account's, for private topics.
         speed: X times the recorded pace.
         loop: start again from the beginning at the end, for ever.
+        max_gap: the longest wait for the next message, in seconds; None: as recorded.
+            A wait of GAP_NOTICE_SECONDS or more is said on stderr.
     """
 
     def __init__(self, broker: Broker | None, open_messages: Callable[[], Iterator[Message]],
                  *, email: str, speed: float = 1.0, loop: bool = False,
                  clock: Callable[[], float] = time.monotonic,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, max_gap: float | None = None,
+                 warn: Callable[[str], None] = warn_on_stderr) -> None:
         self.broker = broker
         self._open = open_messages
         self._email = email
@@ -77,13 +91,28 @@ class Replayer:
         self.loop = loop
         self._clock = clock
         self._log = log
-        self._latest: dict[str, OutgoingMessage] = {}
+        self.max_gap = max_gap
+        self._warn = warn
+        self._latest: dict[str, OutgoingMessage] = {}  # oldest update first
+        self._latest_bytes = 0
         self.published = 0
 
     def __call__(self, topic: str, ref: TopicRef) -> OutgoingMessage | None:
         """The broker's snapshot: the latest payload of a public topic, for a new
         subscriber; None for a private one."""
         return None if ref.private else self._latest.get(topic)
+
+    def _keep_latest(self, outgoing: OutgoingMessage) -> None:
+        """The latest payload of each topic, for new subscribers, LATEST_BYTES in all at
+        most: the topic updated longest ago is forgotten first."""
+        old = self._latest.pop(outgoing.topic, None)
+        if old is not None:
+            self._latest_bytes -= len(old.payload)
+        self._latest[outgoing.topic] = outgoing
+        self._latest_bytes += len(outgoing.payload)
+        while self._latest_bytes > LATEST_BYTES and len(self._latest) > 1:
+            forgotten = self._latest.pop(next(iter(self._latest)))
+            self._latest_bytes -= len(forgotten.payload)
 
     def _outgoing(self, message: Message) -> OutgoingMessage:
         topic = message.feed.topic
@@ -105,12 +134,20 @@ class Replayer:
 
     async def _lap(self) -> None:
         started, first_ns = self._clock(), None
+        last_ns = 0
         burst = 0
         for message in self._open():
             if first_ns is None:
-                first_ns = message.recv_ns
+                first_ns = last_ns = message.recv_ns
             due = started + (message.recv_ns - first_ns) / 1e9 / self.speed
             wait = due - self._clock()
+            long_wait = wait >= GAP_NOTICE_SECONDS
+            if self.max_gap is not None and wait > self.max_gap:
+                started -= wait - self.max_gap  # the pace goes on from the cut wait
+                wait = self.max_gap
+            if long_wait:
+                self._warn(gap_text(message.recv_ns - last_ns, wait, self.max_gap))
+            last_ns = message.recv_ns
             if wait > 0:
                 await asyncio.sleep(wait)
                 burst = 0
@@ -119,7 +156,7 @@ class Replayer:
                 burst = 0
             outgoing = self._outgoing(message)
             if not channels.get(message.feed.channel).private:
-                self._latest[outgoing.topic] = outgoing
+                self._keep_latest(outgoing)
             if self.broker.has_subscribers(outgoing.topic):
                 self.broker.publish(outgoing)
             self.published += 1

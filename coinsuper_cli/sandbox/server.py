@@ -46,9 +46,10 @@ class SandboxConfig:
     # again to send CONNECT: a client that opens connections and idles is dropped.
     connect_timeout: float = CONNECT_TIMEOUT
     # Recordings to serve in place of the simulation (`sandbox --replay`), in order;
-    # `loop`: from the beginning again at the end.
+    # `loop`: from the beginning again at the end; `max_gap`: the longest wait, in s.
     replay: tuple[str, ...] = ()
     loop: bool = False
+    max_gap: float | None = None
 
 
 def url_host(host: str) -> str:
@@ -161,7 +162,7 @@ class Sandbox:
             parser = TopicParser(env, symbols)
             replayer = Replayer(None, lambda: recorded_messages(cfg.replay),
                                 email=self.market.account.email, speed=cfg.speed,
-                                loop=cfg.loop, log=cfg.log)
+                                loop=cfg.loop, log=cfg.log, max_gap=cfg.max_gap)
             self.broker = Broker(parser, self.market.account, snapshot=replayer, log=cfg.log)
             replayer.broker = self.broker
             self.publisher = replayer
