@@ -253,7 +253,11 @@ def test_the_broker_stopped_and_restarted_mid_stream(tmp_path):
     _need_mosquitto()
     broker = Mosquitto(tmp_path, conf=["persistence true",
                                        f"persistence_location {tmp_path}/"])
-    sandbox, exports = start_sandbox("--ws-port", "0", "--tcp-port", "0", "--speed", "4")
+    try:
+        sandbox, exports = start_sandbox("--ws-port", "0", "--tcp-port", "0", "--speed", "4")
+    except BaseException:
+        broker.stop()
+        raise
     # A persistent session: what reaches the broker while this subscriber is away
     # waits for it, so the test sees every message the relay delivered.
     # Its retained repeats after the restart are left out: they had been counted once,
@@ -285,13 +289,22 @@ def test_the_broker_stopped_and_restarted_mid_stream(tmp_path):
     assert "upstream 4/4" in log.splitlines()[-1] and "(lost" not in \
         log.splitlines()[-1].split(";")[1]  # the upstream never noticed
     want = recorded(relay.record)
-    # What the relay said: every message received was published or dropped...
+    # What the relay said: every message received was published (once, however often
+    # it was written) or dropped...
+    got = paho.received[0]
     assert summary["in"] == len(want) == summary["out"] + summary["dropped"], log
-    # ...and the subscriber missed exactly as many as were dropped.
-    missing = Counter(want) - Counter(paho.received[0])
-    assert sum(missing.values()) == summary["dropped"], (missing, summary)
+    # ...every one published reached the subscriber, the few in flight at the cut
+    # perhaps twice (QoS 1 is at least once: they go again, DUP set)...
+    repeats = len(got) - summary["out"]
+    assert repeats >= 0
+    # ...and it missed as many as were dropped. Payloads repeat (an unchanged push is
+    # pushed again), so a repeat delivery may equal a dropped message byte for byte
+    # and hide it from this count: at most `repeats` of them.
+    missing = sum((Counter(want) - Counter(got)).values())
+    assert 0 <= summary["dropped"] - missing <= repeats, (missing, repeats, summary)
     print(f"broker away: {len(want)} received, {summary['dropped']} dropped past --buffer "
-          f"10, {len(paho.received[0])} delivered to a persistent subscriber")
+          f"10, {len(got)} delivered to a persistent subscriber ({repeats} twice), "
+          f"{missing} missing")
     # the last messages before the stop...
     assert want[-1] in paho.received[0]
 
