@@ -20,7 +20,8 @@ from .completion import (complete_channels, complete_intervals, complete_steps,
                          complete_symbols)
 from .core import Environment, StreamOptions, Wanted
 from .output_options import FORMATS, OutputOptions
-from .errors import CoinsuperError, ExitStatus, Finished, UsageError, exit_status
+from .errors import (CoinsuperError, ExitStatus, Finished, StopSignal, UsageError,
+                     exit_status)
 from .mqtt.errors import MQTTError
 from .printable import printable
 from .times import TIME_FORMATS
@@ -396,6 +397,58 @@ def account(opts):
     _run(opts, Wanted(private=("asset", "order", "fill")))
 
 
+def alerts_option(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each --alert checked as it is parsed; the command gets the expressions."""
+    from .markets.alerts import parse_alert
+
+    for value in values:
+        try:
+            parse_alert(value, option="--alert")
+        except UsageError as error:
+            raise click.BadParameter(str(error).removeprefix("--alert: "), ctx,
+                                     param) from None
+    return values
+
+
+@cli.command(short_help="Many markets at a glance: prices, day change, spread, holdings, "
+                        "alerts.")
+@click.argument("symbols", nargs=-1, metavar="[SYMBOL]...",
+                callback=lambda ctx, param, values: tuple(dict.fromkeys(
+                    symbol_convert(ctx, param, v) for v in values)),
+                shell_complete=complete_symbols)
+@click.option("--alert", "alerts", multiple=True, metavar="EXPR", callback=alerts_option,
+              help="Say when a condition becomes true: SYMBOL>PRICE, SYMBOL<=PRICE, "
+                   "SYMBOL%>PERCENT (day change), SYMBOL.spread%>PERCENT. Repeatable; "
+                   "also [[alerts]] in the config file.")
+@click.option("--only-alerts", is_flag=True,
+              help="In a pipe, write only the alert records (with --count 1: wait for "
+                   "the first).")
+@click.option("--quote", default="USD", show_default=True,
+              callback=checked(exchange.validate_currency),
+              help="The currency holdings are valued in (across one cross rate at most).")
+@stream_options
+@pass_app
+def markets(app, symbols, alerts, only_alerts, quote, opts):
+    """Many markets at a glance, live from their day candles and depth: last price, day
+    change, bid, ask, spread, volume and a trend line, one row a market. Without
+    SYMBOL: the config file's watchlist, else every known market (the sandbox's with
+    --sandbox). On a terminal: arrows or j/k move, s/S sort, / filters, Enter opens
+    `watch` of the market and Esc comes back, q quits; with credentials (or --sandbox)
+    the holdings are valued in --quote, else the config file's [[lots]]. In a pipe: a
+    `ticker` record per change and an `alert` record when an alert fires."""
+    from .markets.command import MarketsOptions, markets as run_markets
+
+    settings = click.get_current_context().meta.get("coinsuper.settings", {})
+
+    def setting(key, default=()):
+        found = settings.get(key)
+        return default if found is None else found.value
+
+    run_markets(app.env, opts, MarketsOptions(
+        symbols, alerts, only_alerts, quote, watchlist=setting("watchlist"),
+        lots=setting("lots"), config_alerts=setting("alerts")), dry_run=app.dry_run)
+
+
 def comma_names(value: str | None) -> tuple[str, ...]:
     """NAME,NAME...: each once, in order, without blanks or empty names."""
     return tuple(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
@@ -675,6 +728,12 @@ def main(argv: list[str] | None = None) -> int:
         return exit_status(error)
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
+    except StopSignal as error:  # after the same orderly stop as Ctrl-C (signals.py)
+        if verbose:
+            import signal
+
+            warn(f"stopped by {signal.Signals(error.signum).name}")
+        return exit_status(error)
     except Exception as error:
         if verbose:
             import traceback
@@ -686,5 +745,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The console script."""
+    """The console script: SIGTERM and SIGHUP stop it as Ctrl-C does, and a failure to
+    write stdout names stdout (exit 7) wherever it happens."""
+    from . import signals
+
+    signals.install()
+    core.guard_stdout()
     sys.exit(main())

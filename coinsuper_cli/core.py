@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from . import exchange
-from .errors import Finished, UsageError
+from .errors import Finished, UsageError, WriteFailed
 from .output_options import TABLES, Output, OutputOptions, choose_format, resolve, text_sink
 from .printable import printable
 
@@ -43,7 +43,7 @@ class Environment:
         # A large buffer of our own: the pump flushes once per batch received, so a
         # burst of messages costs one write, not one per line.
         try:
-            stdout = open(sys.stdout.fileno(), "wb", buffering=256 * 1024, closefd=False)
+            stdout = io.BufferedWriter(StdoutFile(sys.stdout.fileno()), 256 * 1024)
         except (AttributeError, OSError, io.UnsupportedOperation):  # not a real file
             stdout = sys.stdout.buffer
         return cls(sys.stdin, stdout, sys.stderr, sys.stdin.isatty(), sys.stdout.isatty(),
@@ -65,6 +65,42 @@ class Environment:
         except (AttributeError, OSError, ValueError):
             return
         os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+
+
+class StdoutFile(io.FileIO):
+    """stdout's file descriptor, whose write failures (a full disk, an I/O error) are
+    WriteFailed naming stdout, exit 7; a reader that went away stays BrokenPipeError, a
+    quiet success. Buffers write to it once per batch or 256 kB, so the check costs
+    nothing per record."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(fd, "wb", closefd=False)
+
+    def write(self, data) -> int | None:
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            # What is still buffered goes to /dev/null: the interpreter flushes it at
+            # exit, where a failure would print "Exception ignored" instead of our line.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.fileno())
+            os.close(devnull)
+            raise WriteFailed(f"cannot write to stdout: {error.strerror or error}"
+                              ) from None
+
+
+def guard_stdout() -> None:
+    """sys.stdout on a StdoutFile too, for what Click echoes (the sandbox's banner)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return
+    sys.stdout.flush()
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(StdoutFile(fd)),
+                                  encoding=sys.stdout.encoding, errors=sys.stdout.errors,
+                                  line_buffering=sys.stdout.line_buffering)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import signal
 
 from .mqtt.errors import ConnectionRefused, MQTTError
 
@@ -15,7 +16,10 @@ class ExitStatus(enum.IntEnum):
     CONNECTION_FAILED = 4
     SUBSCRIPTION_REFUSED = 5
     COUNT_NOT_REACHED = 6
+    WRITE_FAILED = 7
+    HUNG_UP = 129  # 128 + SIGHUP, as a shell reports a process that SIGHUP ended
     INTERRUPTED = 130
+    TERMINATED = 143  # 128 + SIGTERM
 
 
 class CoinsuperError(Exception):
@@ -50,6 +54,30 @@ class PayloadError(CoinsuperError):
     """A message's payload is not what its channel documents; it is skipped."""
 
 
+class WriteFailed(CoinsuperError):
+    """A recording or stdout could not be written (a full disk, an I/O error); what was
+    written before stays readable."""
+
+
+class StopSignal(BaseException):
+    """SIGTERM or SIGHUP came: the command stops as it does on Ctrl-C. A BaseException,
+    like KeyboardInterrupt, so that no `except Exception` swallows it on its way out."""
+
+    signum: int
+
+
+class Terminated(StopSignal):
+    """SIGTERM (systemd, `docker stop`, `kill`)."""
+
+    signum = signal.SIGTERM
+
+
+class HungUp(StopSignal):
+    """SIGHUP (the terminal went away)."""
+
+    signum = signal.SIGHUP
+
+
 class Finished(Exception):
     """Not an error: --count or --timeout was reached."""
 
@@ -74,7 +102,10 @@ _EXIT_CODES: tuple[tuple[type[BaseException], ExitStatus], ...] = (
     (MQTTError, ExitStatus.CONNECTION_FAILED),
     (SubscriptionRefused, ExitStatus.SUBSCRIPTION_REFUSED),
     (CountNotReached, ExitStatus.COUNT_NOT_REACHED),
+    (WriteFailed, ExitStatus.WRITE_FAILED),
     (KeyboardInterrupt, ExitStatus.INTERRUPTED),
+    (Terminated, ExitStatus.TERMINATED),
+    (HungUp, ExitStatus.HUNG_UP),
 )
 
 

@@ -59,6 +59,14 @@ def normalise_symbol(text: str) -> str:
     return "_".join(parts)
 
 
+def validate_currency(text: str) -> str:
+    """A currency code as symbols spell it (`usd` -> `USD`)."""
+    code = text.strip().upper()
+    if not _SYMBOL_PART.fullmatch(code):
+        raise InvalidArgument(f"malformed currency {text!r}: expected a code like USD or BTC")
+    return code
+
+
 def payload_symbol(symbol: str) -> str:
     """Topic form to payload form: BTC_USD -> BTC/USD."""
     return symbol.replace("_", "/")

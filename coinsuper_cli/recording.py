@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from . import __version__
-from .errors import UsageError
+from .errors import UsageError, WriteFailed
 from .recording_reader import Truncated, read_lines, read_spans  # noqa: F401 (readers' API)
 from .records import Record
+from .signals import DEFERRED
 from .stream import Message, Sink
 
 FORMAT = 1
@@ -65,6 +66,12 @@ def _open_file(path: str) -> BinaryIO:
 class Recorder(Sink):
     """Appends every message, as received, to PATH (strftime fields rotate it, UTC).
 
+    A file that cannot be written (a full disk, an I/O error) is WriteFailed, naming it,
+    once: the recorder closes it as far as it got, what was written before stays
+    readable, and it writes nothing more. Each write, flush and close runs whole before
+    a SIGTERM stops the command (signals.DEFERRED): a compressed stream is never cut
+    inside a block by one.
+
     Args:
         path: the file, or a strftime pattern of files (`data/%Y-%m-%d/%H.jsonl.zst`).
         command: the command line, secrets already removed; written in each file's
@@ -92,6 +99,7 @@ class Recorder(Sink):
         # writing thread: one line at a time.
         self._lock = threading.Lock()
         self._up: set[int] = set()  # the plans whose connection is subscribed
+        self._done = False  # closed, or a write failed: nothing more is written
 
     def _target(self, recv_ns: int) -> BinaryIO:
         second = recv_ns // 1_000_000_000
@@ -102,7 +110,7 @@ class Recorder(Sink):
         self._second = second
         if self._file is not None and name == self._name:
             return self._file
-        self.close()
+        self._close_file()
         try:
             self._file, self._flush_file = _open_for_append(name)
         except OSError as error:
@@ -117,9 +125,14 @@ class Recorder(Sink):
         self._dirty = True
 
     def begin(self, now_ns: int) -> None:
-        """Opens the file now, so that a path that cannot be written is said at once."""
-        with self._lock:
-            self._target(now_ns)
+        """Opens the file and writes its start line now, so that a path that cannot be
+        written (no room on its disk) is said at once."""
+        with DEFERRED, self._lock:
+            try:
+                self._target(now_ns)
+                self._flush_now(self._monotonic())
+            except OSError as error:
+                raise self._failed(error) from None
 
     def write(self, message: Message, records: list[Record] | None) -> None:
         payload = message.payload
@@ -129,18 +142,28 @@ class Recorder(Sink):
         except UnicodeDecodeError:
             obj = {"recv_ns": message.recv_ns, "topic": message.feed.topic,
                    "payload_b64": base64.b64encode(payload).decode("ascii")}
-        with self._lock:
-            self._target(message.recv_ns)
-            self._write_line(obj)
+        with DEFERRED, self._lock:
+            if self._done:
+                return
+            try:
+                self._target(message.recv_ns)
+                self._write_line(obj)
+            except OSError as error:
+                raise self._failed(error) from None
 
     def skipped(self, message: Message, problem: str) -> None:
         self.write(message, None)  # lossless: a payload we cannot read is kept too
 
     def event(self, recv_ns: int, kind: str, **fields) -> None:
         """A connection event: connected, subscribed, disconnected (with `reason`)."""
-        with self._lock:
-            self._target(recv_ns)
-            self._write_line({"recv_ns": recv_ns, "event": kind, **fields})
+        with DEFERRED, self._lock:
+            if self._done:
+                return
+            try:
+                self._target(recv_ns)
+                self._write_line({"recv_ns": recv_ns, "event": kind, **fields})
+            except OSError as error:
+                raise self._failed(error) from None
 
     def on_state(self, plan, state: str, detail: str = "") -> None:
         """The runner's connection states, as events (RunOptions.on_state)."""
@@ -161,8 +184,13 @@ class Recorder(Sink):
         """Called after every batch; reaches the OS at most once a second."""
         now = self._monotonic()
         if self._dirty and now - self._flushed_at >= FLUSH_SECONDS:
-            with self._lock:
-                self._flush_now(now)
+            with DEFERRED, self._lock:
+                if self._done:
+                    return
+                try:
+                    self._flush_now(now)
+                except OSError as error:
+                    raise self._failed(error) from None
 
     def _flush_now(self, now: float) -> None:
         if self._file is not None:
@@ -171,13 +199,35 @@ class Recorder(Sink):
         self._dirty = False
 
     def close(self) -> None:
-        """Ends the file (its compressed stream too); called once at exit."""
+        """Ends the file (its compressed stream too); called once at exit. A message
+        that comes after (a live view's network thread winding down) is not written:
+        it would start a new file that nobody closes."""
+        with DEFERRED, self._lock:
+            self._done = True
+            self._close_file()
+
+    def _close_file(self) -> None:
         if self._file is not None:
             try:
                 self._file.close()
+            except OSError as error:
+                raise self._failed(error) from None
             finally:
                 self._file = None
                 self._dirty = False
+
+    def _failed(self, error: OSError) -> WriteFailed:
+        """Closes the file as far as it goes and says which file failed, and why."""
+        self._done = True
+        file, self._file, self._dirty = self._file, None, False
+        if file is not None:
+            try:
+                file.close()  # flushes what it can: the disk may have room again
+            except (OSError, ValueError):
+                pass  # the same failure, for what was still buffered
+        return WriteFailed(f"cannot write the recording {self._name or self._pattern}: "
+                           f"{error.strerror or error} (what was written before it stays "
+                           "readable)")
 
 
 class Tee(Sink):

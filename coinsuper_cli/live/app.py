@@ -16,6 +16,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.live import Live
 
+from .. import signals
 from ..errors import CountNotReached, Finished
 from ..plans import ConnectionPlan
 from ..runner import RunOptions
@@ -143,15 +144,20 @@ def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Sou
     receiver = Receiver(source_for, model, lock, options, verbose=verbose, limits=limits,
                         record=record)
     quit_by_key = False
+    # SIGTERM and SIGHUP quit as `q` does, the terminal given back before they are
+    # raised (signals.py); Ctrl-C raises at once, and the `with` gives it back too.
+    signalled = threading.Event()
     receiver.start()
-    try:
-        with cbreak_keys(stdin or sys.stdin) as keys, \
-                Live(console=console, screen=True, auto_refresh=False,
-                     redirect_stdout=False, redirect_stderr=False) as live, \
-                suspendable(keys, console, receiver.changed.set):
-            quit_by_key = _loop(live, console, keys, model, lock, receiver, replay)
-    finally:
-        receiver.stop()
+    with signals.deferred(hasten=signalled.set):
+        try:
+            with cbreak_keys(stdin or sys.stdin) as keys, \
+                    Live(console=console, screen=True, auto_refresh=False,
+                         redirect_stdout=False, redirect_stderr=False) as live, \
+                    suspendable(keys, console, receiver.changed.set):
+                quit_by_key = _loop(live, console, keys, model, lock, receiver, replay,
+                                    signalled)
+        finally:
+            receiver.stop()
     if isinstance(receiver.error, (Finished, CountNotReached)) and not quit_by_key:
         # --count or --timeout ended it: leave the last frame on the normal screen, as
         # the full screen it was drawn on is gone.
@@ -206,7 +212,7 @@ def _loop(live: Live, console: Console, keys, model: LiveModel, lock: threading.
         if receiver.done.is_set():
             return False
         typed = keys.read(FRAME_SECONDS)
-        if "q" in typed.lower():
+        if "q" in typed.lower() or (quit is not None and quit.is_set()):
             return True
         if replay is not None and any([_on_replay_key(key, replay) for key in typed]):
             with lock:

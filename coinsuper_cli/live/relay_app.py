@@ -11,6 +11,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.live import Live
 
+from .. import signals
 from ..relay.status import RelayStatus, rate
 from .relay_panel import relay_panel
 from .terminal import cbreak_keys
@@ -57,22 +58,26 @@ def run_relay_view(work: Callable[[threading.Event], None],
                            rate(now.published, before.published, seconds), note=note(),
                            sandbox=sandbox)
 
+    # SIGTERM and SIGHUP stop it as `q` does: the relay drains its queue and prints its
+    # summary in its thread, and the signal is raised once the terminal is given back.
+    signalled = threading.Event()
     thread.start()
-    try:
-        with cbreak_keys(stdin) as keys, \
-                Live(frame(), console=console, auto_refresh=False,
-                     redirect_stdout=False, redirect_stderr=False) as live:
-            while thread.is_alive():
-                typed = keys.read(FRAME_SECONDS)
-                if "q" in typed.lower():
-                    break
+    with signals.deferred(hasten=signalled.set):
+        try:
+            with cbreak_keys(stdin) as keys, \
+                    Live(frame(), console=console, auto_refresh=False,
+                         redirect_stdout=False, redirect_stderr=False) as live:
+                while thread.is_alive() and not signalled.is_set():
+                    typed = keys.read(FRAME_SECONDS)
+                    if "q" in typed.lower():
+                        break
+                    live.update(frame(), refresh=True)
+                stop.set()
+                thread.join(JOIN_SECONDS)
                 live.update(frame(), refresh=True)
+        except KeyboardInterrupt:
             stop.set()
             thread.join(JOIN_SECONDS)
-            live.update(frame(), refresh=True)
-    except KeyboardInterrupt:
-        stop.set()
-        thread.join(JOIN_SECONDS)
-        raise
+            raise
     if failure:
         raise failure[0]

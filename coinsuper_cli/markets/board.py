@@ -99,12 +99,14 @@ class BoardState:
         alerts: the alert rules.
         armed: indexes of the alerts that can fire (alerts.evaluate).
         fired: the latest alerts that fired, newest last, with their receive time (ms).
+        fired_total: how many alerts have fired since start (a bell for each new one).
     """
 
     rows: dict[str, Row]
     alerts: tuple[Alert, ...] = ()
     armed: frozenset[int] = frozenset()
     fired: tuple[tuple[int, AlertRecord], ...] = field(default=())
+    fired_total: int = 0
 
     @classmethod
     def start(cls, symbols: Iterable[str], alerts: tuple[Alert, ...] = ()) -> BoardState:
@@ -139,7 +141,8 @@ def reduce_board(state: BoardState, records: list, recv_ms: int
     if rows is state.rows and armed == state.armed:
         return state, []
     kept = (state.fired + tuple((recv_ms, alert) for alert in fired))[-KEEP_FIRED:]
-    return BoardState(rows, state.alerts, armed, kept), out + fired
+    return BoardState(rows, state.alerts, armed, kept, state.fired_total + len(fired)), \
+        out + fired
 
 
 class BoardParser:

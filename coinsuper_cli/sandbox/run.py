@@ -13,6 +13,7 @@ import socket
 import ssl
 from collections.abc import Callable
 
+from .. import signals
 from ..errors import UsageError
 from .logline import warn_on_stderr
 from .server import Sandbox, SandboxConfig
@@ -30,7 +31,8 @@ def validate_host(host: str | None) -> str:
 def serve(config: SandboxConfig, *, certfile: str | None = None,
           keyfile: str | None = None, announce: Callable[[str], None],
           warn: Callable[[str], None] = warn_on_stderr) -> None:
-    """Run a sandbox until Ctrl-C, which propagates as KeyboardInterrupt.
+    """Run a sandbox until Ctrl-C, which propagates as KeyboardInterrupt, or SIGTERM or
+    SIGHUP, raised (signals.py) once the sandbox has stopped.
 
     Args:
         config: what to serve and where; `certfile` replaces its ssl_context.
@@ -52,6 +54,17 @@ def serve(config: SandboxConfig, *, certfile: str | None = None,
 
 async def _serve(config: SandboxConfig, announce: Callable[[str], None],
                  warn: Callable[[str], None]) -> None:
+    # A signal raised inside the event loop would land in whichever callback runs, and
+    # asyncio reports and drops any exception but KeyboardInterrupt there: so a stop
+    # signal only ends the wait below, and is raised once the sandbox has stopped.
+    loop, signalled = asyncio.get_running_loop(), asyncio.Event()
+    with signals.deferred(hasten=lambda: loop.call_soon_threadsafe(signalled.set)):
+        await _serve_until(signalled, config, announce, warn)
+
+
+async def _serve_until(signalled: asyncio.Event, config: SandboxConfig,
+                       announce: Callable[[str], None],
+                       warn: Callable[[str], None]) -> None:
     sandbox = Sandbox(config)
     try:
         await sandbox.start()
@@ -68,7 +81,7 @@ async def _serve(config: SandboxConfig, announce: Callable[[str], None],
                  "keys are no secret (the same --seed always gives the same keys)")
         for line in banner(sandbox):
             announce(line)
-        await asyncio.Event().wait()
+        await signalled.wait()
     finally:
         await sandbox.stop()
 

@@ -1,0 +1,155 @@
+# `coinsuper markets`, without Click: the markets' day candles and depth on one
+# connection each (as every public topic), folded into the board. On a terminal the
+# board is drawn (live/markets_app.py), with the holdings pane when there are
+# credentials or lots; in a pipe each feed's parser is wrapped so that a push becomes
+# the ticker and alert records it gives, and the usual pump writes them: --count,
+# --timeout, --fields, csv, --template and --record work on them as on any channel.
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+from .. import core, exchange
+from ..core import Environment, StreamOptions, Wanted
+from ..errors import UsageError
+from ..output_options import choose_format, resolve
+from .alerts import Alert, check_symbols, parse_alert
+from .board import BoardParser, BoardState
+from .portfolio import Lot
+
+DAY_MS = exchange.INTERVALS["1d"]
+WANTED = ("kline", "depth")
+
+
+@dataclass(frozen=True)
+class MarketsOptions:
+    """What `markets` takes besides the streaming options.
+
+    Args:
+        symbols: the markets given; empty: the watchlist, else every known market
+            (with --sandbox, the sandbox's).
+        alerts: --alert expressions, then the config file's.
+        only_alerts: write only alert records.
+        quote: the currency holdings are valued in.
+        watchlist: the config file's watchlist.
+        lots: the config file's lots, for the holdings pane without credentials.
+    """
+
+    symbols: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
+    only_alerts: bool = False
+    quote: str = "USD"
+    watchlist: tuple[str, ...] = ()
+    lots: tuple[Lot, ...] = ()
+    config_alerts: tuple[Alert, ...] = ()
+
+
+def board_symbols(opts: StreamOptions, markets: MarketsOptions) -> tuple[str, ...]:
+    if markets.symbols:
+        return markets.symbols
+    if markets.watchlist:
+        return markets.watchlist
+    return exchange.SANDBOX_MARKETS if opts.sandbox else exchange.MARKETS
+
+
+def output_channels(alerts: tuple[Alert, ...], only_alerts: bool) -> tuple[str, ...]:
+    """What a pipe gets: tickers, alerts when there are any, or only alerts."""
+    if only_alerts:
+        if not alerts:
+            raise UsageError("--only-alerts: there is no alert: give --alert EXPR (or "
+                             "[[alerts]] in the config file)")
+        return ("alert",)
+    return ("ticker", "alert") if alerts else ("ticker",)
+
+
+def markets(env: Environment, opts: StreamOptions, markets: MarketsOptions, *,
+            dry_run: bool = False) -> None:
+    """Plan, then print the plan (`topics markets`), draw the board or write records."""
+    symbols = board_symbols(opts, markets)
+    alerts = tuple(parse_alert(text) for text in markets.alerts) + markets.config_alerts
+    check_symbols(alerts, symbols)
+    wanted = Wanted(public=WANTED, symbols=symbols, range_ms=DAY_MS)
+    if dry_run:
+        core.stream(env, opts, wanted, dry_run=True)
+        return
+    fmt = choose_format(opts.output, env.stdout_isatty)
+    if fmt == "raw":
+        raise UsageError("--format raw does not apply to markets: it writes ticker and "
+                         "alert records, made from several channels; use jsonl, csv, tsv "
+                         "or --template")
+    names = output_channels(alerts, markets.only_alerts)
+    if fmt == "live" and markets.only_alerts:
+        raise UsageError("--only-alerts applies in a pipe: the board shows every market")
+    output = resolve(opts.output, WANTED if fmt == "live" else names, fmt)
+    board = BoardState.start(symbols, alerts)
+    sandbox = core._start_sandbox(opts, env) if opts.sandbox else None
+    try:
+        target = core._target(opts, wanted, env,
+                              demo_url=sandbox.ws_url if sandbox else None)
+        found = core._plan(target, wanted)
+        if fmt == "live":
+            _board(env, opts, output, found, board, target, markets)
+            return
+        parser = BoardParser(board, lambda: time.time_ns() // 1_000_000)
+        found = [dataclasses.replace(plan, feeds=tuple(
+            dataclasses.replace(feed, parse=parser.wrap(feed.parse)) for feed in plan.feeds))
+            for plan in found]
+        if markets.only_alerts:
+            output = dataclasses.replace(output, limits=dataclasses.replace(
+                output.limits, keep=_and(output.limits.keep, _is_alert)))
+        core._run(env, opts, output, found)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def _is_alert(record) -> bool:
+    return record.channel == "alert"
+
+
+def _and(first, second):
+    return second if first is None else (lambda record: first(record) and second(record))
+
+
+def _board(env: Environment, opts: StreamOptions, output, found: list, board: BoardState,
+           target, markets: MarketsOptions) -> None:
+    """The board on the terminal: the markets' plans, plus the account's balances on
+    one private connection when the credentials are all there (the sandbox's demo
+    account has them)."""
+    from .. import plans
+    from ..live.markets_app import Holdings, run_board
+    from ..runner import Connections
+
+    holdings = None
+    if target.credentials.complete:
+        found = found + [plans.private_plan(target, ("asset",))]
+        who = "demo account" if opts.sandbox else target.credentials.email
+        holdings = Holdings(markets.quote, None, f"holdings ({who}) in {markets.quote}")
+    elif markets.lots:
+        holdings = Holdings(markets.quote, markets.lots,
+                            f"lots (config file) in {markets.quote}")
+    options = core.run_options(opts, found, warn=env.warn)
+
+    # The watch screen signs in without the account: with it, its depth topic would
+    # have the client id of the board's (md5 of key, email and topic), and a broker
+    # drops the older of two equal ids (MQTT 3.1.1 §3.1.4-2), so each would keep
+    # dropping the other. Market data needs no account.
+    anonymous = dataclasses.replace(target, credentials=plans.Credentials())
+
+    def watch(symbol: str):
+        watched = core._plan(anonymous, Wanted(public=("depth", "book", "kline", "trade"),
+                                               symbols=(symbol,)))
+        return watched, lambda run_options: Connections(watched, run_options)
+
+    recorder = core._recorder(env, opts.record)
+    if recorder is not None:
+        options = dataclasses.replace(options, on_state=recorder.on_state)
+    try:
+        run_board(found, lambda run_options: Connections(found, run_options), options,
+                  board, watch=watch, holdings=holdings, sandbox=opts.sandbox,
+                  verbose=opts.verbose, limits=output.limits, stdin=env.stdin,
+                  record=recorder)
+    finally:
+        if recorder is not None:
+            recorder.close()
