@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from . import channels
+from .connecting import Opening
 from .errors import CoinsuperError, ConnectFailed, SignInRefused, SubscriptionRefused
 from .mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
 from .mqtt.packets import SUBACK_FAILURE
@@ -188,8 +189,23 @@ class Connection:
         # `proxy` only when there is one: a connect function that predates proxies (a
         # test's fake network) still fits.
         route = {"proxy": proxy} if proxy else {}
-        transport = self._connect(plan.url, timeout=options.connect_timeout, tls=options.tls,
-                                  max_frame=options.max_packet, **route)
+        opening = Opening(self._connect, plan.url, timeout=options.connect_timeout,
+                          tls=options.tls, max_frame=options.max_packet, **route)
+        try:
+            # Empty batches while it opens: the consumer checks --timeout and the stop
+            # switch on each, and neither waits out the connect timeout.
+            while not opening.wait(POLL_SECONDS):
+                if self.stopping.is_set():
+                    raise Stopped(0)
+                yield []
+        except Stopped:
+            opening.abandon()
+            self._state("closed")
+            return
+        except BaseException:  # the generator closed, KeyboardInterrupt
+            opening.abandon()
+            raise
+        transport = opening.result()
         session = ClientSession(
             client_id=sign_in.client_id, username=sign_in.username,
             password=sign_in.password, keepalive=plan.keepalive,

@@ -1,9 +1,10 @@
 # Byte pipes to a broker: MQTT over WebSocket (ws://, wss://) and plain MQTT over a
 # socket (mqtt://, mqtts://), behind one small `Transport` interface. Each moves bytes and
 # nothing else; the MQTT conversation is the runner's. All four open their socket the same
-# way (`_open_socket`: direct or through a proxy, then TLS), and websocket-client only does
-# the WebSocket handshake on it. Also the checks that turn a bad broker URL into a usage
-# error before anything connects; TLS's own are in tls.py.
+# way (`_open_socket`: direct or through a proxy, then TLS), all by one deadline, and the
+# WebSocket ones then do the opening handshake (handshake.py) on it. Also the checks that
+# turn a bad broker URL into a usage error before anything connects; TLS's own are in
+# tls.py.
 from __future__ import annotations
 
 import contextlib
@@ -14,9 +15,12 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import ConnectFailed, UsageError
+from .handshake import HandshakeFailed, HandshakeRefused, WebSocketRequest
 from .mqtt.codec import DEFAULT_MAX_PACKET
 from .mqtt.errors import MQTTError, ProtocolViolation
 from .tls import CertificateRefused, TLSOptions, maybe_certificate_refusal
+from .tunnel import ProxyFailed, left, open_tunnel, read_head
+from .tunnel import describe as _describe
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443, "mqtt": 1883, "mqtts": 8883}
 READ_SIZE = 256 * 1024  # one system call takes in a whole burst of messages
@@ -106,92 +110,45 @@ def check_url(url: str) -> str:
 
 # -- transports -----------------------------------------------------------------------
 
-def _describe(error: BaseException) -> str:
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({error.verify_message}); see --cafile"
-    if isinstance(error, socket.timeout):
-        return "timed out"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror  # without the "[Errno 104]" prefix
-    return str(error) or type(error).__name__
-
-
-# curl's port for a proxy URL that names none, whatever its kind.
-DEFAULT_PROXY_PORT = 1080
-
-
-class ProxyFailed(ConnectFailed):
-    """The proxy could not be reached, or would not open a tunnel to the broker."""
-
-
-def open_tunnel(proxy_url: str, host: str, port: int, *, timeout: float) -> socket.socket:
-    """A TCP socket to host:port through the proxy (one that proxy.check_proxy_url
-    passed), by python-socks.
-
-    `http://` asks for an HTTP CONNECT tunnel; `socks5://` resolves `host` here and gives
-    the proxy its address, `socks5h://` gives the proxy the name to resolve.
-    Raises ProxyFailed, whose message says what the proxy did.
-    """
-    from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
-    from python_socks.sync import Proxy
-
-    parts = urlsplit(proxy_url)
-    proxy = Proxy(ProxyType.HTTP if parts.scheme == "http" else ProxyType.SOCKS5,
-                  parts.hostname, parts.port or DEFAULT_PROXY_PORT,
-                  username=unquote(parts.username) if parts.username is not None else None,
-                  password=unquote(parts.password) if parts.password is not None else None,
-                  rdns=parts.scheme == "socks5h")
-    try:
-        return proxy.connect(host, port, timeout=timeout)
-    except ProxyTimeoutError:
-        raise ProxyFailed("the proxy timed out") from None
-    except ProxyConnectionError as error:
-        # python-socks words it "Could not connect to proxy HOST:PORT [reason]": the
-        # reason alone, since the caller names the proxy.
-        cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
-        raise ProxyFailed(f"proxy unreachable: {_describe(cause)}") from None
-    except ProxyError as error:  # its reply: "403 Forbidden", "Connection refused", ...
-        raise ProxyFailed(f"the proxy refused: {error or 'it hung up'}") from None
-    except socket.gaierror as error:  # socks5:// resolves the broker's name here
-        raise ProxyFailed(f"cannot resolve {host}: {_describe(error)}") from None
-    except OSError as error:  # the proxy hung up or reset mid-handshake
-        raise ProxyFailed(f"the proxy failed: {_describe(error)}") from None
-    except ValueError as error:  # credentials HTTP Basic cannot carry (a ':' in the user)
-        raise ProxyFailed(f"bad proxy credentials: {error}") from None
-
-
-def _open_socket(url: str, *, timeout: float, tls: TLSOptions,
+def _open_socket(url: str, *, deadline: float, tls: TLSOptions,
                  proxy: str | None) -> socket.socket:
-    """A socket connected to the broker URL's host: straight or through `proxy`, with
-    TLS on top for wss:// and mqtts:// (end to end: the proxy carries bytes it cannot
-    read). Raises ConnectFailed (ProxyFailed when the proxy failed), or UsageError for a
-    bad cafile, cert or key, before connecting."""
+    """A socket connected to the broker URL's host by `deadline` (time.monotonic):
+    straight or through `proxy`, with TLS on top for wss:// and mqtts:// (end to end: the
+    proxy carries bytes it cannot read). Raises ConnectFailed (ProxyFailed when the proxy
+    failed), or UsageError for a bad cafile, cert or key, before connecting."""
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]
     context = tls.context() if parts.scheme in ("wss", "mqtts") else None
-    failed = f"could not connect to {redact_url(url)}"
+    failed = _failed(url, proxy)
     if proxy:
-        failed += f" through proxy {redact_url(proxy)}"
         try:
-            sock = open_tunnel(proxy, host, port, timeout=timeout)
+            sock = open_tunnel(proxy, host, port, deadline=deadline)
         except ProxyFailed as error:
             raise ProxyFailed(f"{failed}: {error}") from None
     else:
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=left(deadline))
         except OSError as error:
             raise ConnectFailed(f"{failed}: {_describe(error)}") from None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if context is not None:
+            # The socket's timeout bounds the TLS handshake as a whole (CPython's
+            # do_handshake keeps one deadline across its reads).
+            sock.settimeout(left(deadline))
             sock = context.wrap_socket(sock, server_hostname=host)
-    except OSError as error:  # ssl.SSLError included
+    except OSError as error:  # ssl.SSLError and socket.timeout included
         sock.close()
         if context is not None and (refusal := maybe_certificate_refusal(
                 error, tls, answered=False)):
             raise CertificateRefused(f"{failed}: {refusal}") from None
         raise ConnectFailed(f"{failed}: {_describe(error)}") from None
     return sock
+
+
+def _failed(url: str, proxy: str | None) -> str:
+    return f"could not connect to {redact_url(url)}" + (
+        f" through proxy {redact_url(proxy)}" if proxy else "")
 
 
 class _SocketIO:
@@ -246,8 +203,9 @@ class TCPTransport(_SocketIO):
 
     def __init__(self, url: str, *, timeout: float, tls: TLSOptions,
                  proxy: str | None = None) -> None:
-        self._sock = _open_socket(url, timeout=timeout, tls=tls, proxy=proxy)
-        self._timeout = timeout
+        self._sock = _open_socket(url, deadline=time.monotonic() + timeout, tls=tls,
+                                  proxy=proxy)
+        self._timeout = self._sock.gettimeout()
         self._url = url
         if isinstance(self._sock, ssl.SSLSocket):
             self._tls = tls
@@ -365,44 +323,44 @@ class WebSocketFrames:
 class WebSocketTransport(_SocketIO):
     """MQTT over WebSocket: subprotocol `mqtt`, every packet in binary frames.
 
-    websocket-client opens the connection (URL, TLS, handshake); from then on, frames
-    both ways are websockets' sans-I/O protocol's (`WebSocketFrames`), over large reads:
-    websocket-client reads each frame with two or three system calls, which capped
-    throughput, and would buffer a frame however large its header says it is.
+    The opening handshake is handshake.py's, read within the connect timeout as a
+    whole and bounded in bytes (a server answering with an endless header, or a byte a
+    second, could otherwise hold the connection and grow memory without end); from then
+    on, frames both ways are websockets' sans-I/O protocol's (`WebSocketFrames`), over
+    large reads.
     """
 
     def __init__(self, url: str, *, timeout: float, tls: TLSOptions,
                  proxy: str | None = None, max_frame: int = DEFAULT_MAX_PACKET) -> None:
-        import websocket  # websocket-client; imported here so that --help stays quick
-
-        sock = _open_socket(url, timeout=timeout, tls=tls, proxy=proxy)
+        deadline = time.monotonic() + timeout
+        sock = _open_socket(url, deadline=deadline, tls=tls, proxy=proxy)
+        request = WebSocketRequest.for_url(url)
         try:
-            # Given the socket, websocket-client neither connects nor wraps TLS, and so
-            # never reads http_proxy, https_proxy or no_proxy itself. A redirect would
-            # have it connect on its own to wherever the broker says: refused.
-            ws = websocket.create_connection(url, timeout=timeout, subprotocols=["mqtt"],
-                                             socket=sock, redirect_limit=0)
-        except (websocket.WebSocketException, OSError) as error:  # ssl.SSLError included
+            sock.settimeout(left(deadline))
+            sock.sendall(request.data)
+            # A redirect is refused as any status but 101: following one would connect
+            # wherever the broker says, around the proxy and TLS choices made here.
+            response, rest = read_head(sock, deadline)
+            request.check(response)
+        except (HandshakeFailed, OSError) as error:  # ssl.SSLError, socket.timeout
             sock.close()
-            failed = f"could not connect to {redact_url(url)}" + (
-                f" through proxy {redact_url(proxy)}" if proxy else "")
-            # websocket-client words an SSL EOF on its handshake as its own exception.
-            if isinstance(error, websocket.WebSocketException) and \
-                    isinstance(error.__context__, OSError):
-                error = error.__context__
+            failed = _failed(url, proxy)
             if isinstance(sock, ssl.SSLSocket) and (refusal := maybe_certificate_refusal(
                     error, tls, answered=False)):
                 raise CertificateRefused(f"{failed}: {refusal}") from None
-            raise ConnectFailed(f"{failed}: {_describe(error)}") from None
-        # The handshake reads the response line by line, so no frame byte is left
-        # behind in websocket-client when the socket passes to the frame protocol.
-        self._sock = ws.sock
-        self._timeout = timeout
+            reason = _describe(error)
+            if isinstance(error, HandshakeFailed) and not isinstance(error, HandshakeRefused):
+                reason = f"WebSocket handshake: {error}"
+            raise ConnectFailed(f"{failed}: {reason}") from None
+        self._sock = sock
+        self._timeout = sock.gettimeout()
         self._url = url
         if isinstance(sock, ssl.SSLSocket):
             self._tls = tls
         self._answered = True  # its handshake reply
         self._frames = WebSocketFrames(max_frame=max_frame)
+        # Frames that came in the same read as the end of the handshake's reply.
+        self._early = rest
 
     def send(self, data: bytes) -> None:
         self._frames.send(data)
@@ -410,7 +368,7 @@ class WebSocketTransport(_SocketIO):
 
     def recv(self, timeout: float) -> bytes | None:
         self._frames.check()
-        data = self._read(timeout)
+        data, self._early = self._early or self._read(timeout), b""
         if data is None:
             return None
         try:

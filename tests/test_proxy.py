@@ -372,7 +372,7 @@ def test_the_same_call_fails_once_the_proxy_stops(brokers, tmp_path):
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_no_proxy_variable_is_read_when_the_choice_is_none(brokers, monkeypatch, scheme):
-    """websocket-client would read these itself; given the socket, it does not."""
+    """No library of ours reads these behind our back: the choice is proxy.py's."""
     urls, tls = brokers
     dead = f"http://127.0.0.1:{free_port()}"
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",

@@ -320,3 +320,57 @@ def test_the_stop_switch_ends_every_connection_with_a_goodbye():
         peer.close()
     assert sink.written == [b"hello", b"hello"]
     assert goodbyes == [[Disconnect()], [Disconnect()]]
+
+
+# -- a connect that takes long: --timeout and the stop switch do not wait for it -------
+
+class SlowConnect:
+    """A connect function that blocks until released, then hands out a transport that
+    records being closed."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.closed = threading.Event()
+
+    def __call__(self, url, **kwargs):
+        self.release.wait(10)
+        closed = self.closed
+
+        class Opened:
+            def close(self):
+                closed.set()
+        return Opened()
+
+
+def test_timeout_ends_the_command_while_the_connect_blocks():
+    """A proxy, TLS or a WebSocket handshake that hangs: --timeout still ends the
+    command, and the connection that opens after that is closed, not leaked."""
+    slow = SlowConnect()
+    conn = Connection(plan_for(TOPIC), RunOptions(stale_after=None), connect=slow)
+    started = time.monotonic()
+    with pytest.raises(Finished):
+        pump(conn, Collect(), Limits(timeout=0.3))
+    assert time.monotonic() - started < 2.0
+    slow.release.set()
+    assert slow.closed.wait(5), "the abandoned transport was never closed"
+
+
+def test_the_stop_switch_ends_a_connection_while_its_connect_blocks():
+    slow = SlowConnect()
+    stop = threading.Event()
+    conn = Connection(plan_for(TOPIC), RunOptions(stale_after=None, stop=stop),
+                      connect=slow)
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    pump(conn, Collect(), stop=stop)
+    assert time.monotonic() - started < 2.0
+    slow.release.set()
+    assert slow.closed.wait(5)
+
+
+def test_a_connect_error_comes_through_from_its_thread():
+    def refused(url, **kwargs):
+        raise ConnectFailed("could not connect to fake: refused")
+    conn = Connection(plan_for(TOPIC), RunOptions(stale_after=None), connect=refused)
+    with pytest.raises(ConnectFailed, match="refused"):
+        pump(conn, Collect(), Limits(timeout=5))
