@@ -487,8 +487,8 @@ def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--to-qos", type=click.IntRange(0, 2), default=0, show_default=True,
               help="QoS of the messages published to the target.")
 @click.option("--buffer", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="Messages held while the target is away; past it the oldest are "
-                   "dropped, and counted.")
+              help="Messages held while the target is away, 32 MiB at most; past "
+                   "either the oldest are dropped, and counted.")
 @click.option("--normalized", is_flag=True,
               help="Also publish each jsonl record on coinsuper/v1/CHANNEL/SYMBOL.")
 @stream_options
