@@ -211,7 +211,7 @@ STREAM_OPTIONS = (
                  callback=checked(_lazy(".recording", "check_path")),
                  help="Also append every message received, as received, to PATH (.gz: "
                       "gzip, .zst: zstandard; strftime fields like %Y-%m-%d rotate it, "
-                      "UTC). Play it with `coinsuper replay`."),
+                      "UTC). Play it with `coinsuper replay`. A full disk is exit 7."),
 )
 STREAM_FIELDS = tuple(field.name for field in dataclasses.fields(StreamOptions))
 
@@ -278,6 +278,12 @@ def cli(ctx):
     Pipe it: `coinsuper trades BTC_USD --sandbox | jq .price`. Try it on the embedded
     simulated exchange with --sandbox, or run one with `coinsuper sandbox`. Keep what you
     see with --record, and play it again with `coinsuper replay`.
+
+    \b
+    Exit codes: 0 done (--count, --timeout, q, the pipe's reader gone), 1 a bug,
+    2 bad usage, 3 sign-in refused, 4 cannot connect, 5 subscription refused,
+    6 --count not reached in --timeout, 7 cannot write (a recording, stdout),
+    130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (each after an orderly stop).
     """
     if ctx.obj is None:
         ctx.obj = App(Environment.of_process(
@@ -552,7 +558,8 @@ def symbols_option(ctx, param, value: str | None):
 def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile, keyfile,
             replay_files, loop, max_gap, verbose):
     """Run a simulated Coinsuper exchange on this machine: the exchange's protocol, a
-    matching engine's market and a demo account. Ctrl-C stops it.
+    matching engine's market and a demo account. Ctrl-C, SIGTERM or SIGHUP stops it
+    (exit 130, 143, 129).
 
     Limits, so that no client can exhaust it: a new connection has 10 s to sign in;
     at most 200 kept sessions (clean session off), each forgotten after 300 s away
