@@ -4,7 +4,6 @@
 # flush. This module must not import rich: pipes should not pay for the live views.
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from dataclasses import fields
@@ -150,8 +149,14 @@ class RawSink(Sink):
 
 
 class TableSink(Sink):
-    """csv or tsv: a header line (unless `header` is False), then rows; quoting is the
-    standard library's csv module's, so any csv reader reads them back.
+    r"""csv or tsv: a header line (unless `header` is False), then rows, one a line.
+
+    csv quotes a field holding a quote, the delimiter, a line feed or a carriage return
+    (RFC 4180, as Python's csv module reads it back; the module of Python 3.12 and
+    earlier would leave a bare carriage return unquoted, which splits the row). tsv
+    quotes nothing: a backslash, tab, line feed and carriage return in a field are
+    written `\\`, `\t`, `\n`, `\r` (as mlr and jq's @tsv write them), so that every
+    record is one line of tab-separated fields for `cut` and `awk -F'\t'`.
 
     Args:
         rows: what rows a record makes (shape.Rows).
@@ -163,15 +168,15 @@ class TableSink(Sink):
         self._stream = stream
         self._rows = rows
         self._warn = warn
-        self._lines: list[str] = []
+        self._lines: list[str] = []  # joined and encoded once a message
         self._delimiter = delimiter
+        self._escape = _tsv_field if delimiter == "\t" else \
+            (lambda field: _csv_field(field, delimiter))
+        self._special = "\\" if delimiter == "\t" else '"'
         self._skipped_channels: set[str] = set()
         self._heads = {side: _level_heads(side, delimiter, 64) for side in ("ask", "bid")}
-        # The writer writes into a list, which is joined and encoded once a message.
-        self._writer = csv.writer(_Lines(self._lines), delimiter=delimiter,
-                                  lineterminator="\n")
         if header:
-            self._writer.writerow(rows.header)
+            self._lines.append(self._line(rows.header))
             self._emit()
 
     def write(self, message: Message, records: list[Record] | None) -> None:
@@ -179,10 +184,9 @@ class TableSink(Sink):
             self._other_channel(records[0].channel)
             return
         if records:
-            recv, rows, writerows = message.recv_ms, self._rows, self._writer.writerows
+            recv, rows = message.recv_ms, self._rows
             if not rows.whole:
-                for record in records:
-                    writerows(rows(record, recv))
+                self._write_rows([row for record in records for row in rows(record, recv)])
             elif rows.has_levels:
                 for record in records:
                     self._write_levels(record, recv)
@@ -198,28 +202,34 @@ class TableSink(Sink):
             self._warn(f"skipped the {channel} records: --format csv and tsv take one "
                        f"channel, here {self._rows.channel} (replay --channel chooses)")
 
-    def _write_rows(self, rows: list[list[str]]) -> None:
-        """Rows joined by the delimiter, which is what the csv module writes of fields
-        that hold no delimiter, quote or line break; a message with any such field is
-        written by the csv module, quoted. One check of the joined text covers them all."""
+    def _line(self, row: Sequence[str]) -> str:
+        """One row, each field quoted or escaped as it needs."""
+        if len(row) == 1 and row[0] == "" and self._delimiter != "\t":
+            return '""\n'  # not an empty line, which csv readers skip
+        return self._delimiter.join(map(self._escape, row)) + "\n"
+
+    def _write_rows(self, rows: Sequence[Sequence[str]]) -> None:
+        """Rows joined by the delimiter, which is what quoting or escaping writes of
+        fields that hold no delimiter, line break or quote (csv) or backslash (tsv); a
+        message with any such field is written field by field. One check of the joined
+        text covers them all."""
         delimiter = self._delimiter
         text = "\n".join(map(delimiter.join, rows)) + "\n"
-        if _needs_quoting(text, delimiter, sum(map(len, rows)) - len(rows) + 1,
-                          lines=len(rows)):
-            self._writer.writerows(rows)
+        if self._needs_escapes(text, sum(map(len, rows)) - len(rows), len(rows)) \
+                or (len(rows[0]) == 1 and "\n\n" in "\n" + text):  # csv writes "" there
+            self._lines.extend(map(self._line, rows))
         else:
             self._lines.append(text)
 
     def _write_levels(self, record: Record, recv: int) -> None:
         """A depth push is a hundred rows that differ only in their last four columns:
-        the csv module quotes the first ones once, and each level's text (plain
-        decimals, never quoted) is joined on."""
+        the first ones are quoted or escaped once, and each level's text (plain
+        decimals, which need neither) is joined on."""
         rows, lines, delimiter = self._rows, self._lines, self._delimiter
         base = rows.base(record, recv)
         joined = delimiter.join(base)
-        if _needs_quoting(joined, delimiter, len(base)):
-            self._writer.writerow(base)
-            joined = lines.pop()[:-1]
+        if self._needs_escapes(joined + "\n", len(base) - 1, 1):
+            joined = self._line(base)[:-1]
         prefix = joined + delimiter
         for side, text in rows.sides(record):
             heads = self._heads[side]
@@ -227,6 +237,13 @@ class TableSink(Sink):
                 heads = self._heads[side] = _level_heads(side, delimiter, len(text))
             lines.append("".join([f"{prefix}{head}{price}{delimiter}{quantity}\n"
                                   for head, (price, quantity) in zip(heads, text)]))
+
+    def _needs_escapes(self, text: str, delimiters: int, lines: int) -> bool:
+        """Whether the fields joined into `text` (by `delimiters` delimiters, in `lines`
+        lines ending in a newline) hold a quote (csv) or backslash (tsv), a carriage
+        return, a line feed or a delimiter of their own."""
+        return (self._special in text or "\r" in text or text.count("\n") != lines
+                or text.count(self._delimiter) != delimiters)
 
     def _emit(self) -> None:
         text = "".join(self._lines)
@@ -240,24 +257,22 @@ class TableSink(Sink):
         self._stream.flush()
 
 
-def _needs_quoting(text: str, delimiter: str, fields: int, *, lines: int = 0) -> bool:
-    """Whether fields joined into `text` (`fields` of them, in `lines` lines ending in a
-    newline) hold a quote, a line break or a delimiter of their own: the csv module
-    would quote them."""
-    return ('"' in text or "\r" in text or text.count("\n") != lines
-            or text.count(delimiter) != fields - 1)
+def _csv_field(field: str, delimiter: str) -> str:
+    if '"' in field or delimiter in field or "\n" in field or "\r" in field:
+        return '"' + field.replace('"', '""') + '"'
+    return field
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _tsv_field(field: str) -> str:
+    return field.translate(_TSV_ESCAPES)
 
 
 def _level_heads(side: str, delimiter: str, count: int) -> tuple[str, ...]:
     """`ask,0,`, `ask,1,`, ...: the side and level columns of a side's rows."""
     return tuple(f"{side}{delimiter}{level}{delimiter}" for level in range(count))
-
-
-class _Lines:
-    """A file for csv.writer that keeps what it writes in a list."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.write = lines.append
 
 
 class TemplateSink(Sink):

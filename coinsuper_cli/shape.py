@@ -17,7 +17,7 @@ from . import channels
 from .errors import UsageError
 from .payloads import decimal_text
 from .printable import printable
-from .records import Levels, Record
+from .records import DERIVED, Levels, Record
 from .times import TIME_TEXT
 
 TIME_KEYS = frozenset({"ts", "recv", "created", "updated"})
@@ -25,9 +25,14 @@ LEVEL_KEYS = ("side", "level", "price", "quantity")  # a level's row, in place o
 _SIDES = (("asks", "ask"), ("bids", "bid"))
 
 
+def record_type(channel: str) -> type:
+    """The record type of a channel of the exchange, or of a derived one (ticker)."""
+    return DERIVED.get(channel) or channels.get(channel).record
+
+
 def keys(channel: str) -> tuple[str, ...]:
     """The jsonl keys of a channel's records, in order."""
-    return ("channel", "recv") + tuple(f.name for f in fields(channels.get(channel).record))
+    return ("channel", "recv") + tuple(f.name for f in fields(record_type(channel)))
 
 
 def columns(channel: str) -> tuple[str, ...]:
@@ -96,6 +101,18 @@ def text_of(value) -> str:
     return TEXT[type(value)](value)
 
 
+# A spreadsheet opening csv or tsv runs a cell that begins with one of these as a formula
+# (OWASP, "CSV Injection"): `=HYPERLINK(...)` in an order number from a hostile broker.
+# A text field (a str of the record type, never a number: the exchange's decimals are
+# checked numbers, and a negative sign must stay) that begins so gets a leading `'`,
+# which spreadsheets show as text. jsonl and --template keep the text as received.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 # -- csv and tsv rows ------------------------------------------------------------------
 
 class Rows:
@@ -107,14 +124,17 @@ class Rows:
         fields_: the columns wanted, in order (None: all of them).
         time: how time columns are written: a --time format.
         terminal: stdout is a terminal: control characters in text from the network are
-            shown escaped (in a pipe the csv module's quoting keeps them whole).
+            shown escaped (in a pipe csv's quoting and tsv's escapes keep them whole).
+
+    Text fields go through spreadsheet_text; the other columns are numbers, times, the
+    channel's name and the side of a level, none of which can begin a formula.
     """
 
     def __init__(self, channel: str, fields_: Sequence[str] | None, time: str = "ms", *,
                  terminal: bool = False) -> None:
         every = columns(channel)
         self.header = tuple(fields_ or every)
-        kind = channels.get(channel).record
+        kind = record_type(channel)
         names = keys(channel)[2:]
         self.has_levels = names[-2:] == ("asks", "bids")
         if self.has_levels:
@@ -123,9 +143,11 @@ class Rows:
         self._time_text = TIME_TEXT[time]
         get = attrgetter(*names)
         self._values = get if len(names) > 1 else lambda record: (get(record),)
-        # Each field's text, chosen once from the record type's annotations.
+        # Each field's text, chosen once from the record type's annotations: a str field
+        # is text from the network, every other type a number.
         hints = get_type_hints(kind)
-        text = {**TEXT, str: printable} if terminal else TEXT
+        text = {**TEXT, str: ((lambda value: printable(spreadsheet_text(value)))
+                              if terminal else spreadsheet_text)}
         self._texts = [self._time_text if name in TIME_KEYS else text[hints[name]]
                        for name in names]
         positions = [every.index(key) for key in self.header]

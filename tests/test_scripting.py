@@ -4,6 +4,7 @@ scripts"). The installed command is tested in test_scripting_e2e.py."""
 import csv
 import io
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -298,13 +299,43 @@ def test_exit_status_6_is_count_not_reached():
     assert exit_status(CountNotReached(3, 1, 2.0)) == 6
 
 
+def read_table(text: str, delimiter: str) -> list[list[str]]:
+    """csv as Python's csv module reads it; tsv a line a record, its escapes undone."""
+    if delimiter == ",":
+        return list(csv.reader(io.StringIO(text, newline="")))
+    unescape = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+    return [[re.sub(r"\\(.)", lambda match: unescape[match[1]], field)
+             for field in line.split("\t")] for line in text.split("\n")[:-1]]
+
+
+def reference_lines(rows, delimiter: str) -> str:
+    """What csv and tsv must be, written the plain way: csv by the csv module with a CRLF
+    line terminator (so that every version quotes a CR or LF in a field), ended by a LF;
+    tsv with its four escapes."""
+    out = []
+    for row in rows:
+        if delimiter == ",":
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\r\n").writerow(row)
+            out.append(line.getvalue()[:-2] + "\n")
+        else:
+            out.append("\t".join(field.replace("\\", "\\\\").replace("\t", "\\t")
+                                  .replace("\n", "\\n").replace("\r", "\\r")
+                                  for field in row) + "\n")
+    return "".join(out)
+
+
+def spreadsheet_safe(text: str) -> str:
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 @pytest.mark.parametrize("delimiter", [",", "\t"])
 def test_rows_of_levels_quote_what_needs_quoting_and_read_back(delimiter):
-    """The levels' rows are joined onto the csv module's quoting of the first columns:
-    a symbol holding the delimiter, a quote and a newline still reads back whole."""
+    """The levels' rows are joined onto the quoted or escaped first columns: a symbol
+    holding the delimiter, a quote, a backslash and line breaks still reads back whole."""
     from coinsuper_cli.records import Depth
 
-    symbol = 'A,"B\tC\nD'
+    symbol = 'A,"B\tC\nD\rE\\n'
     depth = Depth(symbol, Decimal("2"), Decimal("1"), Decimal("0.05"),
                   ((Decimal("2"), Decimal("1.5")), (Decimal("3"), Decimal("4"))),
                   ((Decimal("1"), Decimal("0.25")),))
@@ -312,28 +343,34 @@ def test_rows_of_levels_quote_what_needs_quoting_and_read_back(delimiter):
     sink = TableSink(out, shape.Rows("depth", None), delimiter=delimiter, header=False,
                      warn=pytest.fail)
     sink.write(Message(feed("depth"), b"", RECV_NS), [depth])
-    rows = list(csv.reader(io.StringIO(out.getvalue().decode()), delimiter=delimiter))
-    assert rows == [["depth", str(RECV), symbol, "2", "1", "0.05", side, level, p, q]
-                    for side, level, p, q in (("ask", "0", "2", "1.5"),
-                                              ("ask", "1", "3", "4"),
-                                              ("bid", "0", "1", "0.25"))]
+    expected = [["depth", str(RECV), symbol, "2", "1", "0.05", side, level, p, q]
+                for side, level, p, q in (("ask", "0", "2", "1.5"), ("ask", "1", "3", "4"),
+                                          ("bid", "0", "1", "0.25"))]
+    assert out.getvalue().decode() == reference_lines(expected, delimiter)
+    assert read_table(out.getvalue().decode(), delimiter) == expected
 
 
-@given(st.lists(st.tuples(st.text(",\"\t\r\n x\u2028é"), st.text(",\"\t\r\n yé")),
-                min_size=1, max_size=4),
-       st.sampled_from([",", "\t"]))
-def test_rows_are_byte_for_byte_what_the_csv_module_writes(texts, delimiter):
-    """Rows without anything to quote are joined without the csv module: the result is
-    the same as the csv module's, whatever the text from the network holds."""
+HOSTILE_TEXT = st.text(",\"\t\r\n\\ x\u2028é=+-@'")
+
+
+@given(st.lists(st.tuples(HOSTILE_TEXT, HOSTILE_TEXT), min_size=1, max_size=4),
+       st.sampled_from([",", "\t"]),
+       st.sampled_from([None, ("side", "price", "symbol"), ("symbol",)]))
+def test_rows_are_byte_for_byte_the_plain_quoting_and_read_back(texts, delimiter, fields):
+    """Rows without anything to quote or escape are joined as they are: the result is the
+    same as quoting field by field, whatever the text from the network holds, and reads
+    back to the fields (text fields that could start a formula behind a `'`)."""
     trades = [Trade(symbol, 1, Decimal("1.5"), Decimal("2"), side) for symbol, side in texts]
     out = io.BytesIO()
-    sink = TableSink(out, shape.Rows("trade", None), delimiter=delimiter, header=False,
+    sink = TableSink(out, shape.Rows("trade", fields), delimiter=delimiter, header=False,
                      warn=pytest.fail)
     sink.write(Message(feed("trade"), b"", RECV_NS), trades)
-    expected = io.StringIO()
-    csv.writer(expected, delimiter=delimiter, lineterminator="\n").writerows(
-        [["trade", str(RECV), t.symbol, "1", "1.5", "2", t.side] for t in trades])
-    assert out.getvalue().decode() == expected.getvalue()
+    columns = shape.columns("trade")
+    rows = [dict(zip(columns, ["trade", str(RECV), spreadsheet_safe(t.symbol), "1", "1.5",
+                               "2", spreadsheet_safe(t.side)])) for t in trades]
+    expected = [[row[key] for key in fields or columns] for row in rows]
+    assert out.getvalue().decode() == reference_lines(expected, delimiter)
+    assert read_table(out.getvalue().decode(), delimiter) == expected
 
 
 def test_a_table_skips_another_channels_records_saying_so_once():
