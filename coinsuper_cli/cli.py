@@ -11,6 +11,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import click
 
@@ -216,6 +217,21 @@ STREAM_OPTIONS = (
 STREAM_FIELDS = tuple(field.name for field in dataclasses.fields(StreamOptions))
 
 
+def warn_password_in_argv(ctx: click.Context, name: str, instead: str) -> None:
+    """One warning when option `name`'s URL, given on the command line, holds a
+    password: every user of the machine can read arguments (ps, /proc/PID/cmdline)."""
+    value = ctx.params.get(name)
+    if not value or ctx.get_parameter_source(name) != click.core.ParameterSource.COMMANDLINE:
+        return
+    try:
+        password = urlsplit(value if "://" in value else "http://" + value).password
+    except ValueError:
+        return  # its own check has said what is wrong with it
+    if password is not None:
+        warn(f"--{name.replace('_', '-')} holds a password, and the command line shows "
+             f"in ps; prefer {instead}")
+
+
 def stream_options(command):
     """Adds the shared options and hands the command one StreamOptions."""
     @functools.wraps(command)
@@ -225,6 +241,8 @@ def stream_options(command):
         if ctx.get_parameter_source("secret_key") == click.core.ParameterSource.COMMANDLINE:
             warn("--secret-key on the command line shows in ps; prefer "
                  "COINSUPER_SECRET_KEY")
+        warn_password_in_argv(ctx, "url", "COINSUPER_URL or the config file's url")
+        warn_password_in_argv(ctx, "proxy", "COINSUPER_PROXY or the config file's proxy")
         if opts.insecure:
             warn("--insecure: TLS certificates are not verified")
         return command(*args, opts=opts, **kwargs)
@@ -475,10 +493,11 @@ def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
 @cli.command(short_help="Relay the exchange's topics into an MQTT broker, for many "
                         "consumers.")
 @symbols_argument
-@click.option("--to", "to", required=True, metavar="URL",
+@click.option("--to", "to", required=True, metavar="URL", envvar="COINSUPER_RELAY_TO",
               callback=checked(_lazy(".transport", "check_url")),
               help="The target broker: mqtt://, mqtts://, ws:// or wss://, with "
-                   "USER:PASSWORD@ if it wants them.")
+                   "USER:PASSWORD@ if it wants them (then prefer the environment: "
+                   "arguments show in ps). [env: COINSUPER_RELAY_TO]")
 @click.option("--channels", "channel_names", default="depth,book,kline,trade",
               show_default=True, callback=relay_channels_option, metavar="NAME,...",
               shell_complete=complete_channels, help="Public channels to relay.")
@@ -509,6 +528,7 @@ def relay(app, symbols, to, channel_names, step, range_ms, private, to_qos, buff
     received. Example: coinsuper relay BTC_USD ETH_BTC --sandbox --to mqtt://127.0.0.1"""
     from .relay.command import RelayOptions, relay as run_relay
 
+    warn_password_in_argv(click.get_current_context(), "to", "COINSUPER_RELAY_TO")
     run_relay(app.env, opts, RelayOptions(
         to, symbols, channel_names, private, step, range_ms, to_qos, buffer, normalized),
         dry_run=app.dry_run)
