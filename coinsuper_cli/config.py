@@ -37,6 +37,10 @@ MAX_SECRET_OUTPUT = 4096  # a secret key is one short line; `yes` must not fill 
 
 KEYS = ("url", "env", "email", "access_key", "secret_key", "secret_key_command", "qos",
         "keepalive", "cafile", "cert", "key", "proxy")
+# The markets board's keys (`coinsuper markets`): read by that command itself, never a
+# default of an option (`alerts` would become --alert's), shown by `coinsuper config`.
+MARKET_KEYS = ("watchlist", "lots", "alerts")
+MAX_ENTRIES = 200  # markets, lots or alerts in one list: a board, not a database
 PATH_KEYS = frozenset({"cafile", "cert", "key"})
 # secret_key and secret_key_command are two ways of giving one value: a table that gives
 # either replaces both of the table beneath it.
@@ -80,7 +84,7 @@ class Config:
                     merged.pop(key, None)
             where = f"profile {_key(profile)} in {self.path}"
             merged.update((key, Setting(value, where)) for key, value in table.items())
-        return {key: merged[key] for key in KEYS if key in merged}
+        return {key: merged[key] for key in KEYS + MARKET_KEYS if key in merged}
 
     def default_map(self, profile: str | None = None, *, secret: bool = True
                     ) -> dict[str, Any]:
@@ -91,6 +95,8 @@ class Config:
         private channels must not run a password manager."""
         values: dict[str, Any] = {}
         for key, setting in self.settings(profile).items():
+            if key in MARKET_KEYS:
+                continue
             if key == "secret_key_command":
                 if secret:
                     values["secret_key"] = functools.partial(run_secret_command,
@@ -174,7 +180,7 @@ def _parse(path: str, shown: str, *, explicit: bool) -> dict[str, Any] | None:
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
         raise ConfigError(f"{shown}: line {line}: not UTF-8 text") from None
-    found = toml_shape.maybe_problem(text)  # what tomllib would take minutes or its stack on
+    found = toml_shape.maybe_problem(text)  # shapes tomllib takes minutes or its stack on
     if found is not None:
         raise ConfigError(f"{shown}: line {found[0]}: {found[1]}")
     try:
@@ -259,15 +265,17 @@ def _table(table: Mapping[str, Any], shown: str, where: str, base: str,
     values = {}
     for key, value in table.items():
         name = where + _key(key)
-        if key not in KEYS:
+        if key not in KEYS + MARKET_KEYS:
             hint = (" (profiles do not nest)" if key == "profiles" else "")
             raise ConfigError(f"{shown}: unknown key {name}{hint}; valid keys: "
-                              f"{', '.join(KEYS)}")
+                              f"{', '.join(KEYS + MARKET_KEYS)}")
         values[key] = _value(key, value, f"{shown}: {name}", base, environ)
     return values
 
 
 def _value(key: str, value: Any, at: str, base: str, environ: Mapping[str, str]) -> Any:
+    if key in MARKET_KEYS:
+        return _market_value(key, value, at)
     if key in INT_RANGES:
         low, high = INT_RANGES[key]
         # bool is an int to Python; `qos = true` is a mistake, not 1.
@@ -318,6 +326,44 @@ def _validate(key: str, value: str, at: str) -> None:
         check(value)
     except UsageError as error:
         raise ConfigError(f"{at}: {error}") from None
+
+
+def _market_value(key: str, value: Any, at: str) -> tuple:
+    """watchlist: symbols; lots: [[lots]] tables of symbol, quantity and unit_cost;
+    alerts: [[alerts]] tables with a `rule` as --alert takes it."""
+    from .markets.alerts import parse_alert
+    from .markets.portfolio import parse_lots
+
+    if not isinstance(value, list) or not value:
+        what = {"watchlist": 'an array of symbols, like ["BTC_USD", "ETH_BTC"]',
+                "lots": "[[lots]] tables", "alerts": "[[alerts]] tables"}[key]
+        raise ConfigError(f"{at}: expected {what}, got {_describe_list(value)}")
+    if len(value) > MAX_ENTRIES:
+        raise ConfigError(f"{at}: {len(value)} entries; at most {MAX_ENTRIES}")
+    try:
+        if key == "lots":
+            return parse_lots(value, where=at)
+        if key == "watchlist":
+            from . import exchange
+
+            if not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{at}: expected symbols as strings, got "
+                                  f"{_describe_list(value)}")
+            return tuple(dict.fromkeys(exchange.normalise_symbol(v) for v in value))
+        alerts = []
+        for number, table in enumerate(value, 1):
+            if not isinstance(table, dict) or set(table) != {"rule"} or \
+                    not isinstance(table["rule"], str):
+                raise ConfigError(f'{at}: entry {number}: expected a table with one key, '
+                                  f'rule = "BTC_USD>7000"')
+            alerts.append(parse_alert(table["rule"], option=f"{at}: entry {number}"))
+        return tuple(alerts)
+    except ConfigError:
+        raise
+    except UsageError as error:
+        message = str(error)
+        raise ConfigError(message if message.startswith(at) else f"{at}: {message}"
+                          ) from None
 
 
 def _command(value: Any, at: str, base: str, environ: Mapping[str, str]) -> list[str]:
@@ -452,7 +498,17 @@ def rows(ctx: click.Context, settings: Mapping[str, Setting]
             found.append((key, shown, settings[key].source))
         elif param is not None:
             found.append((key, value, "default" if value is not None else None))
+    found += [(key, _market_text(settings[key].value), settings[key].source)
+              for key in MARKET_KEYS if key in settings]
     return found
+
+
+def _market_text(value: tuple) -> str:
+    """The markets board's settings, one line: symbols, rules, or lots."""
+    from .markets.portfolio import Lot
+
+    return ", ".join(f"{v.quantity} {v.symbol} at {v.unit_cost}" if isinstance(v, Lot)
+                     else getattr(v, "rule", v) for v in value)
 
 
 def _key(key: str) -> str:
