@@ -68,6 +68,28 @@ def resolve_proxy(broker_url: str, explicit: str | None,
         raise UsageError(f"{name}: {error}") from None
 
 
+def explain_proxy(broker_url: str, explicit: str | None, source: str | None,
+                  environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """What `coinsuper config` shows for the proxy, as resolve_proxy would choose it for
+    `broker_url`: (the proxy URL, or a word for none; and why). `explicit` is the proxy
+    the options gave (--proxy, COINSUPER_PROXY, the config file) and `source` where it
+    came from. Without one, the environment's variable that would be used is named,
+    where `(not set)` used to hide it; NO_PROXY is named when it exempts the host."""
+    parts = urlsplit(broker_url)
+    no_proxy = _getenv(environ, _NO_PROXY_VARIABLES)
+    if no_proxy and parts.hostname and no_proxy_matches(parts.hostname, no_proxy[1]):
+        why = f"{no_proxy[0]} exempts {parts.hostname}"
+        if explicit:
+            why += f"; {redact_url(explicit)} ({source}) is not used"
+        return "none", why
+    if explicit is not None:
+        return explicit, source
+    found = _getenv(environ, _SCHEME_VARIABLES.get(parts.scheme.lower(), ()) + _ALL_VARIABLES)
+    if found is None:
+        return None, None
+    return found[1], f"environment {found[0]}, for {parts.scheme}:// URLs"
+
+
 def no_proxy_matches(host: str, no_proxy: str) -> bool:
     """Whether NO_PROXY's list exempts `host` (curl's lib/noproxy.c).
 

@@ -25,7 +25,9 @@ from coinsuper_cli.errors import ConnectFailed, UsageError
 from coinsuper_cli.exchange import DEFAULT_ENV, public_sign_in
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import ConnAck, Connect
-from coinsuper_cli.proxy import ProxySettings, check_proxy_url, no_proxy_matches, resolve_proxy
+from coinsuper_cli.proxy import (
+    ProxySettings, check_proxy_url, explain_proxy, no_proxy_matches, resolve_proxy,
+)
 from coinsuper_cli.runner import Connection, RunOptions
 from coinsuper_cli.sandbox.server import SandboxConfig, start_in_thread
 from coinsuper_cli.tls import TLSOptions
@@ -93,6 +95,51 @@ def test_a_bad_proxy_variable_is_a_usage_error_naming_it():
     with pytest.raises(UsageError, match="^HTTPS_PROXY: unsupported proxy URL") as error:
         resolve_proxy("wss://h/mqtt", None, {"HTTPS_PROXY": "ftp://u:secret@p:1"})
     assert "secret" not in str(error.value)
+
+
+@pytest.mark.parametrize("url, explicit, source, environ, shown", [
+    # Nothing anywhere: not set.
+    ("wss://h/mqtt", None, None, {}, (None, None)),
+    # The environment's proxy is named with its variable, where "(not set)" hid it.
+    ("wss://h/mqtt", None, None, {"https_proxy": P, "ALL_PROXY": Q},
+     (P, "environment https_proxy, for wss:// URLs")),
+    ("mqtt://h", None, None, {"https_proxy": P, "ALL_PROXY": Q},
+     (Q, "environment ALL_PROXY, for mqtt:// URLs")),
+    # An explicit one is shown as the options say, and "" is none.
+    ("wss://h/mqtt", R, "command line", {"HTTPS_PROXY": Q}, (R, "command line")),
+    ("wss://h/mqtt", "", "environment COINSUPER_PROXY", {"HTTPS_PROXY": Q},
+     ("", "environment COINSUPER_PROXY")),
+    # NO_PROXY exempting the broker: none, saying why and what is not used.
+    ("wss://h.example/mqtt", None, None, {"HTTPS_PROXY": Q, "NO_PROXY": "example"},
+     ("none", "NO_PROXY exempts h.example")),
+    ("wss://h/mqtt", "http://al:pw@p:1", "config file c.toml", {"no_proxy": "*"},
+     ("none", "no_proxy exempts h; http://***@p:1 (config file c.toml) is not used")),
+])
+def test_explain_proxy_says_what_each_url_would_use_and_why(url, explicit, source, environ,
+                                                             shown):
+    assert explain_proxy(url, explicit, source, environ) == shown
+    if shown[0] not in ("none", None, ""):
+        assert resolve_proxy(url, explicit, environ) == shown[0]
+    else:
+        assert resolve_proxy(url, explicit, environ) is None
+
+
+def test_config_shows_the_proxy_from_the_environment(monkeypatch, capsys, tmp_path):
+    from coinsuper_cli.cli import main
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    for name in ("COINSUPER_PROXY", "COINSUPER_URL", "COINSUPER_CONFIG", "no_proxy",
+                 "NO_PROXY", "wss_proxy", "WSS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://al:s3cret@proxy.corp:3128")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "proxy      = http://***@proxy.corp:3128  (environment HTTPS_PROXY, for wss:// " \
+           "URLs)\n" in out and "s3cret" not in out
+    monkeypatch.setenv("NO_PROXY", ".coinsuper.com")
+    assert main(["config"]) == 0
+    assert "proxy      = none  (NO_PROXY exempts api-mqtt-premium.coinsuper.com)\n" in \
+        capsys.readouterr().out
 
 
 @pytest.mark.parametrize("host, no_proxy, exempt", [
