@@ -332,10 +332,11 @@ def spreadsheet_safe(text: str) -> str:
 @pytest.mark.parametrize("delimiter", [",", "\t"])
 def test_rows_of_levels_quote_what_needs_quoting_and_read_back(delimiter):
     """The levels' rows are joined onto the quoted or escaped first columns: a symbol
-    holding the delimiter, a quote, a backslash and line breaks still reads back whole."""
+    holding the delimiter, a quote, a backslash and line breaks still reads back whole,
+    behind a `'` as it begins with `=`."""
     from coinsuper_cli.records import Depth
 
-    symbol = 'A,"B\tC\nD\rE\\n'
+    symbol = '=A,"B\tC\nD\rE\\n'
     depth = Depth(symbol, Decimal("2"), Decimal("1"), Decimal("0.05"),
                   ((Decimal("2"), Decimal("1.5")), (Decimal("3"), Decimal("4"))),
                   ((Decimal("1"), Decimal("0.25")),))
@@ -343,7 +344,7 @@ def test_rows_of_levels_quote_what_needs_quoting_and_read_back(delimiter):
     sink = TableSink(out, shape.Rows("depth", None), delimiter=delimiter, header=False,
                      warn=pytest.fail)
     sink.write(Message(feed("depth"), b"", RECV_NS), [depth])
-    expected = [["depth", str(RECV), symbol, "2", "1", "0.05", side, level, p, q]
+    expected = [["depth", str(RECV), "'" + symbol, "2", "1", "0.05", side, level, p, q]
                 for side, level, p, q in (("ask", "0", "2", "1.5"), ("ask", "1", "3", "4"),
                                           ("bid", "0", "1", "0.25"))]
     assert out.getvalue().decode() == reference_lines(expected, delimiter)
