@@ -161,7 +161,7 @@ class Fill:
 @dataclass(frozen=True, slots=True)
 class Ticker:
     """One market's line on the board (`coinsuper markets`): its day candle, and the
-    best prices of its depth. bid, ask and spread are None until depth has come."""
+    best prices of its depth; there is none until both have come."""
 
     channel: ClassVar[str] = "ticker"
     symbol: str
@@ -173,9 +173,9 @@ class Ticker:
     volume: Decimal
     change: Decimal  # last - open
     change_pct: Decimal  # percent of the open, two places
-    bid: Decimal | None
-    ask: Decimal | None
-    spread: Decimal | None
+    bid: Decimal
+    ask: Decimal
+    spread: Decimal  # ask - bid
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,3 +189,5 @@ class AlertRecord:
 
 
 Record = Depth | Book | Kline | Trade | Asset | Order | Fill | Ticker | AlertRecord
+# The derived records' channel names: what the outputs look up beside the exchange's.
+DERIVED: dict[str, type] = {kind.channel: kind for kind in (Ticker, AlertRecord)}

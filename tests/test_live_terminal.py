@@ -22,7 +22,9 @@ LADDER_ROW = re.compile(r"^│ +\d+\.\d+ +\d+\.\d+ +\d+\.\d+ [█▉▊▋▌▍
 class Pane:
     """A tmux server of its own with one pane running `coinsuper ARGS`."""
 
-    def __init__(self, directory: Path, args: list[str], width: int, height: int) -> None:
+    def __init__(self, directory: Path, args: list[str], width: int, height: int, *,
+                 linger: bool = False) -> None:
+        """`linger`: the pane stays after the command ends, to read its last screen."""
         if not shutil.which("tmux"):
             pytest.fail("tmux is not installed (.ci/run installs it with apt-get)")
         # A server of its own: tests that run at once (pytest -n) must not share one.
@@ -32,7 +34,7 @@ class Pane:
         # The shell traps Ctrl-C (a handler, not "ignore", which the child would inherit)
         # so that it survives to write the exit status.
         shell = f"trap : INT; {command} 2>{shlex.quote(str(self.stderr))}; " \
-                f"echo $? > {shlex.quote(str(self.status))}"
+                f"echo $? > {shlex.quote(str(self.status))}" + ("; sleep 60" if linger else "")
         self._tmux("new-session", "-d", "-s", "live", "-x", str(width), "-y", str(height),
                    "sh", "-c", shell)
 
@@ -136,7 +138,9 @@ class ShellPane(Pane):
     """An interactive bash, with job control, running `coinsuper ARGS` as a job of its
     own, as a person would; `exit_status` asks the shell for it afterwards."""
 
-    def __init__(self, directory: Path, args: list[str], width: int, height: int) -> None:
+    def __init__(self, directory: Path, args: list[str], width: int, height: int, *,
+                 linger: bool = False) -> None:
+        """`linger`: the pane stays after the command ends, to read its last screen."""
         if not shutil.which("tmux"):
             pytest.fail("tmux is not installed (.ci/run installs it with apt-get)")
         self.socket = f"coinsuper-shell-{directory.name}"

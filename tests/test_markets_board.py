@@ -18,8 +18,10 @@ def depth(symbol="BTC_USD", bid="6600.00", ask="6601.00"):
     return Depth(symbol, D(ask), D(bid), D("0.01"), (), ())
 
 
-def test_a_ticker_comes_from_the_day_candle_and_the_depth():
+def test_a_ticker_comes_once_both_the_day_candle_and_the_depth_have():
     state = BoardState.start(["BTC_USD", "ETH_USD"])
+    _, out = reduce_board(state, [kline()], 1)
+    assert out == []  # no depth yet: a ticker has every key or none
     state, out = reduce_board(state, [depth()], 1)
     assert out == []  # no candle yet: no last price to show
     state, out = reduce_board(state, [kline()], 2)
@@ -46,9 +48,10 @@ def test_markets_off_the_board_and_other_records_are_ignored():
 
 def test_change_pct_is_two_places_and_a_zero_open_is_no_division():
     state, out = reduce_board(BoardState.start(["BTC_USD"]),
-                              [kline(close="1", open_="3")], 1)
+                              [depth(), kline(close="1", open_="3")], 1)
     assert out[0].change == D("-2") and out[0].change_pct == D("-66.67")
-    _, out = reduce_board(BoardState.start(["BTC_USD"]), [kline(close="1", open_="0")], 1)
+    _, out = reduce_board(BoardState.start(["BTC_USD"]),
+                          [depth(), kline(close="1", open_="0")], 1)
     assert out[0].change_pct == D("0.00")
 
 
@@ -65,9 +68,9 @@ def test_the_sparkline_keeps_the_latest_distinct_prices():
 def test_alerts_become_records_after_the_ticker_and_are_remembered():
     alerts = (parse_alert("BTC_USD>6600"), parse_alert("BTC_USD.spread%>0.01"))
     state = BoardState.start(["BTC_USD"], alerts)
-    state, out = reduce_board(state, [kline(close="6599")], 1)
-    assert [type(r) for r in out] == [Ticker]
-    state, out = reduce_board(state, [kline(close="6601"), depth()], 2)
+    state, out = reduce_board(state, [depth(ask="6600.50"), kline(close="6599")], 1)
+    assert [type(r) for r in out] == [Ticker]  # spread 0.008% and 6599: neither holds
+    state, out = reduce_board(state, [kline(close="6601"), depth(ask="6601.00")], 2)
     assert out[-2:] == [AlertRecord("BTC_USD", "BTC_USD>6600", D("6601")),
                         AlertRecord("BTC_USD", "BTC_USD.spread%>0.01", D("0.015"))]
     assert [alert for _, alert in state.fired] == out[-2:]
@@ -83,7 +86,7 @@ def test_spread_pct_is_of_the_mid_price():
 def test_the_parser_wrapper_turns_pushes_into_board_records():
     board = BoardParser(BoardState.start(["BTC_USD"], (parse_alert("BTC_USD>1"),)),
                         clock_ms=lambda: 42)
-    parse = board.wrap(lambda payload: [kline()])
+    parse = board.wrap(lambda payload: [depth(), kline()])
     out = parse(b"{}")
     assert [r.channel for r in out] == ["ticker", "alert"]
     assert parse(b"{}") == [] and board.state.rows["BTC_USD"].kline_ms == 42

@@ -54,16 +54,16 @@ def apply(row: Row, record: Record, recv_ms: int) -> Row:
 
 
 def ticker(row: Row) -> Ticker | None:
-    """The row as a ticker record; None before its first day candle."""
-    kline = row.kline
-    if kline is None:
+    """The row as a ticker record; None until both its day candle and its depth have
+    come, so that every ticker has every key."""
+    kline, bid, ask = row.kline, row.bid, row.ask
+    if kline is None or bid is None or ask is None:
         return None
     change = kline.close - kline.open
     change_pct = (change * _HUNDRED / kline.open).quantize(CHANGE_PLACES) if kline.open \
         else Decimal(0).quantize(CHANGE_PLACES)
-    spread = row.ask - row.bid if row.ask is not None and row.bid is not None else None
     return Ticker(kline.symbol, kline.ts, kline.close, kline.open, kline.high, kline.low,
-                  kline.volume, change, change_pct, row.bid, row.ask, spread)
+                  kline.volume, change, change_pct, bid, ask, ask - bid)
 
 
 def prices(rows: dict[str, Row], of: str = "last") -> dict[str, Decimal]:

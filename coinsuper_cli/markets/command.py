@@ -67,8 +67,11 @@ def markets(env: Environment, opts: StreamOptions, markets: MarketsOptions, *,
             dry_run: bool = False) -> None:
     """Plan, then print the plan (`topics markets`), draw the board or write records."""
     symbols = board_symbols(opts, markets)
-    alerts = tuple(parse_alert(text) for text in markets.alerts) + markets.config_alerts
-    check_symbols(alerts, symbols)
+    alerts = tuple(parse_alert(text) for text in markets.alerts)
+    check_symbols(alerts, symbols)  # an --alert off the board would never fire
+    # The config file's alerts are standing rules: those of other markets wait for a
+    # board that shows them.
+    alerts += tuple(alert for alert in markets.config_alerts if alert.symbol in symbols)
     wanted = Wanted(public=WANTED, symbols=symbols, range_ms=DAY_MS)
     if dry_run:
         core.stream(env, opts, wanted, dry_run=True)
