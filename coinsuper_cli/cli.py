@@ -654,7 +654,8 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, max_ga
     """Play recordings made with --record (several files, or a glob, in time order)
     through the same parsers, de-duplication and views as a live run. recv comes from
     the recording: `replay REC --speed max --format jsonl` prints what the recording run
-    printed. In the live view, space pauses, + and - change the speed."""
+    printed. In the live view, space pauses, + and - change the speed, n ends a long
+    wait (a gap in the recording)."""
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--to must come after --from", param_hint="--to")
     core.replay(app.env, core.ReplayOptions(

@@ -118,7 +118,7 @@ class Recording:
             # file's ESC sequences among them): nothing of it reaches a view's title.
             self._unknown += 1
             if self._unknown <= 10:
-                shown = topic if len(topic) <= 100 else topic[:100] + "..."
+                shown = printable(topic if len(topic) <= 100 else topic[:100] + "...")
                 self.warn(f"skipped the messages on {shown}: not a topic of any channel"
                           + (" (further such topics are skipped without a word)"
                              if self._unknown == 10 else ""))
@@ -137,7 +137,7 @@ class Recording:
             try:
                 feed = self._feed(raw_topic.decode("utf-8"))
             except UnicodeDecodeError:
-                feed = None
+                raise BadLine("a topic that is not UTF-8") from None
             if len(self._by_raw) < MAX_TOPICS:
                 self._by_raw[raw_topic] = feed
         return feed
@@ -146,7 +146,7 @@ class Recording:
         """Counts a skipped line; the first of a file is said with why."""
         count = self._bad[path] = self._bad.get(path, 0) + 1
         if count == 1:
-            self.warn(f"{path}: skipped {why} (more are counted)")
+            self.warn(f"{path}: skipped {why} (further bad lines are only counted)")
 
     def _problems(self, path: str) -> tuple[Callable[[str], None], Callable[[str], None]]:
         said = []
@@ -176,7 +176,10 @@ class Recording:
                     for line in data[start:end].splitlines():
                         fast = _MESSAGE_LINE.match(line)
                         if fast is not None:
-                            recv_ns, feed = int(fast[1]), self._feed_of_raw(fast[2])
+                            try:
+                                recv_ns, feed = int(fast[1]), self._feed_of_raw(fast[2])
+                            except BadLine:
+                                continue
                         elif b'"topic"' in line:
                             try:
                                 recv_ns, topic, _ = read_line(line)
@@ -250,7 +253,13 @@ class Recording:
                     return items, events, False
                 feed = by_raw.get(fast[2], _UNSEEN)
                 if feed is _UNSEEN:
-                    feed = feed_of_raw(fast[2])
+                    try:
+                        feed = feed_of_raw(fast[2])
+                    except BadLine as bad:
+                        self._bad_line(path, f"a line that is not a recorded message or "
+                                             f"event: {bad}")
+                        pos = eol + 1
+                        continue
                 if feed is None:
                     pos = eol + 1
                     continue
@@ -266,8 +275,8 @@ class Recording:
             try:
                 recv_ns, topic, payload = read_line(line)
             except BadLine as bad:
-                self._bad_line(path, f"a line that is not a recorded message or event "
-                                     f"({bad})")
+                self._bad_line(path, f"a line that is not a recorded message or event: "
+                                     f"{bad}")
                 continue
             if first is not None and recv_ns < first:
                 continue

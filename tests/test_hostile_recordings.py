@@ -251,3 +251,121 @@ def test_sandbox_replay_of_a_million_topics_is_capped_and_flat(million_topics):
     peak, stderr = sandbox_peak(million_topics, timeout=120)
     assert stderr.count("more than 10,000 topics") == 1, stderr
     assert peak < PEAK_LIMIT, peak
+
+
+# -- valid JSON of the wrong shape -------------------------------------------------------
+
+GOOD_TOPIC = TRADES + "BTC_USD"
+HOSTILE_LINES = [
+    b'[1,2]', b'"text"', b'null', b'1', b'{}',
+    *(b'{"recv_ns":%s,"topic":"%s","payload":"[]"}' % (value, GOOD_TOPIC.encode())
+      for value in (b'"1"', b'null', b'[]', b'1.5', b'NaN', b'Infinity', b'1e300', b'-1',
+                    b'true', b'1' + b'0' * 30)),
+    *(b'{"recv_ns":%d,"topic":"%s","payload":%s}' % (T0, GOOD_TOPIC.encode(), value)
+      for value in (b'1', b'null', b'{}', b'[]', b'true', b'"\\ud800"')),
+    *(b'{"recv_ns":%d,"topic":"%s","payload_b64":%s}' % (T0, GOOD_TOPIC.encode(), value)
+      for value in (b'"!!!"', b'"abc"', b'1', b'null')),
+    *(b'{"recv_ns":%d,"topic":%s,"payload":"[]"}' % (T0, value)
+      for value in (b'1', b'null', b'[]', b'"\\ud800"', b'"\xff\xfe"', b'"a\\u001b]0;x\\u0007"')),
+    b'{"recv_ns":%d,"topic":"\xff\xfe","payload":"[]"}' % T0,  # the fast path's shape
+    b'{"recv_ns":%d,"event":1}' % T0,
+    b'{"recv_ns":%d,"event":"disconnected","reason":[1]}' % T0,
+    b'[' * 100_000,
+    b'\x00\x01\x02 not json',
+]
+
+
+def good_line(i: int) -> bytes:
+    return message_line(GOOD_TOPIC, TRADE % i, T0 + i).encode()
+
+
+def played(path: Path, warned: list) -> list[int]:
+    from coinsuper_cli.replay import Recording
+
+    return [m.recv_ns - T0 for m in Recording([str(path)], warn=warned.append).messages()
+            if not isinstance(m, dict)]
+
+
+def test_each_wrong_shape_is_skipped_counted_and_the_good_lines_kept(tmp_path):
+    path = tmp_path / "r.jsonl"
+    body = START.encode() + good_line(0)
+    for i, line in enumerate(HOSTILE_LINES, 1):
+        body += line + b"\n" + good_line(i % 100)
+    path.write_bytes(body)
+    warned: list = []
+    assert played(path, warned) == [i % 100 for i in range(len(HOSTILE_LINES) + 1)]
+    # the topic with ESC in it is a line of the right shape, on a topic of no channel
+    assert len(warned) == 3, warned
+    assert "skipped a line that is not a recorded message or event" in warned[0]
+    assert "skipped the messages on a\\x1b]0;x\\x07: not a topic" in warned[1]
+    assert warned[2] == f"skipped {len(HOSTILE_LINES) - 1:,} bad lines in {path}"
+    # and the command: exit 0, every good record out, no NaN, no traceback
+    result = run_coinsuper(["replay", str(path), "--format", "jsonl"])
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == len(HOSTILE_LINES) + 1  # fewer than 100
+    assert b"NaN" not in result.stdout and b"Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES[:12])
+def test_a_file_of_bad_lines_only_is_exit_2(tmp_path, line):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes((line + b"\n") * 3)
+    result = run_coinsuper(["replay", str(path), "--format", "jsonl"])
+    assert result.returncode == 2 and b"is not a recording" in result.stderr, result.stderr
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                max_size=3), max_leaves=6)
+SHAPED = st.fixed_dictionaries({}, optional={
+    "recv_ns": JSON_VALUES, "topic": st.sampled_from([GOOD_TOPIC, "x/y"]) | JSON_VALUES,
+    "payload": JSON_VALUES, "payload_b64": JSON_VALUES, "event": JSON_VALUES,
+    "reason": JSON_VALUES}).map(lambda d: json.dumps(d).encode())
+HOSTILE = (st.sampled_from(HOSTILE_LINES) | SHAPED
+           | st.binary(max_size=64).map(lambda b: b.replace(b"\n", b"")))
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.tuples(st.booleans(), HOSTILE), max_size=12))
+def test_hostile_lines_among_good_ones_never_lose_a_good_one(tmp_path, lines):
+    path = tmp_path / "r.jsonl"
+    body, expected = START.encode(), []
+    for i, (good, hostile) in enumerate(lines):
+        body += hostile + b"\n"
+        if good:
+            body += good_line(i)
+            expected.append(i)
+    path.write_bytes(body)
+    warned: list = []
+    assert played(path, warned) == expected
+    assert len(warned) <= 3
+
+
+# -- a member cut in the middle of the file ----------------------------------------------
+
+@pytest.mark.parametrize("suffix", ["gz", "zst"])
+def test_a_member_cut_mid_file_is_passed_over_and_the_next_one_read(tmp_path, suffix):
+    import zstandard
+
+    def packed(data: bytes) -> bytes:
+        return gzip.compress(data) if suffix == "gz" else \
+            zstandard.ZstdCompressor().compress(data)
+
+    first = START.encode() + b"".join(good_line(i) for i in range(50))
+    second = START.encode() + b"".join(good_line(i) for i in range(50, 60))
+    cut = packed(first)
+    cut = cut[:len(cut) * 2 // 3]  # a recorder killed mid-write, then run again
+    path = tmp_path / f"r.jsonl.{suffix}"
+    path.write_bytes(cut + packed(second))
+    warned: list = []
+    got = played(path, warned)
+    assert got[-10:] == list(range(50, 60)) and got[:-10] == list(range(len(got) - 10))
+    assert len(warned) == 1 and "was passed over" in warned[0], warned
+    result = run_coinsuper(["replay", str(path), "--format", "jsonl"])
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == len(got)
+    assert b"passed over" in result.stderr and b"only the last" not in result.stderr

@@ -482,8 +482,9 @@ def test_lines_not_in_the_recorders_shape_are_read_by_the_json_decoder(tmp_path)
     path.write_text("".join(line + "\n" for line in lines))
     warned: list = []
     assert replayed(str(path), warned) == [(T0, b""), (T0, b"\\"), (T0, b"a\\u")]
-    assert warned == [f"{path}: skipped a line that is not a recorded message or event "
-                      "(not JSON) (more are counted)", f"skipped 3 bad lines in {path}"]
+    assert warned == [f"{path}: skipped a line that is not a recorded message or event: "
+                      "not JSON (further bad lines are only counted)",
+                      f"skipped 3 bad lines in {path}"]
 
 
 @pytest.mark.parametrize("read_size", [10, 100, 1 << 16])

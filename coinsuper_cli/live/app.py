@@ -183,13 +183,16 @@ def _dashboard(snapshot, now: float) -> Dashboard:
 
 
 def _on_replay_key(key: str, replay) -> bool:
-    """Space pauses or resumes a replay, + doubles its speed, - halves it."""
+    """Space pauses or resumes a replay, + doubles its speed, - halves it, n ends the
+    wait for the next message."""
     if key == " ":
         replay.paused = not replay.paused
     elif key == "+" and replay.speed is not None:
         replay.set_speed(min(replay.speed * 2, 1024))
     elif key == "-" and replay.speed is not None:
         replay.set_speed(max(replay.speed / 2, 1 / 64))
+    elif key == "n":  # a gap of hours in the recording: on to the next message now
+        replay.skip_wait()
     else:
         return False
     return True
