@@ -220,7 +220,7 @@ TIMEOUT = 3.0
 def check_bounded(args: list[str], env=None) -> tuple[int, str]:
     code, elapsed, peak, err = run_measured(args + ["--timeout", str(TIMEOUT)],
                                             limit=TIMEOUT + 12, env=env)
-    print(f"{args[3:]}: exit {code} after {elapsed:.1f} s, peak RSS {peak / MB:.1f} MB")
+    print(f"{' '.join(args)}: exit {code} after {elapsed:.1f} s, peak RSS {peak / MB:.1f} MB")
     assert peak < 100 * MB, f"peak RSS {peak / MB:.0f} MB"
     assert elapsed < TIMEOUT + 2.5, f"took {elapsed:.1f} s"
     assert "Traceback" not in err and err.count("\n") <= 1, err
@@ -268,14 +268,27 @@ def test_a_hostile_http_proxy(serve, name, scheme):
 
 
 @pytest.mark.serial
-def test_timeout_ends_a_command_waiting_for_connack(serve):
-    """The step after the handshake: a broker that never answers CONNECT."""
+@pytest.mark.parametrize("scheme, step", [
+    ("mqtt", "CONNACK"), ("ws", "the WebSocket handshake"), ("wss", "TLS"),
+    ("mqtts", "TLS")])
+def test_timeout_ends_a_command_whatever_step_it_waits_in(serve, scheme, step):
+    """A peer that takes the connection and then says nothing: --timeout ends the
+    command before the 10 s connect timeout, in TLS, the handshake or CONNACK's wait."""
     def silent(sock, stop):
         stop.wait(15)
     server = serve(silent)
+    path = "/mqtt" if scheme.startswith("ws") else ""
     code, err = check_bounded(["trades", "BTC_USD", "--url",
-                               f"mqtt://127.0.0.1:{server.port}"])
-    assert code == 0 and err == ""
+                               f"{scheme}://127.0.0.1:{server.port}{path}"])
+    assert code == 0 and err == "", step
+
+
+@pytest.mark.serial
+def test_timeout_with_count_is_exit_6_mid_handshake(serve):
+    server = serve(trickle(SWITCHING))
+    code, err = check_bounded(["trades", "BTC_USD", "--count", "1", "--url",
+                               f"ws://127.0.0.1:{server.port}/mqtt"])
+    assert code == 6 and "--timeout 3 passed after 0 of --count 1 records" in err, err
 
 
 def test_frames_in_the_same_segment_as_the_101_are_not_lost(serve):
