@@ -146,7 +146,11 @@ class WebSocketRequest:
     def for_url(cls, url: str, *, subprotocol: str = "mqtt") -> WebSocketRequest:
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        authority = parts.netloc.rpartition("@")[2]
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        # The scheme's own port goes unsaid, as browsers and websocket-client write Host
+        # and Origin (RFC 9110 §7.2); a server may compare Origin as a string.
+        default = 443 if parts.scheme == "wss" else 80
+        authority = host if parts.port in (None, default) else f"{host}:{parts.port}"
         key = base64.b64encode(os.urandom(16)).decode()
         origin = ("https" if parts.scheme == "wss" else "http") + "://" + authority
         lines = [f"GET {path} HTTP/1.1", f"Host: {authority}", "Upgrade: websocket",

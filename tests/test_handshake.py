@@ -108,6 +108,10 @@ def test_the_websocket_request():
     assert "pw" not in text and text.endswith("\r\n\r\n")
     assert len(base64.b64decode(request.key)) == 16
     assert WebSocketRequest.for_url("ws://h").path == "/"
+    default_port = WebSocketRequest.for_url("wss://H.example:443/mqtt").data.decode()
+    assert "\r\nHost: h.example\r\n" in default_port
+    assert "\r\nOrigin: https://h.example\r\n" in default_port
+    assert "Host: h:80\r\n" not in WebSocketRequest.for_url("ws://h:80/").data.decode()
 
 
 @pytest.mark.parametrize("change, problem", [
