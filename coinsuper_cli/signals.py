@@ -36,11 +36,14 @@ _state = _State()
 
 
 def install() -> None:
-    """Handles SIGTERM and SIGHUP from now on (the console script calls it once)."""
+    """Handles SIGTERM and SIGHUP from now on (the console script calls it once); one
+    that the process was started ignoring stays ignored: `nohup coinsuper relay ...`
+    must outlive its terminal."""
     if threading.get_ident() != _MAIN:
         return
     for signum in KINDS:
-        signal.signal(signum, _on_signal)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _on_signal)
 
 
 def _on_signal(signum: int, frame) -> None:

@@ -96,6 +96,39 @@ def test_a_step_in_another_thread_is_not_deferred(handlers):
         worker.join(5)
 
 
+def test_a_signal_the_process_was_started_ignoring_stays_ignored():
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it
+    try:
+        signals.install()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signals.reset()
+
+
+def test_under_nohup_a_sighup_does_not_stop_the_stream(tmp_path):
+    process = subprocess.Popen(
+        ["nohup"] + coinsuper_command() + ["depth", "BTC_USD", "--sandbox", "--format",
+                                           "jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=clean_env())
+    try:
+        read_until(process, process.stdout, b"\n")
+        process.send_signal(signal.SIGHUP)
+        sent_ms = time.time() * 1000
+        # It goes on: a push received a second after the SIGHUP is printed.
+        deadline = time.monotonic() + 20
+        while json.loads(read_until(process, process.stdout, b"\n")[-1])["recv"] < \
+                sent_ms + 1000:
+            assert time.monotonic() < deadline
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=20)
+    assert code == 143
+
+
 def test_a_second_sigterm_during_the_orderly_stop_ends_at_once():
     script = ("import signal, time\n"
               "from coinsuper_cli import signals\n"
