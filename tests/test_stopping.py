@@ -238,6 +238,8 @@ def test_sigterm_to_the_relay_drains_its_queue_and_prints_its_summary(broker, tm
             assert len(subscriber.received[0]) == before
             relay.send_signal(signal.SIGTERM)
             time.sleep(0.3)  # the relay is in its drain now, the broker still stopped
+            relay.send_signal(signal.SIGHUP)  # neither cuts the drain nor the summary
+            time.sleep(0.2)
         finally:
             resume()
         code = relay.wait(timeout=20)
