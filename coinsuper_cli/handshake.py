@@ -5,6 +5,10 @@
 # segments. The head is bounded in bytes, a line and the whole: a server or proxy that
 # answers with an endless header line, endless headers or a byte a second must not be
 # able to grow memory. Time is the caller's (transport.py reads with one deadline).
+# Written here rather than taken from a library: websocket-client read the head with no
+# bound and no deadline of its own (850 MB from an endless header line, issue 19), and
+# websockets' sans-I/O client, which frames our messages once the handshake is done,
+# does not speak to an HTTP proxy; one bounded reader serves both exchanges.
 from __future__ import annotations
 
 import base64
