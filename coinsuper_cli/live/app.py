@@ -199,8 +199,8 @@ def _on_replay_key(key: str, replay) -> bool:
 
 
 def _loop(live: Live, console: Console, keys, model: LiveModel, lock: threading.Lock,
-          receiver: Receiver, replay=None) -> bool:
-    """Redraws until a key quits (True) or the network thread ends (False)."""
+          receiver: Receiver, replay=None, quit: threading.Event | None = None) -> bool:
+    """Redraws until a key or `quit` quits (True) or the network thread ends (False)."""
     drawn_at, drawn_size = float("-inf"), None
     while True:
         now = time.monotonic()
