@@ -49,6 +49,8 @@ class ScriptedServer:
                 sock, _ = self._listener.accept()
             except socket.timeout:
                 continue
+            except OSError:  # stop() closed the listener under this accept
+                return
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock: socket.socket) -> None:
@@ -289,6 +291,20 @@ def test_timeout_with_count_is_exit_6_mid_handshake(serve):
     code, err = check_bounded(["trades", "BTC_USD", "--count", "1", "--url",
                                f"ws://127.0.0.1:{server.port}/mqtt"])
     assert code == 6 and "--timeout 3 passed after 0 of --count 1 records" in err, err
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("count, code", [(None, 0), ("5", 6)])
+def test_timeout_ends_a_relay_whose_target_trickles_its_handshake(serve, count, code):
+    """The relay's --to side too: --timeout ends it while the target broker is still
+    being reached (before, it waited out the 10 s connect timeout), with the streams'
+    codes: 0, or 6 when --count was given."""
+    server = serve(trickle(SWITCHING))
+    args = ["relay", "BTC_USD", "--sandbox", "--to", f"ws://127.0.0.1:{server.port}/mqtt"]
+    got, err = check_bounded(args + (["--count", count] if count else []))
+    assert got == code, err
+    if count:
+        assert "--timeout 3 passed after 0 of --count 5" in err
 
 
 def test_frames_in_the_same_segment_as_the_101_are_not_lost(serve):

@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import deque
 from dataclasses import dataclass
 
 from .. import core, signals
 from ..core import Environment, StreamOptions, Wanted
-from ..errors import UsageError
+from ..errors import CountNotReached, Finished, UsageError
 from ..output_options import OutputOptions
 from .queue import DEFAULT_BUFFER_BYTES, RelayQueue
 from .status import RelayStatus, Summaries, UpstreamStates
@@ -153,8 +154,13 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
 
         output = Tee(sink, recorder)
     publisher.start()
+    count, timeout = opts.output.count, opts.output.timeout
+    started = time.monotonic()
     try:
-        publisher.wait_ready()
+        if not publisher.wait_ready(timeout):
+            # --timeout ends the relay whatever step it is in: here the target was
+            # still being reached (a hostile one can take its whole connect timeout).
+            raise CountNotReached(count, 0, timeout) if count else Finished("timeout")
     except BaseException:
         publisher.close(0)
         raise
@@ -165,7 +171,9 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
                 [feed.topic for plan in found for feed in plan.feeds], warn=warn,
                 log=options.log)
     try:
-        limits = Limits(opts.output.count, opts.output.timeout)
+        # --timeout counts from the start, the wait for the target included.
+        limits = Limits(count, None if timeout is None else
+                        max(timeout - (time.monotonic() - started), 0.001))
 
         def work(stop=None) -> None:
             pump(Connections(found, dataclasses.replace(options, stop=stop)), output,

@@ -34,6 +34,7 @@ from .queue import Outgoing, RelayQueue, fitting, size
 
 IDLE_WAIT = 0.1  # longest wait on an empty queue before the broker's side is read again
 ACK_WAIT = 0.25  # longest wait for acknowledgements when the in-flight window is full
+JOIN_UNCONNECTED = 0.5  # how long close waits for a thread still connecting
 SEND_BATCH = 500  # messages encoded into one write
 SEND_BATCH_BYTES = 1024 * 1024  # and bytes: the encoded write is a copy of its payloads
 
@@ -130,10 +131,12 @@ class Publisher:
                                         daemon=True)
         self._thread.start()
 
-    def wait_ready(self, timeout: float | None = None) -> None:
-        """Until the first connection is made; raises what made it fail."""
-        self.ready.wait(timeout)
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Until the first connection is made (True) or `timeout` seconds pass (False);
+        raises what made it fail."""
+        ready = self.ready.wait(timeout)
         self.check()
+        return ready
 
     def check(self) -> None:
         """Raises the error that made the publisher give up, if it did."""
@@ -151,7 +154,10 @@ class Publisher:
         self.stopping.set()
         self.queue.wake()
         if thread is not None:
-            thread.join(timeout=max(2.0, self.options.connect_timeout))
+            # Its goodbye is worth waiting for; a connect still under way (a target that
+            # trickles its handshake) is not: the thread is a daemon, and goes with us.
+            thread.join(timeout=max(2.0, self.options.connect_timeout)
+                        if self.state == "connected" else JOIN_UNCONNECTED)
 
     # -- the loop ---------------------------------------------------------------------
 
