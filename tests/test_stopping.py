@@ -277,8 +277,9 @@ def test_a_signal_stops_the_sandbox_cleanly(tmp_path, sig, code, replay):
     args = ["sandbox", "--ws-port", "0", "--tcp-port", "0"]
     if replay:
         path = tmp_path / "r.jsonl"
-        made = run_coinsuper(["book", "BTC_USD", "--sandbox", "--timeout", "2",
-                              "--format", "raw", "--record", str(path)])
+        # One message: a lap of no time, which --loop starts again at once.
+        made = run_coinsuper(["trades", "BTC_USD", "--sandbox", "--count", "1",
+                              "--record", str(path)])
         assert made.returncode == 0, made.stderr
         args += ["--replay", str(path), "--loop"]
     process = subprocess.Popen(coinsuper_command() + args, stdout=subprocess.PIPE,

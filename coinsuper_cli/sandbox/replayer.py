@@ -124,6 +124,10 @@ class Replayer:
         laps = 0
         while True:
             await self._lap()
+            # A lap that never waited (a recording of an instant: one message, or a
+            # burst under BURST) must still let the loop run: else --loop spins without
+            # a client ever being answered, and a SIGTERM never stops it.
+            await asyncio.sleep(0)
             laps += 1
             if not self.loop:
                 if self._log is not None:
