@@ -11,7 +11,8 @@ import dataclasses
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.live import Live
@@ -24,7 +25,7 @@ from ..stream import Limits, Message, Sink, Source, pump
 from ..transport import redact_url
 from .dashboard import Dashboard
 from .model import LiveModel
-from .terminal import cbreak_keys, suspendable
+from .terminal import Keys, cbreak_keys, suspendable
 
 FRAME_SECONDS = 0.1  # at most 10 redraws a second, whatever the message rate
 TICK_SECONDS = 1.0  # redraw at least this often: "last msg N s ago" must move
@@ -143,21 +144,8 @@ def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Sou
         model.replay = pace_text(replay)
     receiver = Receiver(source_for, model, lock, options, verbose=verbose, limits=limits,
                         record=record)
-    quit_by_key = False
-    # SIGTERM and SIGHUP quit as `q` does, the terminal given back before they are
-    # raised (signals.py); Ctrl-C raises at once, and the `with` gives it back too.
-    signalled = threading.Event()
-    receiver.start()
-    with signals.deferred(hasten=signalled.set):
-        try:
-            with cbreak_keys(stdin or sys.stdin) as keys, \
-                    Live(console=console, screen=True, auto_refresh=False,
-                         redirect_stdout=False, redirect_stderr=False) as live, \
-                    suspendable(keys, console, receiver.changed.set):
-                quit_by_key = _loop(live, console, keys, model, lock, receiver, replay,
-                                    signalled)
-        finally:
-            receiver.stop()
+    with full_screen(console, stdin, receiver) as (live, keys, signalled):
+        quit_by_key = _loop(live, console, keys, model, lock, receiver, replay, signalled)
     if isinstance(receiver.error, (Finished, CountNotReached)) and not quit_by_key:
         # --count or --timeout ended it: leave the last frame on the normal screen, as
         # the full screen it was drawn on is gone.
@@ -166,6 +154,27 @@ def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Sou
         console.print(_dashboard(snapshot, time.monotonic()))
     if receiver.error is not None and not quit_by_key:
         raise receiver.error
+
+
+@contextmanager
+def full_screen(console: Console, stdin, receiver: Receiver
+                ) -> Iterator[tuple[Live, Keys, threading.Event]]:
+    """The terminal of a live screen while `receiver` runs: keys in cbreak mode, the
+    alternate screen, Ctrl-Z handing it back; all restored on the way out, and the
+    receiver stopped. Yields the Live, the keys and an event that SIGTERM and SIGHUP
+    set: they quit as `q` does, raised once the terminal is given back (signals.py);
+    Ctrl-C raises at once, and the terminal is given back too."""
+    signalled = threading.Event()
+    receiver.start()
+    with signals.deferred(hasten=signalled.set):
+        try:
+            with cbreak_keys(stdin or sys.stdin) as keys, \
+                    Live(console=console, screen=True, auto_refresh=False,
+                         redirect_stdout=False, redirect_stderr=False) as live, \
+                    suspendable(keys, console, receiver.changed.set):
+                yield live, keys, signalled
+        finally:
+            receiver.stop()
 
 
 def pace_text(replay) -> str:

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +17,6 @@ from functools import partial
 from rich.console import Console
 from rich.live import Live
 
-from .. import signals
 from ..errors import CountNotReached, Finished
 from ..markets.board import BoardState, prices, reduce_board
 from ..markets.portfolio import Lot, Summary, summarize, value_assets, value_lots
@@ -27,11 +25,10 @@ from ..plans import ConnectionPlan
 from ..runner import RunOptions
 from ..stream import Limits, Source
 from ..transport import redact_url
-from .app import FRAME_SECONDS, TICK_SECONDS, Receiver
+from .app import FRAME_SECONDS, TICK_SECONDS, Receiver, full_screen
 from .board import BoardScreen, BoardSnapshot
 from .dashboard import Dashboard
 from .model import LiveModel
-from .terminal import cbreak_keys, suspendable
 
 BELL = "\a"  # rung when an alert fires: the terminal's own way to get attention
 
@@ -95,21 +92,10 @@ def run_board(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], So
     model = BoardModel(plans, board, url=redact_url(plans[0].url), sandbox=sandbox)
     receiver = Receiver(source_for, model, lock, options, verbose=verbose, limits=limits,
                         record=record)
-    signalled = threading.Event()
-    quit_by_key = False
-    receiver.start()
-    with signals.deferred(hasten=signalled.set):
-        try:
-            with cbreak_keys(stdin or sys.stdin) as keys, \
-                    Live(console=console, screen=True, auto_refresh=False,
-                         redirect_stdout=False, redirect_stderr=False) as live, \
-                    suspendable(keys, console, receiver.changed.set):
-                loop = _Loop(live, console, keys, model, lock, receiver, holdings,
-                             partial(_open_watch, watch, options, sandbox, verbose),
-                             signalled)
-                quit_by_key = loop.run()
-        finally:
-            receiver.stop()
+    with full_screen(console, stdin, receiver) as (live, keys, signalled):
+        quit_by_key = _Loop(live, console, keys, model, lock, receiver, holdings,
+                            partial(_open_watch, watch, options, sandbox, verbose),
+                            signalled).run()
     if receiver.error is not None and not quit_by_key:
         if isinstance(receiver.error, (Finished, CountNotReached)):
             with lock:  # the last frame, on the normal screen
