@@ -146,21 +146,21 @@ def stream(env: Environment, opts: StreamOptions, wanted: Wanted, *,
            dry_run: bool = False) -> None:
     """Plan the connections, then print them (`topics`, with `dry_run`) or stream them."""
     if dry_run:
-        target = _target(opts, wanted, env, demo_url=SANDBOX_PLAN_URL if opts.sandbox else None)
-        _describe(env, _plan(target, wanted))
+        demo = SANDBOX_PLAN_URL if opts.sandbox else None
+        describe(env, plan(target_for(opts, wanted, env, demo_url=demo), wanted))
         return
     output = resolve(opts.output, wanted.public or wanted.private,
                      choose_format(opts.output, env.stdout_isatty))
-    sandbox = _start_sandbox(opts, env) if opts.sandbox else None
+    sandbox = start_sandbox(opts, env) if opts.sandbox else None
     try:
-        target = _target(opts, wanted, env, demo_url=sandbox.ws_url if sandbox else None)
-        _run(env, opts, output, _plan(target, wanted))
+        target = target_for(opts, wanted, env, demo_url=sandbox.ws_url if sandbox else None)
+        run_plans(env, opts, output, plan(target, wanted))
     finally:
         if sandbox is not None:
             sandbox.stop()
 
 
-def _target(opts: StreamOptions, wanted: Wanted, env: Environment, *,
+def target_for(opts: StreamOptions, wanted: Wanted, env: Environment, *,
             demo_url: str | None) -> plans.Target:
     """Where to connect and as whom: the sandbox's demo account when there is one."""
     from . import plans
@@ -181,17 +181,20 @@ def _target(opts: StreamOptions, wanted: Wanted, env: Environment, *,
     return plans.Target(opts.url, opts.env, opts.qos, opts.keepalive, credentials)
 
 
-def _plan(target: plans.Target, wanted: Wanted) -> list[plans.ConnectionPlan]:
+def plan(target: plans.Target, wanted: Wanted) -> list[plans.ConnectionPlan]:
+    """One connection per public topic (the exchange derives the client id from the
+    topic), and one for all the private channels (one per access key)."""
     from . import plans
 
+    found = [plans.public_plan(target, channel, symbol, step=wanted.step,
+                               range_ms=wanted.range_ms)
+             for channel in wanted.public for symbol in wanted.symbols]
     if wanted.private:
-        return [plans.private_plan(target, wanted.private)]
-    return [plans.public_plan(target, channel, symbol, step=wanted.step,
-                              range_ms=wanted.range_ms)
-            for channel in wanted.public for symbol in wanted.symbols]
+        found.append(plans.private_plan(target, wanted.private))
+    return found
 
 
-def _describe(env: Environment, connection_plans: list[plans.ConnectionPlan]) -> None:
+def describe(env: Environment, connection_plans: list[plans.ConnectionPlan]) -> None:
     from . import plans
 
     lines = []
@@ -202,7 +205,7 @@ def _describe(env: Environment, connection_plans: list[plans.ConnectionPlan]) ->
     env.stdout.flush()
 
 
-def _start_sandbox(opts: StreamOptions, env: Environment):
+def start_sandbox(opts: StreamOptions, env: Environment):
     from .sandbox.server import SandboxConfig, start_in_thread
 
     sandbox = start_in_thread(SandboxConfig(ws_port=0, tcp_port=0, env=opts.env))
@@ -227,12 +230,12 @@ def run_options(opts: StreamOptions, connection_plans: list[plans.ConnectionPlan
         log=warn if opts.verbose else None)
 
 
-def _run(env: Environment, opts: StreamOptions, output: Output,
+def run_plans(env: Environment, opts: StreamOptions, output: Output,
          connection_plans: list[plans.ConnectionPlan]) -> None:
     from .runner import Connections
 
     options = run_options(opts, connection_plans, warn=env.warn)
-    recorder = _recorder(env, opts.record)
+    recorder = start_recorder(env, opts.record)
     if recorder is not None:
         options = dataclasses.replace(options, on_state=recorder.on_state)
     try:
@@ -257,7 +260,7 @@ def _proxy_settings(opts: StreamOptions, connection_plans: list[plans.Connection
     return settings
 
 
-def _recorder(env: Environment, path: str | None):
+def start_recorder(env: Environment, path: str | None):
     if path is None:
         return None
     import time

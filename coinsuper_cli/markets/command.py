@@ -86,11 +86,11 @@ def markets(env: Environment, opts: StreamOptions, markets: MarketsOptions, *,
         raise UsageError("--only-alerts applies in a pipe: the board shows every market")
     output = resolve(opts.output, WANTED if fmt == "live" else names, fmt)
     board = BoardState.start(symbols, alerts)
-    sandbox = core._start_sandbox(opts, env) if opts.sandbox else None
+    sandbox = core.start_sandbox(opts, env) if opts.sandbox else None
     try:
-        target = core._target(opts, wanted, env,
+        target = core.target_for(opts, wanted, env,
                               demo_url=sandbox.ws_url if sandbox else None)
-        found = core._plan(target, wanted)
+        found = core.plan(target, wanted)
         if fmt == "live":
             _board(env, opts, output, found, board, target, markets)
             return
@@ -101,7 +101,7 @@ def markets(env: Environment, opts: StreamOptions, markets: MarketsOptions, *,
         if markets.only_alerts:
             output = dataclasses.replace(output, limits=dataclasses.replace(
                 output.limits, keep=_and(output.limits.keep, _is_alert)))
-        core._run(env, opts, output, found)
+        core.run_plans(env, opts, output, found)
     finally:
         if sandbox is not None:
             sandbox.stop()
@@ -141,11 +141,11 @@ def _board(env: Environment, opts: StreamOptions, output, found: list, board: Bo
     anonymous = dataclasses.replace(target, credentials=plans.Credentials())
 
     def watch(symbol: str):
-        watched = core._plan(anonymous, Wanted(public=("depth", "book", "kline", "trade"),
+        watched = core.plan(anonymous, Wanted(public=("depth", "book", "kline", "trade"),
                                                symbols=(symbol,)))
         return watched, lambda run_options: Connections(watched, run_options)
 
-    recorder = core._recorder(env, opts.record)
+    recorder = core.start_recorder(env, opts.record)
     if recorder is not None:
         options = dataclasses.replace(options, on_state=recorder.on_state)
     try:

@@ -64,19 +64,6 @@ def check_output(output: OutputOptions, stdout_isatty: bool) -> bool:
     return stdout_isatty
 
 
-def plans_for(target, relay: RelayOptions) -> list:
-    """One connection per public topic, and one for all private channels."""
-    from .. import plans
-
-    wanted = relay.wanted()
-    found = [plans.public_plan(target, channel, symbol, step=wanted.step,
-                               range_ms=wanted.range_ms)
-             for channel in wanted.public for symbol in wanted.symbols]
-    if wanted.private:
-        found.append(plans.private_plan(target, wanted.private))
-    return found
-
-
 def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
           dry_run: bool = False) -> None:
     """Plan, then print the plan (`topics relay`) or relay until told to stop."""
@@ -84,8 +71,8 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
     wanted = relay.wanted()
     if dry_run:
         demo = core.SANDBOX_PLAN_URL if opts.sandbox else None
-        found = plans_for(core._target(opts, wanted, env, demo_url=demo), relay)
-        core._describe(env, found)
+        found = core.plan(core.target_for(opts, wanted, env, demo_url=demo), wanted)
+        core.describe(env, found)
         from ..transport import redact_url
 
         env.stdout.write(f"relay to   {redact_url(relay.to)} at QoS {relay.to_qos}\n"
@@ -93,12 +80,12 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
         env.stdout.flush()
         return
     if not opts.sandbox:  # missing credentials are bad usage before anything starts
-        found = plans_for(core._target(opts, wanted, env, demo_url=None), relay)
-    sandbox = core._start_sandbox(opts, env) if opts.sandbox else None
+        found = core.plan(core.target_for(opts, wanted, env, demo_url=None), wanted)
+    sandbox = core.start_sandbox(opts, env) if opts.sandbox else None
     try:
         if sandbox is not None:
-            found = plans_for(core._target(opts, wanted, env, demo_url=sandbox.ws_url),
-                              relay)
+            found = core.plan(core.target_for(opts, wanted, env, demo_url=sandbox.ws_url),
+                              wanted)
         _run(env, opts, relay, found, live=live)
     finally:
         if sandbox is not None:
@@ -123,7 +110,7 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
         max_packet=opts.max_packet, log=options.log, warn=warn))
     upstream = UpstreamStates()
     upstream.expect(found)
-    recorder = core._recorder(env, opts.record)
+    recorder = core.start_recorder(env, opts.record)
 
     def on_both(plan, state, detail=""):
         upstream(plan, state, detail)
