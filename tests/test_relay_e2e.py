@@ -15,8 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import (Mosquitto, Streamer, clean_env, coinsuper_command, run_coinsuper,
-                      sandbox_env, start_sandbox, stop_sandbox, wait_until, _need_mosquitto)
+from conftest import (Mosquitto, Streamer, clean_env, coinsuper_command, read_until,
+                      run_coinsuper, sandbox_env, start_sandbox, stop_sandbox, wait_until,
+                      _need_mosquitto)
 from loopback import stop_process
 
 ENV = "exchange_ha_prod_hk"
@@ -83,11 +84,9 @@ class Consumer:
     def wait_subscribed(self, connections: int, timeout: float = 30) -> None:
         """Until each of its connections has its SUBACK (-v says so)."""
         deadline = time.monotonic() + timeout
-        seen = 0
-        while seen < connections:
-            line = self.process.stderr.readline().decode()
-            assert line and time.monotonic() < deadline, "a consumer did not subscribe"
-            seen += "subscribed (granted" in line
+        for _ in range(connections):
+            read_until(self.process, self.process.stderr, b"subscribed (granted",
+                       max(0.1, deadline - time.monotonic()))
 
     def lines(self) -> list[bytes]:
         """Stops it (Ctrl-C) and gives what it printed."""
@@ -156,7 +155,8 @@ def test_relay_from_the_sandbox_reaches_paho_mosquitto_sub_and_coinsuper_byte_fo
     assert relay.wait() == 0, relay.log
     want = recorded(relay.record)
     assert len(want) >= 16  # 8 topics, each at least twice in 5 s
-    time.sleep(0.5)
+    wait_until(lambda: all(len(got) >= len(want) for got in paho.received), 10,
+               "paho's deliveries")
     paho.stop()
     for got in paho.received:
         assert got == want  # in order, byte for byte, each once
@@ -272,7 +272,12 @@ def test_the_broker_stopped_and_restarted_mid_stream(tmp_path):
                                  "--timeout", "14"])
         wait_until(lambda: len(paho.received[0]) >= 5, 10, "messages before the stop")
         broker.stop()
-        time.sleep(4)
+        # Away until the relay has noticed and received more than its --buffer 10
+        # holds, so that it must drop some.
+        wait_until(lambda: "lost (" in relay.log, 10, "the relay to notice")
+        away = len(recorded(relay.record))
+        wait_until(lambda: len(recorded(relay.record)) >= away + 15, 15,
+                   "more messages than the buffer holds")
         broker.start()
         wait_until(lambda: relay.log.count(" connected\n") >= 2, 20, "the relay's reconnect")
         assert relay.wait() == 0, relay.log
@@ -322,7 +327,8 @@ def test_the_upstream_killed_and_restarted(tmp_path, broker):
         wait_until(lambda: len(paho.received[0]) >= 3, 10, "messages before the kill")
         sandbox.kill()
         sandbox.wait()
-        time.sleep(1.5)
+        # Counted once the relay knows the upstream is gone: nothing more is on the way.
+        wait_until(lambda: "connection lost" in relay.log, 10, "the relay to notice")
         before = len(paho.received[0])
         sandbox, exports = start_sandbox("--ws-port", ws_port, "--tcp-port", tcp_port,
                                          "--speed", "4")
@@ -374,7 +380,6 @@ def test_two_hundred_subscribers_each_get_every_payload_once_at_qos2(broker, tmp
     want = recorded(relay.record)
     everyone = paho_tcp.received + paho_ws.received
     wait_until(lambda: all(len(got) >= len(want) for got in everyone), 15, "deliveries")
-    time.sleep(0.5)
     paho_tcp.stop()
     paho_ws.stop()
     for got in everyone:
