@@ -26,11 +26,12 @@ MAX_RECV_NS = 10**19 - 1  # year 2286: later is no receive time (and 19 digits a
 WHAT_A_RECORDING_IS = ("a recording is the JSON lines that --record writes, plain or "
                        "compressed as .gz or .zst")
 
-READ_SIZE = 256 * 1024  # plain files, and the output of one step of unpacking
+READ_SIZE = 256 * 1024  # plain files
+UNPACK_SIZE = 1024 * 1024  # the output of one step of unpacking, at most (zstd: about)
 GZIP_READ_SIZE = 16 * 1024
 # zstandard's decompressor has no output limit, and a 4-byte RLE block unpacks to 128 KiB
-# (RFC 8878 §3.1.1.2): 256 bytes in are at most 8 MiB out.
-ZSTD_READ_SIZE = 256
+# (RFC 8878 §3.1.1.2): 512 bytes in are at most 16 MiB out (a smaller step costs time).
+ZSTD_STEP = 512
 # A cut member is looked for a following one from this far before the failing read: the
 # decompressor may read on a little into the next member before it fails.
 RESYNC_BACK = 64 * 1024
@@ -91,9 +92,9 @@ class _Gzip:
 
     @staticmethod
     def pieces(member, data: bytes) -> Iterator[bytes]:
-        """What `data` unpacks to, READ_SIZE at most at a time (zlib's max_length)."""
+        """What `data` unpacks to, UNPACK_SIZE at most at a time (zlib's max_length)."""
         while True:
-            out = member.decompress(data, READ_SIZE)
+            out = member.decompress(data, UNPACK_SIZE)
             if out:
                 yield out
             data = member.unconsumed_tail
@@ -102,7 +103,8 @@ class _Gzip:
 
 
 class _Zstd:
-    magic, read_size = ZSTD_MAGIC, ZSTD_READ_SIZE
+    # Read in larger pieces, fed to the decompressor ZSTD_STEP bytes at a time.
+    magic, read_size = ZSTD_MAGIC, 64 * 1024
 
     def __init__(self) -> None:
         import zstandard
@@ -111,13 +113,30 @@ class _Zstd:
         self._decompressor = zstandard.ZstdDecompressor()
 
     def new(self):
-        return self._decompressor.decompressobj()
+        # Its output buffer, allocated for each step, smaller than the default 128 KiB.
+        return _ZstdFrame(self._decompressor.decompressobj(write_size=32 * 1024))
 
     @staticmethod
-    def pieces(member, data: bytes) -> Iterator[bytes]:
-        out = member.decompress(data)  # data is small: see ZSTD_READ_SIZE
-        if out:
-            yield out
+    def pieces(frame: _ZstdFrame, data: bytes) -> Iterator[bytes]:
+        view, decompress = memoryview(data), frame.decompressor.decompress
+        for at in range(0, len(view), ZSTD_STEP):
+            out = decompress(view[at:at + ZSTD_STEP])
+            if out:
+                yield out
+            if frame.decompressor.eof:
+                frame.eof = True
+                frame.unused_data = frame.decompressor.unused_data + \
+                    view[at + ZSTD_STEP:].tobytes()
+                return
+
+
+class _ZstdFrame:
+    """A zstandard decompressor fed in steps; what follows its frame, once it ends."""
+
+    def __init__(self, decompressor) -> None:
+        self.decompressor = decompressor
+        self.eof = False
+        self.unused_data = b""
 
 
 def _unpacked(raw: BinaryIO, path: str, fmt, on_corrupt: Callable[[str], None]
@@ -127,7 +146,7 @@ def _unpacked(raw: BinaryIO, path: str, fmt, on_corrupt: Callable[[str], None]
     read (GzipFile raises before handing them over), the cut is noticed (zstandard's
     reader would end quietly there), and the members after it are read too."""
     out: list[bytes] = []
-    size = 0  # of out: small pieces are joined into reads of about READ_SIZE
+    size = 0  # of out: small pieces are joined into reads of about UNPACK_SIZE
     member, fed = fmt.new(), False
     member_at = offset = 0  # in the file: where the member began, the next read
     while data := raw.read(fmt.read_size):
@@ -138,7 +157,7 @@ def _unpacked(raw: BinaryIO, path: str, fmt, on_corrupt: Callable[[str], None]
                 for piece in fmt.pieces(member, data):
                     out.append(piece)
                     size += len(piece)
-                    if size >= READ_SIZE:
+                    if size >= UNPACK_SIZE:
                         yield b"".join(out)
                         out, size = [], 0
             except fmt.error:
