@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import ssl
 import time
@@ -93,6 +94,14 @@ def check_url(url: str) -> str:
                          "mqtts:// or mqtt://HOST[:PORT]")
     if not parts.hostname:
         raise UsageError(f"no host in broker URL {shown!r}: use {parts.scheme}://HOST[:PORT]")
+    if "[" in parts.netloc:
+        # What urlsplit itself checks from Python 3.11.4 on: a bracketed host is an IPv6
+        # address (RFC 3986 §3.2.2); before, `[zz]` or `[1.2.3.4]` went through.
+        try:
+            ipaddress.IPv6Address(parts.hostname.partition("%")[0])
+        except ValueError:
+            raise UsageError(f"bad host in broker URL {shown!r}: [{parts.hostname}] is "
+                             "not an IPv6 address") from None
     try:
         bad_port = parts.port == 0  # nothing listens on port 0
     except ValueError:  # not digits, or over 65535
