@@ -27,11 +27,13 @@ WHAT_A_RECORDING_IS = ("a recording is the JSON lines that --record writes, plai
                        "compressed as .gz or .zst")
 
 READ_SIZE = 256 * 1024  # plain files
-UNPACK_SIZE = 1024 * 1024  # the output of one step of unpacking, at most (zstd: about)
+# The output of one step of unpacking, at most (zstd: about): larger is slower to scan.
+UNPACK_SIZE = 256 * 1024
 GZIP_READ_SIZE = 16 * 1024
 # zstandard's decompressor has no output limit, and a 4-byte RLE block unpacks to 128 KiB
-# (RFC 8878 §3.1.1.2): 512 bytes in are at most 16 MiB out (a smaller step costs time).
-ZSTD_STEP = 512
+# (RFC 8878 §3.1.1.2): 256 bytes in are at most 8 MiB out, which zstandard gathers in
+# pieces and joins (twice that, for a moment).
+ZSTD_STEP = 256
 # A cut member is looked for a following one from this far before the failing read: the
 # decompressor may read on a little into the next member before it fails.
 RESYNC_BACK = 64 * 1024
@@ -118,15 +120,15 @@ class _Zstd:
 
     @staticmethod
     def pieces(frame: _ZstdFrame, data: bytes) -> Iterator[bytes]:
-        view, decompress = memoryview(data), frame.decompressor.decompress
-        for at in range(0, len(view), ZSTD_STEP):
-            out = decompress(view[at:at + ZSTD_STEP])
+        decompressor, view = frame.decompressor, memoryview(data)
+        decompress, step = decompressor.decompress, ZSTD_STEP
+        for at in range(0, len(view), step):
+            out = decompress(view[at:at + step])
             if out:
                 yield out
-            if frame.decompressor.eof:
+            if decompressor.eof:
                 frame.eof = True
-                frame.unused_data = frame.decompressor.unused_data + \
-                    view[at + ZSTD_STEP:].tobytes()
+                frame.unused_data = decompressor.unused_data + view[at + step:].tobytes()
                 return
 
 
