@@ -26,6 +26,7 @@ MAX_BATCH = 512  # messages handed over at once at --speed max
 # bounded: the messages of further topics are skipped, said once.
 MAX_TOPICS = 10_000
 MAX_TOPIC_CHARS = 512  # the longest: a private topic's prefix, path and email
+FEEDS_SCAN_BYTES = 64 * 1024 * 1024  # feeds() reads at most this much of the recordings
 GAP_NOTICE_SECONDS = 10.0  # a paced wait this long is said on stderr
 _SYMBOL = re.compile(r"[A-Z0-9]{1,16}_[A-Z0-9]{1,16}")  # exchange.normalise_symbol's form
 _UNSEEN = object()
@@ -170,9 +171,13 @@ class Recording:
         first, last = self._selection.start_ns, self._selection.end_ns
         found: dict[str, Feed] = {}
         seen = 0
+        budget = FEEDS_SCAN_BYTES  # over-long lines are skipped, not counted in `scan`
         for path in self.paths:
             try:
                 for data, start, end in read_spans(path):
+                    budget -= end - start if end > start else len(data)
+                    if budget < 0:
+                        return tuple(found.values())
                     for line in data[start:end].splitlines():
                         fast = _MESSAGE_LINE.match(line)
                         if fast is not None:
