@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
 import threading
 import time
 import zlib
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from conftest import clean_env, coinsuper_command, run_coinsuper
-
-import subprocess
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 T0 = 1_795_730_093_000_000_000
 TRADES = "exchange_ha_prod_hk/api/ws/v1/market/tickers/"
@@ -151,6 +152,7 @@ def bombs(tmp_path_factory):
     }
 
 
+@pytest.mark.slow  # gigabytes unpacked, or a million lines
 @pytest.mark.parametrize("kind", ["gzip", "zstd"])
 def test_a_bomb_without_a_newline_is_not_a_recording(bombs, kind):
     assert bombs[kind].stat().st_size < 10 << 20  # small on disk
@@ -160,6 +162,7 @@ def test_a_bomb_without_a_newline_is_not_a_recording(bombs, kind):
         assert peak < PEAK_LIMIT and seconds < 10, (peak, seconds)
 
 
+@pytest.mark.slow  # gigabytes unpacked, or a million lines
 @pytest.mark.parametrize("kind", ["gzip after a start", "zstd after a start"])
 def test_a_bomb_after_a_first_line_is_skipped_as_one_long_line(bombs, kind):
     status, stderr, peak, seconds = run_measured(
@@ -169,6 +172,7 @@ def test_a_bomb_after_a_first_line_is_skipped_as_one_long_line(bombs, kind):
     assert peak < PEAK_LIMIT and seconds < 15, (peak, seconds)
 
 
+@pytest.mark.slow  # gigabytes unpacked, or a million lines
 def test_a_200_mb_line_is_skipped_with_one_warning_and_the_next_lines_play(bombs, tmp_path):
     path = bombs["200 MB line"]
     # a good line after the long one: a second member (as a second recorder run adds)
@@ -184,6 +188,7 @@ def test_a_200_mb_line_is_skipped_with_one_warning_and_the_next_lines_play(bombs
     assert status == 0 and peak < PEAK_LIMIT, (stderr, peak)
 
 
+@pytest.mark.slow  # gigabytes unpacked, or a million lines
 def test_one_zstd_frame_of_repeated_lines_plays_flat(bombs):
     path = str(bombs["repeated lines"])
     status, stderr, peak, seconds = run_measured(
@@ -219,6 +224,7 @@ def sandbox_peak(path: Path, *extra: str, until: str = "the recording ended",
     return peak, "".join(lines)
 
 
+@pytest.mark.slow  # gigabytes unpacked, or a million lines
 def test_sandbox_replay_of_a_200_mb_line_stays_flat(bombs):
     peak, stderr = sandbox_peak(bombs["200 MB line"])
     assert peak < PEAK_LIMIT, peak
@@ -239,6 +245,7 @@ def million_topics(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # gigabytes unpacked, or a million lines
 def test_a_million_topics_are_capped_said_once_and_flat(million_topics):
     status, stderr, peak, seconds = run_measured(
         ["replay", str(million_topics), "--format", "raw"], timeout=120)
@@ -247,6 +254,7 @@ def test_a_million_topics_are_capped_said_once_and_flat(million_topics):
     assert peak < PEAK_LIMIT, peak
 
 
+@pytest.mark.slow  # gigabytes unpacked, or a million lines
 def test_sandbox_replay_of_a_million_topics_is_capped_and_flat(million_topics):
     peak, stderr = sandbox_peak(million_topics, timeout=120)
     assert stderr.count("more than 10,000 topics") == 1, stderr
@@ -313,9 +321,6 @@ def test_a_file_of_bad_lines_only_is_exit_2(tmp_path, line):
     result = run_coinsuper(["replay", str(path), "--format", "jsonl"])
     assert result.returncode == 2 and b"is not a recording" in result.stderr, result.stderr
 
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
