@@ -61,7 +61,8 @@ def run_measured(args: list[str], timeout: float = 60.0) -> tuple[int, str, int,
             time.sleep(0.01)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    stderr = process.stderr.read().decode()
+    with process.stderr:
+        stderr = process.stderr.read().decode()
     process.wait(timeout=timeout + 10)
     sampler.join(5)
     return process.returncode, stderr, peak[0], time.monotonic() - started
@@ -221,6 +222,7 @@ def sandbox_peak(path: Path, *extra: str, until: str = "the recording ended",
         process.kill()
         process.wait(10)
         reader.join(5)
+        process.stderr.close()
     return peak, "".join(lines)
 
 
