@@ -516,10 +516,14 @@ def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
                    "either the oldest are dropped, and counted.")
 @click.option("--normalized", is_flag=True,
               help="Also publish each jsonl record on coinsuper/v1/CHANNEL/SYMBOL.")
+@click.option("--markets", is_flag=True,
+              help="Also relay what `coinsuper markets` reads (each symbol's day candle and "
+                   "depth); with --normalized, its ticker records on "
+                   "coinsuper/v1/ticker/SYMBOL.")
 @stream_options
 @pass_app
 def relay(app, symbols, to, channel_names, step, range_ms, private, to_qos, buffer,
-          normalized, opts):
+          normalized, markets, opts):
     """Keep the exchange's connections once and republish every message, byte for byte
     on the same topic, into an MQTT broker (Mosquitto, EMQX, HiveMQ) from which any
     number of consumers read: `coinsuper trades BTC_USD --url mqtt://BROKER` works as
@@ -530,8 +534,8 @@ def relay(app, symbols, to, channel_names, step, range_ms, private, to_qos, buff
 
     warn_password_in_argv(click.get_current_context(), "to", "COINSUPER_RELAY_TO")
     run_relay(app.env, opts, RelayOptions(
-        to, symbols, channel_names, private, step, range_ms, to_qos, buffer, normalized),
-        dry_run=app.dry_run)
+        to, symbols, channel_names, private, step, range_ms, to_qos, buffer, normalized,
+        markets=markets), dry_run=app.dry_run)
 
 
 def symbols_option(ctx, param, value: str | None):
@@ -648,9 +652,16 @@ def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--max-gap", type=Finite(min=0), metavar="SECONDS",
               help="At a pace, wait at most this long for the next message (a recording "
                    "with a gap of hours). [default: as recorded]")
+@click.option("--markets", "board", is_flag=True,
+              help="Play a recording of `coinsuper markets` into the board: its ticker and "
+                   "alert records (what that run printed), or the board on a terminal.")
+@click.option("--alert", "alerts", multiple=True, metavar="EXPR", callback=alerts_option,
+              help="With --markets: an alert, as `markets --alert` takes it.")
+@click.option("--only-alerts", is_flag=True, help="With --markets: only the alert records.")
 @VERBOSE_OPTION
 @pass_app
-def replay(app, files, output, speed, channel_names, symbols, start, end, max_gap, verbose):
+def replay(app, files, output, speed, channel_names, symbols, start, end, max_gap, board,
+           alerts, only_alerts, verbose):
     """Play recordings made with --record (several files, or a glob, in time order)
     through the same parsers, de-duplication and views as a live run. recv comes from
     the recording: `replay REC --speed max --format jsonl` prints what the recording run
@@ -658,8 +669,20 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, max_ga
     wait (a gap in the recording)."""
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--to must come after --from", param_hint="--to")
-    core.replay(app.env, core.ReplayOptions(
-        files, output, verbose, speed, channel_names, symbols or (), start, end, max_gap))
+    options = core.ReplayOptions(files, output, verbose, speed, channel_names, symbols or (),
+                                 start, end, max_gap)
+    if not board:
+        given = "--alert" if alerts else "--only-alerts" if only_alerts else None
+        if given:
+            raise click.BadParameter("goes with --markets", param_hint=given)
+        core.replay(app.env, options)
+        return
+    if channel_names:
+        raise click.BadParameter("--markets plays the day candles and depth; leave out "
+                                 "--channel", param_hint="--channel")
+    from .markets.command import MarketsOptions, replay as replay_markets
+
+    replay_markets(app.env, options, MarketsOptions(alerts=alerts, only_alerts=only_alerts))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True,

@@ -74,6 +74,9 @@ class Recording:
             set later, as the live view does once it has hooked its callbacks.
         max_gap: the longest wait between two items at a pace, in seconds; None: as
             recorded.
+        adapt: given each topic's feed once, gives the feed to play it with, or None to
+            skip the topic (`replay --markets` keeps day candles and depth, and wraps
+            their parsers into the board's).
         now, sleep: the clock that paces the replay.
     """
 
@@ -81,6 +84,7 @@ class Recording:
                  speed: float | None = None, warn: Callable[[str], None],
                  on_event: Callable[[dict], None] | None = None,
                  max_gap: float | None = None,
+                 adapt: Callable[[Feed], Feed | None] | None = None,
                  now: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], object] = time.sleep) -> None:
         self.paths = paths
@@ -89,6 +93,7 @@ class Recording:
         self.warn = warn
         self.on_event = on_event
         self.max_gap = max_gap
+        self._adapt = adapt
         self._now, self._sleep = now, sleep
         self._feeds: dict[str, Feed | None] = {}
         self._by_raw: dict[bytes, Feed | None] = {}  # the same, by the line's topic bytes
@@ -129,6 +134,8 @@ class Recording:
             if (selection.channels and feed.channel not in selection.channels
                     or selection.symbols and feed.symbol not in selection.symbols):
                 feed = None
+            elif self._adapt is not None:
+                feed = self._adapt(feed)
         self._feeds[topic] = feed
         return feed
 

@@ -112,3 +112,35 @@ def test_bad_values_are_exit_2_with_one_line(args, says):
 
 def test_the_ticker_record_keys_are_the_contracts():
     assert [f.name for f in dataclasses.fields(Ticker)] == TICKER_KEYS[2:]
+
+
+def test_a_recording_of_markets_replays_byte_for_byte_into_the_board(tmp_path):
+    path = tmp_path / "markets.jsonl.gz"
+    args = ["--alert", "ETH_BTC>0", "--format", "jsonl"]
+    live = run_coinsuper(["markets", "--sandbox", "--count", "12", "--record", str(path),
+                          *args])
+    assert live.returncode == 0, live.stderr
+    replayed = run_coinsuper(["replay", str(path), "--markets", *args])
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == live.stdout and b'"channel":"alert"' in live.stdout
+    alerts = run_coinsuper(["replay", str(path), "--markets", "--alert", "ETH_BTC>0",
+                            "--only-alerts"])
+    assert [r["channel"] for r in records(alerts)] == ["alert"]
+    # without --markets, the day candles and the depth as recorded
+    plain = records(run_coinsuper(["replay", str(path), "--format", "jsonl"]))
+    assert {r["channel"] for r in plain} == {"kline", "depth"}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--alert", "BTC_USD>1"], "--alert: goes with --markets"),
+    (["--only-alerts"], "--only-alerts: goes with --markets"),
+    (["--markets", "--channel", "trade"], "leave out --channel"),
+    (["--markets", "--format", "raw"], "--format raw does not apply to replay --markets"),
+    (["--markets", "--alert", "BTC_USD>>1"], "--alert"),
+])
+def test_replay_markets_refuses_what_does_not_apply(tmp_path, args, says):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"recv_ns": 1, "event": "start", "format": 1}\n')
+    result = run_coinsuper(["replay", str(path), *args])
+    err = result.stderr.decode()
+    assert result.returncode == 2 and says in err and err.count("\n") == 1, err

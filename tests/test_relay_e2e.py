@@ -205,6 +205,41 @@ def test_a_late_joiner_gets_the_retained_book_depth_candle_and_trades_at_once(
     assert result.returncode == 0 and json.loads(result.stdout)["channel"] == "book"
 
 
+def test_relay_markets_feeds_a_board_through_the_broker_and_publishes_its_tickers(
+        broker, tmp_path):
+    """--markets relays each symbol's day candle and depth, so that `coinsuper markets
+    --url BROKER` draws the board from the broker; --normalized adds the board's
+    tickers, the very records `replay --markets` makes of what the relay received."""
+    tickers = PahoSubscribers(broker.tcp_port, 1, qos=1, topic="coinsuper/v1/ticker/#")
+    tickers.wait_subscribed()
+    relay = Relay(tmp_path, ["BTC_USD", "ETH_BTC", "--channels", "depth,trade", "--markets",
+                             "--sandbox", "--to", broker.tcp_url, "--to-qos", "1",
+                             "--normalized", "--timeout", "6"])
+    assert relay.wait() == 0, relay.log
+    replayed = run_coinsuper(["replay", str(relay.record), "--markets", "--format", "jsonl"])
+    assert replayed.returncode == 0, replayed.stderr
+    want = replayed.stdout.splitlines()
+    assert {json.loads(line)["symbol"] for line in want} == {"BTC_USD", "ETH_BTC"}
+    wait_until(lambda: len(tickers.received[0]) >= len(want), 10, "the tickers")
+    tickers.stop()
+    got = tickers.received[0]
+    assert [payload for _, payload in got] == want  # the same records, in order
+    assert {topic for topic, _ in got} == {"coinsuper/v1/ticker/BTC_USD",
+                                           "coinsuper/v1/ticker/ETH_BTC"}
+    # One connection per topic: the depth of --channels is not subscribed twice (the
+    # two would share a client id and drop each other).
+    plan = run_coinsuper(["topics", "relay", "BTC_USD", "--channels", "depth,trade",
+                          "--markets", "--to", broker.tcp_url])
+    topics = [line.split()[-1] for line in plan.stdout.decode().splitlines()
+              if line.strip().startswith("topic")]
+    assert len(topics) == len(set(topics)) == 3, topics
+    board = run_coinsuper(["markets", "BTC_USD", "ETH_BTC", "--url", broker.tcp_url,
+                           "--count", "2", "--format", "jsonl", "--timeout", "10"])
+    assert board.returncode == 0, board.stderr  # from the retained candles and depth
+    assert {json.loads(line)["symbol"] for line in board.stdout.splitlines()} == {
+        "BTC_USD", "ETH_BTC"}
+
+
 def test_a_broker_with_a_password_file(tmp_path):
     """The relay signs in with the URL's user:password; coinsuper consumers send the
     exchange's public user name and password, which the password file then lists, or

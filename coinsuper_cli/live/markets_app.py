@@ -76,7 +76,7 @@ Watch = Callable[[str], tuple[list[ConnectionPlan], Callable[[RunOptions], Sourc
 
 
 def run_board(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Source],
-              options: RunOptions, board: BoardState, *, watch: Watch,
+              options: RunOptions, board: BoardState, *, watch: Watch | None,
               holdings: Holdings | None = None, sandbox: bool = False,
               verbose: bool = False, limits: Limits = Limits(),
               console: Console | None = None, stdin=None, record=None) -> None:
@@ -84,7 +84,8 @@ def run_board(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], So
 
     Args:
         board: the empty board (its markets and alerts).
-        watch: the plans and source of the watch screen of a market, for Enter.
+        watch: the plans and source of the watch screen of a market, for Enter; None
+            for none (a replay).
         holdings: what the holdings pane values, or None for no pane.
     """
     console = console or Console()
@@ -94,7 +95,8 @@ def run_board(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], So
                         record=record)
     with full_screen(console, stdin, receiver) as (live, keys, signalled):
         quit_by_key = _Loop(live, console, keys, model, lock, receiver, holdings,
-                            partial(_open_watch, watch, options, sandbox, verbose),
+                            watch and partial(_open_watch, watch, options, sandbox,
+                                              verbose),
                             signalled).run()
     if receiver.error is not None and not quit_by_key:
         if isinstance(receiver.error, (Finished, CountNotReached)):
@@ -126,7 +128,7 @@ class _Loop:
 
     def __init__(self, live: Live, console: Console, keys, model: BoardModel,
                  lock: threading.Lock, receiver: Receiver, holdings: Holdings | None,
-                 open_watch: Callable[[str], tuple], quit: threading.Event) -> None:
+                 open_watch: Callable[[str], tuple] | None, quit: threading.Event) -> None:
         self.live, self.console, self.keys = live, console, keys
         self.model, self.lock, self.receiver = model, lock, receiver
         self.holdings, self.open_watch, self.quit = holdings, open_watch, quit
@@ -182,7 +184,9 @@ class _Loop:
             rows = visible(self.model.board.rows, self.view)
         before = self.view
         self.view = on_key(self.view, key, rows)
-        if self.view.watching is not None and before.watching is None:
+        if self.view.watching is not None and self.open_watch is None:
+            self.view = before  # nothing to open (a replay): Enter does nothing
+        elif self.view.watching is not None and before.watching is None:
             self.watching = self.open_watch(self.view.watching)
         elif self.view.watching is None and before.watching is not None:
             self._close_watch()

@@ -113,6 +113,12 @@ class BoardState:
         return cls({symbol: Row(symbol) for symbol in symbols}, alerts,
                    frozenset(range(len(alerts))))
 
+    def with_market(self, symbol: str) -> BoardState:
+        """The board with a row for `symbol` too (a replay meets its markets as it goes)."""
+        if symbol in self.rows:
+            return self
+        return replace(self, rows={**self.rows, symbol: Row(symbol)})
+
 
 KEEP_FIRED = 20  # alerts remembered for the status line
 
@@ -155,8 +161,18 @@ class BoardParser:
         self.state = state
         self._clock_ms = clock_ms
 
-    def wrap(self, parse: Callable[[bytes], list]) -> Callable[[bytes], list]:
+    def wrap(self, parse: Callable[[bytes], list], symbol: str | None = None
+             ) -> Callable[[bytes], list]:
+        """`parse`, giving the board's records; `symbol`: the feed's market, given a row
+        on the board if it has none."""
+        if symbol is not None:
+            self.state = self.state.with_market(symbol)
+
         def parse_into_board(payload: bytes) -> list:
-            self.state, out = reduce_board(self.state, parse(payload), self._clock_ms())
-            return out
+            return self.fold(parse(payload), self._clock_ms())
         return parse_into_board
+
+    def fold(self, records: list, recv_ms: int) -> list:
+        """The tickers and alerts that these kline and depth records give."""
+        self.state, out = reduce_board(self.state, records, recv_ms)
+        return out

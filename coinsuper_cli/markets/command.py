@@ -156,3 +156,57 @@ def _board(env: Environment, opts: StreamOptions, output, found: list, board: Bo
     finally:
         if recorder is not None:
             recorder.close()
+
+
+def replay(env: Environment, opts, markets: MarketsOptions) -> None:
+    """`replay --markets`: a recording of `markets` (its day candles and depth) played
+    into the board: in a pipe, byte for byte the ticker and alert records that the run
+    which recorded it printed; on a terminal, the board at the recorded pace."""
+    from ..plans import ConnectionPlan
+    from ..replay import Recording, Selection, expand
+    from ..runner import RunOptions
+
+    fmt = choose_format(opts.output, env.stdout_isatty)
+    if fmt == "raw":
+        raise UsageError("--format raw does not apply to replay --markets: it writes "
+                         "ticker and alert records; use jsonl, csv, tsv or --template")
+    alerts = tuple(parse_alert(text) for text in markets.alerts)
+    speed = opts.speed
+    if speed == 0:  # the default: the recorded pace on a terminal, at once in a pipe
+        speed = 1.0 if fmt == "live" else None
+    paths = expand(opts.files)
+    selection = Selection(frozenset(WANTED), frozenset(opts.symbols), opts.start_ns,
+                          opts.end_ns)
+    board = BoardParser(BoardState.start((), alerts), lambda: time.time_ns() // 1_000_000)
+
+    def day_and_depth(feed):
+        if feed.channel == "kline" and not feed.topic.endswith(f"/{DAY_MS}"):
+            return None  # a candle of another interval is not the day's
+        if fmt == "live":
+            return feed  # the board's model folds the records itself
+        return dataclasses.replace(feed, parse=board.wrap(feed.parse, feed.symbol))
+
+    recording = Recording(paths, selection=selection, speed=speed, warn=env.warn,
+                          max_gap=opts.max_gap, adapt=day_and_depth)
+    if fmt == "live":
+        from ..live.markets_app import run_board
+
+        feeds = recording.feeds(20_000)
+        if not feeds:
+            raise UsageError("nothing to replay: the recording holds no day candle or "
+                             "depth (record `coinsuper markets` with --record)")
+        symbols = tuple(dict.fromkeys(feed.symbol for feed in feeds))
+        def source_for(run_options: RunOptions):
+            recording.warn = run_options.warn  # the board's status line
+            return recording
+        run_board([ConnectionPlan("replay:" + paths[0], lambda: None, feeds)],
+                  source_for, RunOptions(warn=env.warn),
+                  BoardState.start(symbols, alerts), watch=None, stdin=env.stdin,
+                  limits=resolve(opts.output, WANTED, fmt).limits)
+        return
+    output = resolve(opts.output, output_channels(alerts, markets.only_alerts), fmt)
+    if markets.only_alerts:
+        output = dataclasses.replace(output, limits=dataclasses.replace(
+            output.limits, keep=_and(output.limits.keep, _is_alert)))
+    core.play(env, output, lambda run_options: recording, RunOptions(warn=env.warn), [],
+              verbose=opts.verbose)

@@ -34,6 +34,7 @@ class RelayOptions:
     buffer: int = DEFAULT_BUFFER
     normalized: bool = False
     buffer_bytes: int = DEFAULT_BUFFER_BYTES
+    markets: bool = False  # also the board's topics (day candle, depth); tickers
 
     def wanted(self) -> Wanted:
         from ..channels import PRIVATE
@@ -64,6 +65,21 @@ def check_output(output: OutputOptions, stdout_isatty: bool) -> bool:
     return stdout_isatty
 
 
+def plans_for(target, relay: RelayOptions) -> list:
+    """The connections of --channels, and with --markets those of the board's topics
+    (each symbol's day candle and depth) that --channels does not hold already: two
+    connections on one topic would share a client id and drop each other."""
+    found = core.plan(target, relay.wanted())
+    if relay.markets:
+        from ..markets.command import DAY_MS, WANTED
+
+        topics = {feed.topic for plan in found for feed in plan.feeds}
+        found += [plan for plan in core.plan(target, Wanted(
+            public=WANTED, symbols=relay.symbols, range_ms=DAY_MS))
+            if plan.feeds[0].topic not in topics]
+    return found
+
+
 def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
           dry_run: bool = False) -> None:
     """Plan, then print the plan (`topics relay`) or relay until told to stop."""
@@ -71,7 +87,7 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
     wanted = relay.wanted()
     if dry_run:
         demo = core.SANDBOX_PLAN_URL if opts.sandbox else None
-        found = core.plan(core.target_for(opts, wanted, env, demo_url=demo), wanted)
+        found = plans_for(core.target_for(opts, wanted, env, demo_url=demo), relay)
         core.describe(env, found)
         from ..transport import redact_url
 
@@ -80,12 +96,12 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
         env.stdout.flush()
         return
     if not opts.sandbox:  # missing credentials are bad usage before anything starts
-        found = core.plan(core.target_for(opts, wanted, env, demo_url=None), wanted)
+        found = plans_for(core.target_for(opts, wanted, env, demo_url=None), relay)
     sandbox = core.start_sandbox(opts, env) if opts.sandbox else None
     try:
         if sandbox is not None:
-            found = core.plan(core.target_for(opts, wanted, env, demo_url=sandbox.ws_url),
-                              wanted)
+            found = plans_for(core.target_for(opts, wanted, env, demo_url=sandbox.ws_url),
+                              relay)
         _run(env, opts, relay, found, live=live)
     finally:
         if sandbox is not None:
@@ -133,8 +149,19 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
         if not live:
             summaries.maybe_write()
 
+    derive, derive_topics = None, frozenset()
+    if relay.markets and relay.normalized:  # the board's tickers, on coinsuper/v1/ticker/
+        from ..markets.board import BoardParser, BoardState
+        from ..markets.command import DAY_MS
+
+        board = BoardParser(BoardState.start(relay.symbols), lambda: 0)
+        derive = board.fold
+        derive_topics = frozenset(
+            feed.topic for plan in found for feed in plan.feeds
+            if feed.channel == "depth" or feed.topic.endswith(f"/kline/{feed.symbol}/"
+                                                              f"{DAY_MS}"))
     sink = RelaySink(queue, normalized=relay.normalized, warn=warn,
-                     after_flush=after_flush)
+                     after_flush=after_flush, derive=derive, derive_topics=derive_topics)
     output = sink
     if recorder is not None:
         from ..recording import Tee

@@ -39,14 +39,20 @@ class RelaySink(Sink):
         normalized: also publish each record as a jsonl line.
         warn: receives the line about a payload whose records could not be read.
         after_flush: called after each batch (the publisher's health, the status).
+        derive: with --normalized, given the records and receive time (ms) of each
+            message on `derive_topics`, gives the records made from them (`relay
+            --markets`: the board's tickers), published too.
     """
 
     wants_records = False  # parsed here, only with --normalized: raw payloads go as is
 
     def __init__(self, queue: RelayQueue, *, normalized: bool = False,
                  warn: Callable[[str], None] | None = None,
-                 after_flush: Callable[[], None] | None = None) -> None:
+                 after_flush: Callable[[], None] | None = None,
+                 derive: Callable[[list[Record], int], list[Record]] | None = None,
+                 derive_topics: frozenset[str] = frozenset()) -> None:
         self.queue = queue
+        self._derive, self._derive_topics = derive, derive_topics
         self.normalized = normalized
         self.received = 0
         self.unreadable = 0
@@ -71,6 +77,8 @@ class RelaySink(Sink):
                            "(its payload was relayed; further ones are counted)")
             return
         recv_ms = message.recv_ms
+        if self._derive is not None and feed.topic in self._derive_topics:
+            records = records + self._derive(records, recv_ms)
         self._pending.extend(
             Outgoing(normalized_topic(record), record_json(record, recv_ms).encode(), retain)
             for record in records)
