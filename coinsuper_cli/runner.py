@@ -24,6 +24,7 @@ from .mqtt.session import ClientSession, Connected, Repeated, Subscribed
 from .mqtt.session import Message as Received
 from .plans import ConnectionPlan
 from .proxy import ProxySettings
+from .reconnect import NEVER_CONNECTED, GiveUp, Lost, ReconnectPolicy, ReconnectState
 from .stream import Message, Stopped
 from .tls import TLSOptions
 from .transport import ConnectionClosed, Transport, open_transport, redact_url
@@ -31,8 +32,6 @@ from .transport import ConnectionClosed, Transport, open_transport, redact_url
 # How often a quiet connection hands back an empty batch, so that its consumer can
 # check the deadline and the stop switch.
 POLL_SECONDS = 0.25
-BACKOFF_FIRST = 0.5
-BACKOFF_MAX = 30.0
 
 Batches = Generator[list[Message], None, None]
 
@@ -88,14 +87,6 @@ class StaleStream(ConnectFailed):
     """A subscribed topic that should push every second or two has gone silent."""
 
 
-def backoff_delay(attempt: int, uniform: Callable[[float, float], float] = random.uniform
-                  ) -> float:
-    """Exponential from 0.5 s to 30 s, jittered within its upper half, so that many
-    clients cut off together do not all come back in the same instant."""
-    ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (min(attempt, 16) - 1))
-    return uniform(ceiling / 2, ceiling)
-
-
 class Connection:
     """Runs one plan until told to stop, reconnecting as needed.
 
@@ -114,13 +105,14 @@ class Connection:
         self.stopping = options.stop if options.stop is not None else threading.Event()
         self._connect = connect
         self._clock = clock or Clock(sleep=self.stopping.wait)
-        self._uniform = uniform
+        # --retries and the first-connection rule (reconnect.py): asked after each loss.
+        self._policy = ReconnectPolicy(retries=options.retries, uniform=uniform)
         self._feeds = {feed.topic: feed for feed in plan.feeds}
         # Only channels with a cadence push on a timetable; a quiet account is not a
         # dead link.
         self._timed_topics = [f.topic for f in plan.feeds
                               if channels.get(f.channel).cadence is not None]
-        self._ever_subscribed = False
+        self._subscribed = False  # since the latest (re)connection
         self._delivered = False  # since the latest (re)connection
         self._repeats_logged = False
 
@@ -138,40 +130,35 @@ class Connection:
 
     def batches(self) -> Batches:
         """What this connection receives, across reconnects (see stream.Source)."""
-        attempt = 0
+        reconnect = ReconnectState()
         while not self.stopping.is_set():
-            self._delivered = False
+            self._subscribed = self._delivered = False
             try:
                 yield from self._session_batches()
                 return
             except (SignInRefused, SubscriptionRefused):
                 raise  # the broker said no: asking again will not change its mind
             except (ConnectFailed, MQTTError) as error:
-                if not self._ever_subscribed:
-                    # Never got going (a wrong URL, a refused certificate, a broker that
-                    # hangs up): retrying would only hide the problem.
+                # Got going once its subscription is confirmed; carried once it delivered.
+                reconnect, decision = self._policy.after(
+                    reconnect, Lost(self._subscribed, self._delivered), self._clock.now())
+                if isinstance(decision, GiveUp) and decision.reason == NEVER_CONNECTED:
                     if isinstance(error, ConnectionClosed):
                         raise ConnectFailed(f"{redact_url(self.plan.url)} hung up before "
                                             f"the subscription was confirmed ({error})") from None
                     raise
                 if isinstance(error, MQTTError) and not isinstance(error, KeepaliveTimeout):
                     self._warn(f"protocol error from the broker: {error}")
-                # The attempt about to be made; a link that delivered starts the count
-                # again, so --retries bounds failures in a row, and 0 means none.
-                attempt = 1 if self._delivered else attempt + 1
-                retries = self._options.retries
-                if retries is not None and attempt > retries:
-                    raise ConnectFailed(f"gave up after {retries} reconnect attempts: "
-                                        f"{error}") from None
-                yield from self._back_off(attempt, error)
+                if isinstance(decision, GiveUp):
+                    raise ConnectFailed(f"gave up after {decision.retries} reconnect "
+                                        f"attempts: {error}") from None
+                yield from self._back_off(decision.delay, decision.at, error)
 
-    def _back_off(self, attempt: int, error: BaseException) -> Batches:
-        """Waits before the next attempt, handing back empty batches meanwhile."""
-        delay = backoff_delay(attempt, self._uniform)
+    def _back_off(self, delay: float, until: float, error: BaseException) -> Batches:
+        """Waits until the next attempt, handing back empty batches meanwhile."""
         self._state("reconnecting", str(error))
         self._log(f"connection lost ({error}); reconnecting in {delay:.1f} s")
         clock = self._clock
-        until = clock.now() + delay
         while not self.stopping.is_set():
             left = until - clock.now()
             if left <= 0:
@@ -326,7 +313,7 @@ class Connection:
         if refused:
             raise SubscriptionRefused(f"the broker refused the subscription to "
                                       f"{', '.join(refused)}")
-        self._ever_subscribed = True
+        self._subscribed = True
         now = self._clock.now()
         for topic in self._timed_topics:  # the stale clock starts at the SUBACK
             heard.setdefault(topic, now)

@@ -204,7 +204,7 @@ def test_after_a_lost_link_in_flight_messages_go_again_first_with_dup_after_back
     assert [p.payload for p in again[:20]] == [p.payload for p in lost]
     assert all(p.dup for p in again[:20]) and not any(p.dup for p in again[20:])
     assert [p.payload for p in again] == [i.payload for i in items(100)]
-    # backoff_delay(1) with the jitter at its top: 0.5 s after the loss.
+    # The policy's first delay with the jitter at its top: 0.5 s after the loss.
     (_, t1), (_, t2) = network.calls
     assert t2 - t1 >= 0.5
     assert any("lost (the broker closed the connection); reconnecting in 0.5 s" in line

@@ -1,7 +1,7 @@
 """The runner's policy with a fake clock and a fake transport (milliseconds, no sockets):
-backoff, retries, the first-connection rule, stale detection, acknowledgement after
-writing, deadlines and the stop switch under a flood; and the stop switch once over real
-sockets."""
+backoff, retries, the first-connection rule (the rule alone: test_reconnect.py), stale
+detection, acknowledgement after writing, deadlines and the stop switch under a flood;
+and the stop switch once over real sockets."""
 import threading
 import time
 
@@ -11,18 +11,10 @@ from peer import ScriptedPeer
 
 from coinsuper_cli.errors import ConnectFailed, Finished, SignInRefused, SubscriptionRefused
 from coinsuper_cli.mqtt.packets import Disconnect, PubAck, Publish, PubRec, Subscribe
-from coinsuper_cli.runner import Connection, Connections, RunOptions, backoff_delay
+from coinsuper_cli.runner import Connection, Connections, RunOptions
 from coinsuper_cli.stream import Limits, Sink, pump
 
 TOPIC = "env/api/ws/v1/market/tickers/BTC_USD"
-
-
-def test_backoff_doubles_from_half_a_second_to_thirty_with_jitter():
-    low = [backoff_delay(n, uniform=lambda a, b: a) for n in range(1, 12)]
-    high = [backoff_delay(n, uniform=lambda a, b: b) for n in range(1, 12)]
-    assert high[:7] == [0.5, 1, 2, 4, 8, 16, 30]
-    assert high[7:] == [30] * 4 and low[0] == 0.25 and low[-1] == 15
-    assert backoff_delay(10_000, uniform=lambda a, b: b) == 30
 
 
 def next_batch(batches, within: float = 10.0):

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from ..errors import ConnectFailed, SignInRefused
 from ..mqtt.errors import AcknowledgementTimeout, ConnectionRefused, MQTTError
 from ..mqtt.session import ClientSession, Delivered
-from ..runner import Clock, backoff_delay
+from ..reconnect import NEVER_CONNECTED, GiveUp, Lost, ReconnectPolicy, ReconnectState
+from ..runner import Clock
 from ..tls import TLSOptions
 from ..transport import Transport, open_transport, redact_url, split_credentials
 from .queue import Outgoing, RelayQueue, fitting, size
@@ -100,7 +101,8 @@ class Publisher:
         self.stopping = threading.Event()
         self._connect = connect
         self._clock = clock or Clock(sleep=self.stopping.wait)
-        self._uniform = uniform
+        # Reconnects forever once connected; a first connection that fails is final.
+        self._policy = ReconnectPolicy(uniform=uniform)
         self._wait = wait or queue.wait
         self.client_id = client_id or random_client_id()
         self.url, self._username, self._password = split_credentials(options.url)
@@ -116,7 +118,7 @@ class Publisher:
         self._in_flight_bytes = 0
         self._resend: list[Outgoing] = []  # in flight at a cut: first on the next one
         self._unsent: list[Outgoing] = []  # a QoS 0 batch whose write failed
-        self._ever_connected = False
+        self._connected = False  # this connection's CONNACK came
         self._thread: threading.Thread | None = None
 
     # -- the outside world ------------------------------------------------------------
@@ -180,40 +182,46 @@ class Publisher:
     def run(self) -> None:
         """Connects, publishes and reconnects until `stopping` is set, or gives up on a
         target that never accepted a first connection (`error` says why)."""
-        attempt = 0
+        reconnect = ReconnectState()
         try:
             while not self.stopping.is_set():
                 delivered = self.delivered
+                self._connected = False
                 try:
                     self._connection()
                     return
                 except (ConnectFailed, SignInRefused, MQTTError) as error:
-                    if not self._ever_connected:
-                        # A wrong URL, password or certificate: retrying would hide it.
-                        if isinstance(error, SignInRefused):
+                    # Got going at its CONNACK; carried once the broker took a message.
+                    reconnect, decision = self._policy.after(
+                        reconnect, Lost(self._connected, self.delivered > delivered),
+                        self._clock.now())
+                    if isinstance(decision, GiveUp):
+                        # Never connected: a wrong URL, password or certificate.
+                        if isinstance(error, SignInRefused) and \
+                                decision.reason == NEVER_CONNECTED:
                             self.error = error
                         else:
-                            self.error = ConnectFailed(f"relay target: {error}")
+                            gave_up = ("" if decision.reason == NEVER_CONNECTED else
+                                       f"gave up after {decision.retries} reconnect "
+                                       "attempts: ")
+                            self.error = ConnectFailed(f"relay target: {gave_up}{error}")
                             self.error.__cause__ = error
                         return
                     if isinstance(error, AcknowledgementTimeout):
                         self._warn(f"relay: the broker at {self.shown_url} stopped "
                                    f"acknowledging ({error}); reconnecting, they go again")
-                    attempt = 1 if self.delivered > delivered else attempt + 1
-                    self._back_off(attempt, error)
+                    self._back_off(decision.delay, decision.at, error)
         except BaseException as error:  # a bug: handed to the relay, which reports it
             self.error = error
         finally:
             self.ready.set()
             self._state("closed")
 
-    def _back_off(self, attempt: int, error: BaseException) -> None:
-        delay = backoff_delay(attempt, self._uniform)
+    def _back_off(self, delay: float, until: float, error: BaseException) -> None:
         self.reconnects += 1
         self._state("reconnecting", str(error))
         self._log(f"relay → {self.shown_url} lost ({error}); reconnecting in {delay:.1f} s")
         clock = self._clock
-        until = clock.now() + delay
         while not self.stopping.is_set() and (left := until - clock.now()) > 0:
             clock.sleep(min(left, ACK_WAIT))
 
@@ -263,7 +271,7 @@ class Publisher:
                 except ConnectionRefused as error:
                     raise SignInRefused(f"the target broker {self.shown_url} refused the "
                                         f"sign-in: {error}") from None
-        self._ever_connected = True
+        self._connected = True
         self._state("connected")
         self._log(f"relay → {self.shown_url} connected")
         self.ready.set()
