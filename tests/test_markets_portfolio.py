@@ -56,6 +56,9 @@ def test_config_lots_are_checked_naming_the_entry():
             ({"symbol": "BTC_USD", "quantity": float("nan"), "unit_cost": 1}, "quantity"),
             ({"symbol": "BTC_USD", "quantity": 1, "unit_cost": -1}, "zero or more"),
             ({"symbol": "BTC_USD", "quantity": True, "unit_cost": 1}, "quantity"),
+            ({"symbol": "BTC_USD", "quantity": "9e999999", "unit_cost": 1}, "20 digits"),
+            ({"symbol": "BTC_USD", "quantity": 1, "unit_cost": 1e21}, "unit_cost must have"),
+            ({"symbol": "BTC_USD", "quantity": "1e-21", "unit_cost": 1}, "20 places"),
     ):
         with pytest.raises(UsageError, match="config.toml: lots entry 1") as error:
             parse_lots([bad], where="config.toml")

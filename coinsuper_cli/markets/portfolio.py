@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..exchange import InvalidArgument, normalise_symbol
 
 ONE = Decimal(1)
+MAX_DIGITS = 20  # a lot's quantity or unit cost: digits either side of the point
 
 
 def _pairs(prices: Mapping[str, Decimal]) -> dict[tuple[str, str], Decimal]:
@@ -166,4 +167,9 @@ def _amount(value: object, what: str) -> Decimal:
         raise UsageError(f"{what} must be a number, not {str(value)[:40]!r}") from None
     if not number.is_finite() or number < 0:
         raise UsageError(f"{what} must be a number of zero or more")
+    # As alert thresholds: no holding needs more, and a value like 9e999999 would
+    # overflow the valuation (decimal.Overflow, an exit 1) at the first price.
+    if number and not -MAX_DIGITS <= number.adjusted() < MAX_DIGITS:
+        raise UsageError(f"{what} must have at most {MAX_DIGITS} digits before the point "
+                         f"and its first digit at most {MAX_DIGITS} places after it")
     return number
