@@ -490,14 +490,15 @@ def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
     return names
 
 
-@cli.command(short_help="Relay the exchange's topics into an MQTT broker, for many "
-                        "consumers.")
+@cli.command(short_help="Relay the exchange's topics into an MQTT broker or Redis "
+                        "streams, for many consumers.")
 @symbols_argument
 @click.option("--to", "to", required=True, metavar="URL", envvar="COINSUPER_RELAY_TO",
-              callback=checked(_lazy(".transport", "check_url")),
-              help="The target broker: mqtt://, mqtts://, ws:// or wss://, with "
-                   "USER:PASSWORD@ if it wants them (then prefer the environment: "
-                   "arguments show in ps). [env: COINSUPER_RELAY_TO]")
+              callback=checked(_lazy(".relay.target", "check_target_url")),
+              help="The target: an MQTT broker (mqtt://, mqtts://, ws:// or wss://, with "
+                   "USER:PASSWORD@ if it wants them) or Redis (redis[s]://[:PASSWORD@]HOST"
+                   "[:PORT][/DB]: a stream per topic); prefer the environment for "
+                   "passwords: arguments show in ps. [env: COINSUPER_RELAY_TO]")
 @click.option("--channels", "channel_names", default="depth,book,kline,trade",
               show_default=True, callback=relay_channels_option, metavar="NAME,...",
               shell_complete=complete_channels, help="Public channels to relay.")
@@ -516,6 +517,9 @@ def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
                    "either the oldest are dropped, and counted.")
 @click.option("--normalized", is_flag=True,
               help="Also publish each jsonl record on coinsuper/v1/CHANNEL/SYMBOL.")
+@click.option("--max-len", type=click.IntRange(min=1), default=None, metavar="N",
+              help="redis:// only: keep about N entries a stream (XADD MAXLEN ~ N); "
+                   "default 100,000.")
 @click.option("--markets", is_flag=True,
               help="Also relay what `coinsuper markets` reads (each symbol's day candle and "
                    "depth); with --normalized, its ticker records on "
@@ -523,19 +527,21 @@ def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
 @stream_options
 @pass_app
 def relay(app, symbols, to, channel_names, step, range_ms, private, to_qos, buffer,
-          normalized, markets, opts):
+          normalized, max_len, markets, opts):
     """Keep the exchange's connections once and republish every message, byte for byte
     on the same topic, into an MQTT broker (Mosquitto, EMQX, HiveMQ) from which any
     number of consumers read: `coinsuper trades BTC_USD --url mqtt://BROKER` works as
     against the exchange. Market topics are retained. Each side reconnects on its own;
     while the target is away the newest --buffer messages wait. --count counts messages
-    received. Example: coinsuper relay BTC_USD ETH_BTC --sandbox --to mqtt://127.0.0.1"""
+    received. With --to redis://HOST, each message is appended (XADD) to a Redis stream
+    named after its topic, fields topic, payload and recv_ns, trimmed to about --max-len.
+    Example: coinsuper relay BTC_USD ETH_BTC --sandbox --to mqtt://127.0.0.1"""
     from .relay.command import RelayOptions, relay as run_relay
 
     warn_password_in_argv(click.get_current_context(), "to", "COINSUPER_RELAY_TO")
     run_relay(app.env, opts, RelayOptions(
         to, symbols, channel_names, private, step, range_ms, to_qos, buffer, normalized,
-        markets=markets), dry_run=app.dry_run)
+        markets=markets, max_len=max_len), dry_run=app.dry_run)
 
 
 def symbols_option(ctx, param, value: str | None):

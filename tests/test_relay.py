@@ -15,7 +15,7 @@ from coinsuper_cli.relay.queue import Outgoing, RelayQueue
 from coinsuper_cli.relay.sink import RelaySink, normalized_topic
 from coinsuper_cli.relay.status import RelayStatus, Summaries, summary_line
 from coinsuper_cli.stream import ListSource, Message, pump
-from conftest import run_coinsuper
+from conftest import clean_env, run_coinsuper
 
 TRADES = "exchange_ha_prod_hk/api/ws/v1/market/tickers/BTC_USD"
 DEPTH = "exchange_ha_prod_hk/api/ws/v1/market/depth/BTC_USD"
@@ -70,8 +70,11 @@ def test_the_queue_is_bounded_in_bytes_and_drops_the_oldest_past_them():
 
 # -- the sink -------------------------------------------------------------------------
 
+RECV_NS = 1_795_730_093_000_000_000
+
+
 def message(topic: str, payload: bytes) -> Message:
-    return Message(feed_of(topic), payload, 1_795_730_093_000_000_000)
+    return Message(feed_of(topic), payload, RECV_NS)
 
 
 def test_payloads_go_byte_for_byte_on_their_topic_market_retained_private_not():
@@ -80,8 +83,9 @@ def test_payloads_go_byte_for_byte_on_their_topic_market_retained_private_not():
     odd = b'{"not": "what the channel documents", "\xff": 1}'
     batch = [message(TRADES, TRADE_PUSH), message(DEPTH, odd), message(FILLS, b"[]")]
     pump(ListSource([batch]), sink)
-    assert queue.take(10) == [Outgoing(TRADES, TRADE_PUSH, True), Outgoing(DEPTH, odd, True),
-                              Outgoing(FILLS, b"[]", False)]
+    assert queue.take(10) == [Outgoing(TRADES, TRADE_PUSH, True, RECV_NS),
+                              Outgoing(DEPTH, odd, True, RECV_NS),
+                              Outgoing(FILLS, b"[]", False, RECV_NS)]
     assert sink.received == 3
 
 
@@ -93,15 +97,15 @@ def test_normalized_adds_each_record_once_on_its_own_topic():
     batch = [push, push, message(DEPTH, b"garbage")]
     pump(ListSource([batch]), sink)
     out = queue.take(100)
-    assert out[0] == Outgoing(TRADES, TRADE_PUSH, True)
+    assert out[0] == Outgoing(TRADES, TRADE_PUSH, True, RECV_NS)
     records = [o for o in out if o.topic.startswith("coinsuper/v1/")]
     assert [o.topic for o in records] == ["coinsuper/v1/trade/BTC_USD"] * 2  # each once
     first = min((json.loads(o.payload) for o in records), key=lambda r: r["price"])
     assert first == {"channel": "trade", "recv": 1795730093000, "symbol": "BTC_USD",
                      "ts": 1795730091000, "price": "6597.50", "qty": "0.1253",
                      "side": "sell"}
-    assert all(o.retain for o in records)
-    assert Outgoing(DEPTH, b"garbage", True) in out  # relayed, though unreadable
+    assert all(o.retain and o.recv_ns == RECV_NS for o in records)
+    assert Outgoing(DEPTH, b"garbage", True, RECV_NS) in out  # relayed, though unreadable
     assert len(warnings) == 1 and sink.unreadable == 1
 
 
@@ -204,7 +208,18 @@ def test_packet_ids_in_flight_are_not_reused():
 # -- the command line -------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, says", [
-    (["--to", "http://h"], "unsupported broker URL"),
+    (["--to", "http://h"], "Invalid value for '--to': unsupported target URL 'http://h'"),
+    (["--to", "redis+unix://h"], "Invalid value for '--to': unsupported target URL"),
+    (["--to", "redis://:s3cret@h:0"], "Invalid value for '--to': bad redis URL"),
+    (["--to", "redis://:s3cret@h:99999"], "Invalid value for '--to': bad host or port"),
+    (["--to", "redis://"], "Invalid value for '--to': bad redis URL 'redis://'"),
+    (["--to", "redis://:s3cret@h/zero"], "Invalid value for '--to': bad database"),
+    (["--to", "redis://h/0?password=s3cret"], "Invalid value for '--to': redis URL"),
+    (["--to", "rediss://[zz]:6379"], "Invalid value for '--to': bad host or port"),
+    (["--to", "redis://h x"], "Invalid value for '--to': redis URL 'redis://h x' holds"),
+    (["--to", "redis://h", "--to-qos", "1"], "--to-qos applies to MQTT targets"),
+    (["--to", "redis://h", "--max-len", "0"], "--max-len"),
+    (["--to", "mqtt://h", "--max-len", "10"], "--max-len applies to redis:// targets only"),
     (["--to", "mqtt://u:s3cret@h:0"], "bad port"),
     (["--to", "mqtt://h", "--channels", "asset"], "unknown channel 'asset'"),
     (["--to", "mqtt://h", "--format", "jsonl"], "--format jsonl does not apply to relay"),
@@ -221,6 +236,27 @@ def test_bad_usage_is_exit_2_in_one_line_without_the_password(args, says):
     err = result.stderr.decode()
     assert result.returncode == 2, err
     assert says in err and "s3cret" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_redis_target_without_the_redis_package_says_how_to_install_it(tmp_path):
+    shadow = tmp_path / "redis"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('no redis here')\n")
+    result = run_coinsuper(["relay", "BTC_USD", "--sandbox", "--to", "redis://127.0.0.1"],
+                           env=clean_env(PYTHONPATH=str(tmp_path)))
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert err == ("coinsuper: --to redis:// needs the redis package: "
+                   "pip install 'coinsuper[redis]'\n")
+
+
+def test_topics_relay_names_the_redis_target_its_trimming_and_no_password():
+    result = run_coinsuper(["topics", "relay", "BTC_USD", "--channels", "trade", "--to",
+                            "redis://:s3cret@127.0.0.1:6380/2", "--max-len", "5000"])
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr
+    assert "relay to   redis://***@127.0.0.1:6380/2: a stream per topic, MAXLEN ~ 5,000" \
+        in out and "s3cret" not in out
 
 
 def test_topics_relay_prints_the_plan_and_the_target_without_password():

@@ -1,7 +1,8 @@
 # `coinsuper relay`, without Click: plan the upstream connections as the streaming
-# commands do (one per public topic, one for the private channels), connect the
-# publisher to the target, then pump the runner's messages into the queue until
-# --count, --timeout or Ctrl-C, and publish what is still queued before leaving.
+# commands do (one per public topic, one for the private channels), connect the target
+# (relay/target.py: an MQTT broker or Redis streams, by --to's scheme), then pump the
+# runner's messages into the queue until --count, --timeout or Ctrl-C, and publish
+# what is still queued before leaving. The target is driven only through its protocol.
 from __future__ import annotations
 
 import dataclasses
@@ -35,6 +36,7 @@ class RelayOptions:
     normalized: bool = False
     buffer_bytes: int = DEFAULT_BUFFER_BYTES
     markets: bool = False  # also the board's topics (day candle, depth); tickers
+    max_len: int | None = None  # --max-len as given: a Redis stream's length, about
 
     def wanted(self) -> Wanted:
         from ..channels import PRIVATE
@@ -85,14 +87,15 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
     """Plan, then print the plan (`topics relay`) or relay until told to stop."""
     live = check_output(opts.output, env.stdout_isatty)
     wanted = relay.wanted()
+    from .target import TargetSettings, check_target, describe_target
+
+    settings = TargetSettings(relay.to, qos=relay.to_qos, max_len=relay.max_len)
+    check_target(settings)  # bad usage before anything starts
     if dry_run:
         demo = core.SANDBOX_PLAN_URL if opts.sandbox else None
         found = plans_for(core.target_for(opts, wanted, env, demo_url=demo), relay)
         core.describe(env, found)
-        from ..transport import redact_url
-
-        env.stdout.write(f"relay to   {redact_url(relay.to)} at QoS {relay.to_qos}\n"
-                         .encode())
+        env.stdout.write(f"{describe_target(settings)}\n".encode())
         env.stdout.flush()
         return
     if not opts.sandbox:  # missing credentials are bad usage before anything starts
@@ -113,16 +116,17 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
     from ..runner import Connections
     from ..stream import Limits, pump
     from ..transport import split_credentials
-    from .publisher import Publisher, TargetOptions
     from .sink import RelaySink
+    from .target import TargetSettings, open_target
 
     notes = deque([""], maxlen=1)  # on a terminal, warnings and log lines go to the view
     warn = notes.append if live else env.warn
     options = core.run_options(opts, found, warn=warn)
     queue = RelayQueue(relay.buffer, relay.buffer_bytes)
-    publisher = Publisher(queue, TargetOptions(
-        relay.to, qos=relay.to_qos, keepalive=opts.keepalive or 60, tls=options.tls,
-        proxy=options.proxy.for_url(split_credentials(relay.to)[0]),
+    target = open_target(queue, TargetSettings(
+        relay.to, topics=tuple(feed.topic for plan in found for feed in plan.feeds),
+        qos=relay.to_qos, max_len=relay.max_len, keepalive=opts.keepalive,
+        tls=options.tls, proxy=options.proxy.for_url(split_credentials(relay.to)[0]),
         max_packet=opts.max_packet, log=options.log, warn=warn))
     upstream = UpstreamStates()
     upstream.expect(found)
@@ -135,17 +139,20 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
                                   on_state=upstream if recorder is None else on_both)
 
     def snapshot() -> RelayStatus:
+        down = target.status()
+        # What the target refused one by one is dropped too: in = out + dropped.
         return RelayStatus(
-            publisher.shown_url, received=sink.received, published=publisher.published,
-            delivered=publisher.delivered, queued=len(queue), buffer=queue.limit,
-            dropped=queue.dropped, pending=publisher.pending, upstream=upstream.snapshot(),
-            downstream=publisher.state, upstream_lost=upstream.lost,
-            downstream_lost=publisher.reconnects, downgraded=publisher.downgraded)
+            down.target, received=sink.received, published=down.published,
+            delivered=down.delivered, queued=len(queue), buffer=queue.limit,
+            dropped=queue.dropped + down.rejected, pending=down.pending,
+            upstream=upstream.snapshot(), downstream=down.state,
+            upstream_lost=upstream.lost, downstream_lost=down.reconnects,
+            downgraded=down.downgraded)
 
     summaries = Summaries(snapshot, env.warn)
 
     def after_flush() -> None:
-        publisher.check()
+        target.check()
         if not live:
             summaries.maybe_write()
 
@@ -167,23 +174,17 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
         from ..recording import Tee
 
         output = Tee(sink, recorder)
-    publisher.start()
+    target.start()
     count, timeout = opts.output.count, opts.output.timeout
     started = time.monotonic()
     try:
-        if not publisher.wait_ready(timeout):
+        if not target.wait_ready(timeout):
             # --timeout ends the relay whatever step it is in: here the target was
             # still being reached (a hostile one can take its whole connect timeout).
             raise CountNotReached(count, 0, timeout) if count else Finished("timeout")
     except BaseException:
-        publisher.close(0)
+        target.close(0)
         raise
-    from .probe import start_check
-
-    # Does the broker keep topics as published (RabbitMQ turns '.' into '/')? Said once.
-    start_check(publisher.options, publisher.shown_url,
-                [feed.topic for plan in found for feed in plan.feeds], warn=warn,
-                log=options.log)
     try:
         # --timeout counts from the start, the wait for the target included.
         limits = Limits(count, None if timeout is None else
@@ -203,7 +204,7 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
         # Whole, whatever stopped the relay: a SIGTERM that comes now waits for it.
         with signals.deferred():
             try:
-                publisher.close(DRAIN_SECONDS)
+                target.close(DRAIN_SECONDS)
             finally:
                 try:
                     if recorder is not None:

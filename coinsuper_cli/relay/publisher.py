@@ -128,6 +128,14 @@ class Publisher:
         """Messages taken from the queue and not yet acknowledged."""
         return len(self._in_flight) + len(self._resend) + len(self._unsent)
 
+    def status(self):
+        """Its counts and state now, as the relay's target protocol gives them."""
+        from .target import TargetStatus
+
+        return TargetStatus(self.shown_url, state=self.state, published=self.published,
+                            delivered=self.delivered, pending=self.pending,
+                            reconnects=self.reconnects, downgraded=self.downgraded)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="coinsuper-relay-publisher",
                                         daemon=True)

@@ -17,11 +17,13 @@ OVERHEAD = 150
 
 
 class Outgoing(NamedTuple):
-    """One message to publish: on `topic`, `payload` as it is, retained or not."""
+    """One message to publish: on `topic`, `payload` as it is, retained or not, and
+    when it was received (ns since the epoch; a Redis target writes it as `recv_ns`)."""
 
     topic: str
     payload: bytes
     retain: bool
+    recv_ns: int = 0
 
 
 def size(item: Outgoing) -> int:

@@ -64,7 +64,7 @@ class RelaySink(Sink):
         feed = message.feed
         retain = RETAINED[feed.channel]
         self.received += 1
-        self._pending.append(Outgoing(feed.topic, message.payload, retain))
+        self._pending.append(Outgoing(feed.topic, message.payload, retain, message.recv_ns))
         if not self.normalized:
             return
         try:
@@ -80,7 +80,8 @@ class RelaySink(Sink):
         if self._derive is not None and feed.topic in self._derive_topics:
             records = records + self._derive(records, recv_ms)
         self._pending.extend(
-            Outgoing(normalized_topic(record), record_json(record, recv_ms).encode(), retain)
+            Outgoing(normalized_topic(record), record_json(record, recv_ms).encode(), retain,
+                     message.recv_ns)
             for record in records)
 
     def skipped(self, message: Message, problem: str) -> None:  # never parsed by the pump
