@@ -205,6 +205,24 @@ def test_a_late_joiner_gets_the_retained_book_depth_candle_and_trades_at_once(
     assert result.returncode == 0 and json.loads(result.stdout)["channel"] == "book"
 
 
+@pytest.mark.parametrize("keepalive", [0, 7])
+def test_keepalive_reaches_the_target_and_0_means_none(broker, tmp_path, keepalive):
+    # MQTT 3.1.1 §3.1.2.10: a keepalive of 0 turns the mechanism off, as it does for the
+    # streams; the relay's target connection once took 0 for 60. Mosquitto says what
+    # each client's CONNECT asked for: "as CLIENT_ID (p2, c1, kN)".
+    relay = Relay(tmp_path, ["BTC_USD", "--channels", "trade", "--sandbox", "--to",
+                             broker.tcp_url, "--keepalive", str(keepalive), "--timeout",
+                             "2"])
+    assert relay.wait() == 0, relay.log
+    # The publisher's own client id: the topic check connects too, always with 0.
+    client = re.search(r"connecting as client (\w+)", relay.log)[1]
+    asked = []
+    wait_until(lambda: asked.extend(re.findall(
+        rf"as {client} \(p\d, c\d, k(\d+)\)", broker.log.read_text())) or asked, 10,
+        "mosquitto's line on the relay's connection")
+    assert asked == [str(keepalive)]
+
+
 def test_relay_markets_feeds_a_board_through_the_broker_and_publishes_its_tickers(
         broker, tmp_path):
     """--markets relays each symbol's day candle and depth, so that `coinsuper markets
