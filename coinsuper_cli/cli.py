@@ -173,7 +173,7 @@ STREAM_OPTIONS = (
     click.option("--qos", type=click.IntRange(0, 2), default=0, show_default=True,
                  help="Subscription QoS."),
     click.option("--keepalive", type=click.IntRange(0, 65535), default=60,
-                 show_default=True, help="MQTT keepalive in seconds (PINGREQ)."),
+                 show_default=True, help="MQTT keepalive in seconds (PINGREQ); 0: none."),
     click.option("--email", envvar="COINSUPER_EMAIL", callback=checked(exchange.validate_email),
                  help="[env: COINSUPER_EMAIL]"),
     click.option("--access-key", envvar="COINSUPER_ACCESS_KEY",
