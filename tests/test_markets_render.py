@@ -7,7 +7,9 @@ from functools import partial
 
 from rich.console import Console
 
-from coinsuper_cli.live.board import FLASH_MS, BoardTable, HoldingsTable
+from coinsuper_cli.live.board import (FLASH_MS, BoardScreen, BoardSnapshot, BoardTable,
+                                      HoldingsTable)
+from coinsuper_cli.live.status_line import Status
 from coinsuper_cli.markets.alerts import parse_alert
 from coinsuper_cli.markets.board import BoardState, prices, reduce_board
 from coinsuper_cli.markets.portfolio import Lot, summarize, value_assets, value_lots
@@ -72,3 +74,12 @@ def test_holdings_name_what_has_no_price_and_lots_show_gain():
     lots = partial(value_lots, (Lot("BTC_USD", D("1"), D("6000")),), "USD")
     lines = text(HoldingsTable(summarize(lots, prices(rows), {}, {}), title="lots"))
     assert any("▲ +600.50 USD" in line for line in lines)  # the lot's gain
+
+
+def test_the_screen_without_a_holdings_pane_leaves_its_space_blank():
+    snapshot = BoardSnapshot(board(), BoardView(), Status("ws://x/mqtt", False, ("subscribed",)))
+    console = Console(file=io.StringIO(), width=80, height=24, color_system=None)
+    console.print(BoardScreen(snapshot, now_ms=10_000, now=0.0), height=24)
+    lines = console.file.getvalue().splitlines()
+    assert not any("Layout" in line or "╭" in line for line in lines)
+    assert lines[-2].startswith("sort change")

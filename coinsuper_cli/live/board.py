@@ -200,7 +200,9 @@ class BoardScreen:
             parts.append(Layout(HoldingsTable(snap.holdings, title=snap.holdings_title),
                                 name="holdings"))
         else:
-            parts.append(Layout(Text(""), name="rest"))
+            # Not Text(""): an empty Text is falsy, and Layout draws its placeholder
+            # box ("Layout(name='rest')") in place of a falsy renderable.
+            parts.append(Layout(Text(" "), name="rest"))
         hint = Text(status_hint(snap.view), style=LABEL)
         fired = fired_text(snap.board)
         if fired:
