@@ -86,7 +86,8 @@ def test_lines_reach_a_pipe_as_they_arrive(mosquitto):
     try:
         for i in range(3):
             mosquitto.publish(topic, payload("kline.json").replace(b"6616.45", f"{i}.5".encode()))
-            line = streamer.process.stdout.readline()  # blocks until this line is flushed
+            # Its next line, flushed at once: failing after 20 s rather than hanging.
+            line = read_until(streamer.process, streamer.process.stdout, b"\n")[-1]
             assert json.loads(line)["close"] == f"{i}.5"
             assert streamer.process.poll() is None  # still streaming, not at exit
     finally:
