@@ -215,3 +215,33 @@ def test_no_redis_there_is_exit_4_in_one_line(tmp_path):
     err = result.stderr.decode()
     assert result.returncode == 4 and len(err.strip().splitlines()) == 1, err
     assert "relay target redis://127.0.0.1:" in err
+
+
+def test_a_redis_that_stops_reading_costs_the_queue_and_not_the_upstream(tmp_path):
+    """SIGSTOP: Redis accepts nothing more and answers nothing. The relay keeps
+    receiving, holds at most --buffer, gives up on the batch after its socket timeout
+    (10 s) and reconnects once Redis runs again (SIGCONT)."""
+    import signal
+
+    server = RedisServer(tmp_path)
+    try:
+        relay = Relay(tmp_path, ["BTC_USD", "--sandbox", "--to", server.url, "--buffer",
+                                 "10", "--timeout", "25"])
+        wait_until(lambda: " connected\n" in relay.log, 15, "the relay's connection")
+        wait_until(lambda: len(recorded(relay.record)) >= 3, 10, "messages before the stop")
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            stopped = len(recorded(relay.record))
+            wait_until(lambda: "lost (" in relay.log, 20, "the write to time out")
+            # The exchange side never waited for Redis.
+            assert len(recorded(relay.record)) >= stopped + 10, relay.log
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        wait_until(lambda: relay.log.count(" connected\n") >= 2, 20, "the relay's reconnect")
+        assert relay.wait(timeout=40) == 0, relay.log
+    finally:
+        server.stop()
+    summary, want = relay.summary(), recorded(relay.record)
+    assert "Timeout" in relay.log or "timed out" in relay.log, relay.log
+    assert summary["in"] == len(want) == summary["out"] + summary["dropped"], relay.log
+    assert summary["dropped"] > 0
