@@ -90,3 +90,31 @@ def test_the_parser_wrapper_turns_pushes_into_board_records():
     out = parse(b"{}")
     assert [r.channel for r in out] == ["ticker", "alert"]
     assert parse(b"{}") == [] and board.state.rows["BTC_USD"].kline_ms == 42
+
+
+def test_numbers_out_of_any_markets_range_are_a_payload_error_and_change_nothing():
+    import pytest
+
+    from coinsuper_cli.errors import PayloadError
+
+    state, _ = reduce_board(BoardState.start(["BTC_USD"]), [kline(), depth()], 1)
+    for bad in ([kline(close="1" + "0" * 40)], [kline(open_="1E-999999")],
+                [depth(bid="1E+999999")], [kline(), depth(ask="-1" + "0" * 30)]):
+        with pytest.raises(PayloadError, match="out of any market's range"):
+            reduce_board(state, bad, 2)
+    # the largest and smallest accepted still make a ticker, without overflow
+    _, out = reduce_board(state, [kline(close="1E+20", open_="1E-20")], 3)
+    assert D("1E+41") < out[0].change_pct < D("1E+43")
+
+
+def test_the_parser_wrapper_skips_an_out_of_range_push_as_the_pump_skips_bad_payloads():
+    import pytest
+
+    from coinsuper_cli.errors import PayloadError
+
+    board = BoardParser(BoardState.start(["BTC_USD"]), clock_ms=lambda: 1)
+    parse = board.wrap(lambda payload: [depth(), kline(close=payload.decode())])
+    assert [r.channel for r in parse(b"6600.50")] == ["ticker"]
+    with pytest.raises(PayloadError):
+        parse(b"1" + b"0" * 30)
+    assert [r.last for r in parse(b"6601.00")] == [D("6601.00")]  # and it goes on

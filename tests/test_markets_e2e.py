@@ -144,3 +144,26 @@ def test_replay_markets_refuses_what_does_not_apply(tmp_path, args, says):
     result = run_coinsuper(["replay", str(path), *args])
     err = result.stderr.decode()
     assert result.returncode == 2 and says in err and err.count("\n") == 1, err
+
+
+def test_a_number_out_of_any_markets_range_is_skipped_with_a_line_not_a_bug(mosquitto):
+    """A broker's kline with a last of 1 and 40 zeros, or 1e-999999: the board's ratios
+    would overflow; the push is skipped as any unreadable payload is, and the board goes
+    on."""
+    from conftest import SAMPLES, Streamer, read_until
+
+    env = "exchange_ha_prod_hk/api/ws/v1/market/"
+    streamer = Streamer(["markets", "BTC_USD", "--url", mosquitto.tcp_url, "--count", "1",
+                         "--format", "jsonl"])
+    for _ in range(2):  # the day candle's connection and the depth's
+        read_until(streamer.process, streamer.process.stderr, b"subscribed (granted", 10)
+    good = (SAMPLES / "kline.json").read_bytes()
+    mosquitto.publish(env + "depth/BTC_USD", (SAMPLES / "depth.json").read_bytes())
+    for hostile in (good.replace(b'"6616.45"', b'"1' + b"0" * 40 + b'"'),
+                    good.replace(b'"6616.40"', b"1e-999999", 1)):
+        mosquitto.publish(env + "kline/BTC_USD/86400000", hostile)
+    mosquitto.publish(env + "kline/BTC_USD/86400000", good)
+    code, out, err = streamer.finish()
+    assert code == 0, err
+    assert json.loads(out)["last"] == "6616.45"
+    assert err.count("out of any market's range") == 2 and "a bug" not in err

@@ -109,6 +109,38 @@ def test_normalized_adds_each_record_once_on_its_own_topic():
     assert len(warnings) == 1 and sink.unreadable == 1
 
 
+def test_derived_records_are_published_and_a_failing_derivation_loses_nothing_else():
+    """relay --markets --normalized: what `derive` makes of a message's records is
+    published after them; when it refuses them (a number out of any market's range)
+    the payload and its own records still go, and it is counted."""
+    from decimal import Decimal
+
+    from coinsuper_cli.errors import PayloadError
+    from coinsuper_cli.records import Ticker
+
+    seen = []
+    one = Decimal(1)
+    tick = Ticker("BTC_USD", 1, one, one, one, one, one, one, one, one, one, one)
+
+    def derive(records, recv_ms):
+        seen.append(recv_ms)
+        if len(seen) == 2:
+            raise PayloadError("a best price 1e+40 is out of any market's range")
+        return [tick]
+
+    queue = RelayQueue(100)
+    warnings: list[str] = []
+    sink = RelaySink(queue, normalized=True, warn=warnings.append, derive=derive,
+                     derive_topics=frozenset({TRADES}))
+    pump(ListSource([[message(TRADES, TRADE_PUSH), message(TRADES, TRADE_PUSH)]]), sink)
+    out = queue.take(100)
+    assert [o.topic for o in out if not o.topic.startswith("coinsuper/")] == [TRADES] * 2
+    assert any(o.topic == "coinsuper/v1/trade/BTC_USD" for o in out)
+    assert [o.topic for o in out].count("coinsuper/v1/ticker/BTC_USD") == 1
+    assert seen == [RECV_NS // 1_000_000] * 2 and sink.unreadable == 1
+    assert len(warnings) == 1 and "out of any market's range" in warnings[0]
+
+
 def test_normalized_topics_of_private_records_and_hostile_names():
     class Asset:
         channel, currency = "asset", "BTC"

@@ -17,8 +17,8 @@ from functools import partial
 from rich.console import Console
 from rich.live import Live
 
-from ..errors import CountNotReached, Finished
-from ..markets.board import BoardState, prices, reduce_board
+from ..errors import CountNotReached, Finished, PayloadError
+from ..markets.board import BoardState, check_range, prices, reduce_board
 from ..markets.portfolio import Lot, Summary, summarize, value_assets, value_lots
 from ..markets.view import BoardView, on_key, split_keys, visible
 from ..plans import ConnectionPlan
@@ -30,6 +30,7 @@ from .board import BoardScreen, BoardSnapshot
 from .dashboard import Dashboard
 from .model import LiveModel
 
+MAX_CURRENCIES = 1_000  # balances kept: an account holds tens; the pushes name them
 BELL = "\a"  # rung when an alert fires: the terminal's own way to get attention
 
 
@@ -44,12 +45,22 @@ class BoardModel(LiveModel):
         self.totals: dict[str, object] = {}
 
     def apply(self, feed, records: list, recv_ms: int) -> None:
-        if feed.channel == "asset":
-            for asset in records:
-                self.totals[asset.currency] = asset.total
-        else:
-            self.board, _ = reduce_board(self.board, records, recv_ms)
+        try:
+            if feed.channel == "asset":
+                for asset in records:
+                    self._balance(asset.currency, asset.total)
+            else:
+                self.board, _ = reduce_board(self.board, records, recv_ms)
+        except PayloadError as error:  # a number out of any market's range
+            self.skipped += 1
+            self.note = f"skipped a message on {feed.topic}: {error}"
+            return
         self.records += len(records)
+
+    def _balance(self, currency: str, total) -> None:
+        check_range((total,), f"the balance of {currency}")
+        if currency in self.totals or len(self.totals) < MAX_CURRENCIES:
+            self.totals[currency] = total
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 
+from ..errors import PayloadError
 from ..records import AlertRecord, Depth, Kline, Record, Ticker
 from .alerts import Alert, evaluate
 
@@ -16,6 +17,11 @@ SPARK_POINTS = 24  # last prices kept per row for its sparkline
 CHANGE_PLACES = Decimal("0.01")  # change_pct: percent, two places
 SPREAD_PLACES = Decimal("0.001")  # spread_pct: percent of the mid, three places
 _HUNDRED = Decimal(100)
+# The numbers a board accepts (prices, volumes, balances), and the digits its ratios are
+# worked out in: a ratio of two such numbers times 100 has at most 43 digits before the
+# point, and quantize needs them all.
+SMALLEST, LARGEST = Decimal("1e-20"), Decimal("1e20")
+CONTEXT = Context(prec=80)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +46,29 @@ class Row:
     first: Decimal | None = None
 
 
+def check_range(numbers: Iterable[Decimal], what: str) -> None:
+    """PayloadError for a number no market has: the parsers take any finite decimal
+    (`1e-999999` included), and the board's ratios and values must neither overflow
+    nor lose a digit. Within these bounds every product and ratio it makes fits in
+    CONTEXT's digits."""
+    for number in numbers:
+        if number and not SMALLEST <= abs(number) <= LARGEST:
+            raise PayloadError(f"{what} {number:.6g} is out of any market's range")
+
+
 def apply(row: Row, record: Record, recv_ms: int) -> Row:
-    """The row after one kline or depth record of its market."""
+    """The row after one kline or depth record of its market; PayloadError for one
+    whose numbers are out of range."""
     if isinstance(record, Kline):
+        check_range((record.open, record.high, record.low, record.close, record.volume),
+                    "a day candle's number")
         prices = row.prices
         if not prices or prices[-1] != record.close:
             prices = (prices + (record.close,))[-SPARK_POINTS:]
         return replace(row, kline=record, kline_ms=recv_ms, prices=prices,
                        first=record.close if row.first is None else row.first)
     if isinstance(record, Depth):
+        check_range((record.best_bid, record.best_ask), "a best price")
         return replace(row, bid=record.best_bid, ask=record.best_ask, depth_ms=recv_ms)
     return row
 
@@ -60,8 +80,9 @@ def ticker(row: Row) -> Ticker | None:
     if kline is None or bid is None or ask is None:
         return None
     change = kline.close - kline.open
-    change_pct = (change * _HUNDRED / kline.open).quantize(CHANGE_PLACES) if kline.open \
-        else Decimal(0).quantize(CHANGE_PLACES)
+    with localcontext(CONTEXT):
+        change_pct = (change * _HUNDRED / kline.open).quantize(CHANGE_PLACES) \
+            if kline.open else Decimal(0).quantize(CHANGE_PLACES)
     return Ticker(kline.symbol, kline.ts, kline.close, kline.open, kline.high, kline.low,
                   kline.volume, change, change_pct, bid, ask, ask - bid)
 
@@ -81,7 +102,8 @@ def spread_pct(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
     """The spread as a percent of the mid price; None while unknown or meaningless."""
     if bid is None or ask is None or bid + ask <= 0:
         return None
-    return ((ask - bid) * 2 * _HUNDRED / (ask + bid)).quantize(SPREAD_PLACES)
+    with localcontext(CONTEXT):
+        return ((ask - bid) * 2 * _HUNDRED / (ask + bid)).quantize(SPREAD_PLACES)
 
 
 def alert_values(row: Row, tick: Ticker | None) -> dict[str, Decimal | None]:

@@ -70,19 +70,25 @@ class RelaySink(Sink):
         try:
             records = feed.parse(message.payload)
         except PayloadError as error:
-            # The payload itself went on, as received; only its records cannot.
-            self.unreadable += 1
-            if self._warn and self.unreadable == 1:
-                self._warn(f"no normalized records for a message on {feed.topic}: {error} "
-                           "(its payload was relayed; further ones are counted)")
+            self._unreadable(feed.topic, error)
             return
         recv_ms = message.recv_ms
         if self._derive is not None and feed.topic in self._derive_topics:
-            records = records + self._derive(records, recv_ms)
+            try:
+                records = records + self._derive(records, recv_ms)
+            except PayloadError as error:  # a number out of any market's range
+                self._unreadable(feed.topic, error)
         self._pending.extend(
             Outgoing(normalized_topic(record), record_json(record, recv_ms).encode(), retain,
                      message.recv_ns)
             for record in records)
+
+    def _unreadable(self, topic: str, error: PayloadError) -> None:
+        # The payload itself went on, as received; only its records cannot.
+        self.unreadable += 1
+        if self._warn and self.unreadable == 1:
+            self._warn(f"no normalized records for a message on {topic}: {error} "
+                       "(its payload was relayed; further ones are counted)")
 
     def skipped(self, message: Message, problem: str) -> None:  # never parsed by the pump
         self.write(message, None)
