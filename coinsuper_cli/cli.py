@@ -494,7 +494,7 @@ def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
                         "streams, for many consumers.")
 @symbols_argument
 @click.option("--to", "to", required=True, metavar="URL", envvar="COINSUPER_RELAY_TO",
-              callback=checked(_lazy(".relay.target", "check_target_url")),
+              callback=checked(_lazy(".relay.registry", "check_target_url")),
               help="The target: an MQTT broker (mqtt://, mqtts://, ws:// or wss://, with "
                    "USER:PASSWORD@ if it wants them) or Redis (redis[s]://[:PASSWORD@]HOST"
                    "[:PORT][/DB]: a stream per topic); prefer the environment for "

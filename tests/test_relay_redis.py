@@ -245,3 +245,28 @@ def test_a_redis_that_stops_reading_costs_the_queue_and_not_the_upstream(tmp_pat
     assert "Timeout" in relay.log or "timed out" in relay.log, relay.log
     assert summary["in"] == len(want) == summary["out"] + summary["dropped"], relay.log
     assert summary["dropped"] > 0
+
+
+def test_an_entry_redis_refuses_is_named_once_and_counted_the_rest_go(redis_server):
+    """A key of another type under a topic's name: WRONGTYPE for its entries only."""
+    from coinsuper_cli.relay.queue import Outgoing, RelayQueue
+    from coinsuper_cli.relay.redis_target import RedisTarget
+    from coinsuper_cli.relay.target import TargetSettings
+
+    client = redis_server.client()
+    client.set("taken", b"a string")
+    queue = RelayQueue(100)
+    warnings: list[str] = []
+    target = RedisTarget(queue, TargetSettings(redis_server.url, warn=warnings.append))
+    target.start()
+    assert target.wait_ready(10)
+    queue.put_many([Outgoing("taken", b"1", True, 1), Outgoing("free", b"2", True, 2),
+                    Outgoing("taken", b"3", True, 3)])
+    wait_until(lambda: target.status().published + target.status().rejected == 3, 10,
+               "the batch")
+    target.close(1)
+    status = target.status()
+    assert (status.published, status.rejected, status.state) == (1, 2, "closed")
+    assert len(warnings) == 1 and "refused XADD to taken: WRONGTYPE" in warnings[0]
+    assert client.xrange("free")[0][1] == {b"topic": b"free", b"payload": b"2",
+                                           b"recv_ns": b"2"}

@@ -1,7 +1,8 @@
-"""The relay's target protocol (relay/target.py): the command drives any target through
-start, wait_ready, check, close and status only, so a fake target registered under its
-own scheme relays the sandbox in this process; the registry chooses by --to's scheme;
-the MQTT publisher answers status() as the protocol says."""
+"""The relay's target protocol (relay/target.py) and registry (relay/registry.py): the
+command drives any target through start, wait_ready, check, close and status only, so
+a fake target registered under its own scheme relays the sandbox in this process; the
+registry chooses by --to's scheme; the MQTT publisher answers status() as the protocol
+says."""
 from __future__ import annotations
 
 import base64
@@ -12,9 +13,10 @@ import pytest
 
 from coinsuper_cli.cli import main
 from coinsuper_cli.errors import ConnectFailed, UsageError
-from coinsuper_cli.relay import target as targets
+from coinsuper_cli.relay import registry as targets
 from coinsuper_cli.relay.queue import RelayQueue
-from coinsuper_cli.relay.target import TargetKind, TargetSettings, TargetStatus
+from coinsuper_cli.relay.registry import TargetKind
+from coinsuper_cli.relay.target import TargetSettings, TargetStatus
 
 
 class FakeTarget:

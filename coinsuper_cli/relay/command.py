@@ -1,6 +1,6 @@
 # `coinsuper relay`, without Click: plan the upstream connections as the streaming
 # commands do (one per public topic, one for the private channels), connect the target
-# (relay/target.py: an MQTT broker or Redis streams, by --to's scheme), then pump the
+# (relay/registry.py: an MQTT broker or Redis streams, by --to's scheme), then pump the
 # runner's messages into the queue until --count, --timeout or Ctrl-C, and publish
 # what is still queued before leaving. The target is driven only through its protocol.
 from __future__ import annotations
@@ -87,7 +87,8 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
     """Plan, then print the plan (`topics relay`) or relay until told to stop."""
     live = check_output(opts.output, env.stdout_isatty)
     wanted = relay.wanted()
-    from .target import TargetSettings, check_target, describe_target
+    from .registry import check_target, describe_target
+    from .target import TargetSettings
 
     settings = TargetSettings(relay.to, qos=relay.to_qos, max_len=relay.max_len)
     check_target(settings)  # bad usage before anything starts
@@ -117,7 +118,8 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
     from ..stream import Limits, pump
     from ..transport import split_credentials
     from .sink import RelaySink
-    from .target import TargetSettings, open_target
+    from .registry import open_target
+    from .target import TargetSettings
 
     notes = deque([""], maxlen=1)  # on a terminal, warnings and log lines go to the view
     warn = notes.append if live else env.warn
