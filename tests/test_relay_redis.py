@@ -270,3 +270,34 @@ def test_an_entry_redis_refuses_is_named_once_and_counted_the_rest_go(redis_serv
     assert len(warnings) == 1 and "refused XADD to taken: WRONGTYPE" in warnings[0]
     assert client.xrange("free")[0][1] == {b"topic": b"free", b"payload": b"2",
                                            b"recv_ns": b"2"}
+
+
+def test_rediss_verifies_the_servers_certificate_against_cafile(tmp_path):
+    import trustme
+
+    ca = trustme.CA()
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(
+        str(tmp_path / "server.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    (tmp_path / "bad.pem").write_text("not a certificate\n")
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", str(tmp_path), "--tls-cert-file",
+         str(tmp_path / "server.pem"), "--tls-key-file", str(tmp_path / "server.pem"),
+         "--tls-ca-cert-file", str(tmp_path / "ca.pem"), "--tls-auth-clients", "no"],
+        stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, alive=lambda: server.poll() is None)
+        url = f"rediss://127.0.0.1:{port}"
+        for extra, code, says in (
+                (["--cafile", str(tmp_path / "ca.pem")], 0, "dropped 0"),
+                ([], 4, "certificate verify failed"),
+                (["--cafile", str(tmp_path / "bad.pem")], 2, "bad.pem")):
+            result = run_coinsuper(["relay", "BTC_USD", "--sandbox", "--to", url,
+                                    "--channels", "trade", "--timeout", "2", *extra],
+                                   timeout=30)
+            err = result.stderr.decode()
+            assert result.returncode == code and says in err, (extra, err)
+    finally:
+        stop_process(server)

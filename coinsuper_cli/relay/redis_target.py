@@ -95,6 +95,9 @@ class RedisTarget:
         self.settings = settings
         self.max_len = settings.max_len or DEFAULT_MAX_LEN
         self.shown_url = redact_url(settings.url)
+        if urlsplit(settings.url).scheme == "rediss":
+            # redis-py opens the files at each connect; a bad one is bad usage, now.
+            settings.tls.context()
         self.stopping = threading.Event()
         self.ready = threading.Event()  # first connection made, or given up
         self.state = "connecting"
