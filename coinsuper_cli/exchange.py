@@ -63,7 +63,9 @@ def validate_currency(text: str) -> str:
     """A currency code as symbols spell it (`usd` -> `USD`)."""
     code = text.strip().upper()
     if not _SYMBOL_PART.fullmatch(code):
-        raise InvalidArgument(f"malformed currency {text!r}: expected a code like USD or BTC")
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise InvalidArgument(f"malformed currency {shown!r}: expected a code like USD or "
+                              "BTC")
     return code
 
 

@@ -405,6 +405,8 @@ def gap_text(gap_ns: int, wait: float, max_gap: float | None, *, skip: str = "")
 
 def _duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
+    if seconds < 10:  # --max-gap 0.5 waits half a second, not "0 s"
+        return f"{seconds:.2g} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:

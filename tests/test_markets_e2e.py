@@ -95,10 +95,10 @@ def test_the_plan_is_a_day_candle_and_depth_a_market():
     (["--alert", "BTC_USD>\x1b[2J"], "--alert"),
     (["--alert", "XRP_BTC>1"], "not on the board"),
     (["--only-alerts"], "--only-alerts: there is no alert"),
-    (["--format", "raw"], "--format raw does not apply to markets"),
+    (["--format", "raw"], "--format raw does not apply to the markets board"),
     (["--quote", "U/SD"], "--quote"),
     (["--quote", ""], "--quote"),
-    (["--alert", "BTC_USD>1", "--format", "csv"], "--format csv takes one channel"),
+    (["--alert", "BTC_USD>1", "--format", "csv"], "add --only-alerts, or use jsonl"),
     (["--fields", "symbol,nope"], "--fields: no key 'nope'"),
     (["BTC/USD/X"], "malformed symbol"),
 ])
@@ -135,7 +135,7 @@ def test_a_recording_of_markets_replays_byte_for_byte_into_the_board(tmp_path):
     (["--alert", "BTC_USD>1"], "--alert: goes with --markets"),
     (["--only-alerts"], "--only-alerts: goes with --markets"),
     (["--markets", "--channel", "trade"], "leave out --channel"),
-    (["--markets", "--format", "raw"], "--format raw does not apply to replay --markets"),
+    (["--markets", "--format", "raw"], "--format raw does not apply to the markets board"),
     (["--markets", "--alert", "BTC_USD>>1"], "--alert"),
 ])
 def test_replay_markets_refuses_what_does_not_apply(tmp_path, args, says):

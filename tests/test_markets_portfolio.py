@@ -46,7 +46,7 @@ def test_lots_give_value_cost_and_gain_in_the_quote():
 
 def test_config_lots_are_checked_naming_the_entry():
     lots = parse_lots([{"symbol": "btc/usd", "quantity": 0.5, "unit_cost": "6000.10"}],
-                      where="config.toml")
+                      where="config.toml: lots")
     assert lots == (Lot("BTC_USD", D("0.5"), D("6000.10")),)
     for bad, says in (
             ({"symbol": "BTC_USD", "quantity": 1}, "exactly symbol, quantity and unit_cost"),
@@ -60,11 +60,11 @@ def test_config_lots_are_checked_naming_the_entry():
             ({"symbol": "BTC_USD", "quantity": 1, "unit_cost": 1e21}, "unit_cost must have"),
             ({"symbol": "BTC_USD", "quantity": "1e-21", "unit_cost": 1}, "20 places"),
     ):
-        with pytest.raises(UsageError, match="config.toml: lots entry 1") as error:
-            parse_lots([bad], where="config.toml")
+        with pytest.raises(UsageError, match="config.toml: lots: entry 1") as error:
+            parse_lots([bad], where="config.toml: lots")
         assert says in str(error.value)
     with pytest.raises(UsageError, match=r"list of tables"):
-        parse_lots({"symbol": "BTC_USD"}, where="config.toml")
+        parse_lots({"symbol": "BTC_USD"}, where="config.toml: lots")
 
 
 def test_the_summary_says_the_change_since_start_and_open_only_when_comparable():

@@ -122,3 +122,27 @@ def test_the_holdings_total_is_the_sum_of_the_values_at_the_prices_shown(board):
 
 def _order(lines: list[str]) -> list[str]:
     return [m[1] for line in lines if (m := ROW.match(line))]
+
+
+def test_a_recording_of_markets_replays_into_the_board_in_recorded_time(board, tmp_path):
+    from conftest import run_coinsuper
+
+    path = tmp_path / "markets.jsonl"
+    recorded = run_coinsuper(["markets", "--sandbox", "--count", "15", "--format", "jsonl",
+                              "--record", str(path)])
+    assert recorded.returncode == 0, recorded.stderr
+    directory = tmp_path / "replay"
+    directory.mkdir()
+    pane = Pane(directory, ["replay", str(path), "--markets", "--speed", "4"], 80, 24,
+                linger=True)
+    try:
+        lines = pane.wait_for(lambda lines: len(board_rows(lines)) >= 3, 20,
+                              "the replayed board")
+        assert " REPLAY " in lines[-1] and "space pause" in lines[-2]
+        assert not any(line.rstrip().endswith("stale") for line in lines)  # recorded time
+        pane.send(" ")
+        pane.wait_for(lambda lines: "REPLAY paused" in lines[-1], 5, "the pause")
+        pane.send("q")
+        assert pane.exit_status() == 0
+    finally:
+        pane.close()

@@ -101,7 +101,7 @@ def test_sandbox_replay_with_max_gap_goes_on_and_says_the_gap(gap):
         stop_process(process)
         process.stderr.close()
     assert any("the recording ended after 2 messages" in line for line in lines), lines
-    assert any("silent for 3.0 h here: waiting 0 s" in line and "capped by --max-gap" in line
+    assert any("silent for 3.0 h here: waiting 0.5 s" in line and "capped by --max-gap" in line
                for line in lines), lines
 
 

@@ -191,7 +191,7 @@ def _dashboard(snapshot, now: float) -> Dashboard:
     return Dashboard(snapshot, now_ms=now_ms, now=now)
 
 
-def _on_replay_key(key: str, replay) -> bool:
+def on_replay_key(key: str, replay) -> bool:
     """Space pauses or resumes a replay, + doubles its speed, - halves it, n ends the
     wait for the next message."""
     if key == " ":
@@ -226,7 +226,7 @@ def _loop(live: Live, console: Console, keys, model: LiveModel, lock: threading.
         typed = keys.read(FRAME_SECONDS)
         if "q" in typed.lower() or (quit is not None and quit.is_set()):
             return True
-        if replay is not None and any([_on_replay_key(key, replay) for key in typed]):
+        if replay is not None and any([on_replay_key(key, replay) for key in typed]):
             with lock:
                 model.replay = pace_text(replay)
             receiver.changed.set()

@@ -167,12 +167,13 @@ class BoardSnapshot:
     holdings_title: str = ""
 
 
-def status_hint(view: BoardView) -> str:
+def status_hint(view: BoardView, *, replay: bool = False) -> str:
     if view.typing:
         return f"filter: {view.filter}_  (Enter keeps, Esc clears)"
     arrow = DOWN if view.descending else UP
     shown = f"  filter: {view.filter}" if view.filter else ""
-    return f"sort {view.sort} {arrow}{shown}  s/S sort  / filter  Enter watch"
+    keys = "space pause  +/- speed" if replay else "Enter watch"
+    return f"sort {view.sort} {arrow}{shown}  s/S sort  / filter  {keys}"
 
 
 def fired_text(board: BoardState) -> str:
@@ -203,7 +204,7 @@ class BoardScreen:
             # Not Text(""): an empty Text is falsy, and Layout draws its placeholder
             # box ("Layout(name='rest')") in place of a falsy renderable.
             parts.append(Layout(Text(" "), name="rest"))
-        hint = Text(status_hint(snap.view), style=LABEL)
+        hint = Text(status_hint(snap.view, replay=bool(snap.status.replay)), style=LABEL)
         fired = fired_text(snap.board)
         if fired:
             hint.append("  " + fired, style=WARNING)

@@ -25,7 +25,8 @@ from ..plans import ConnectionPlan
 from ..runner import RunOptions
 from ..stream import Limits, Source
 from ..transport import redact_url
-from .app import FRAME_SECONDS, TICK_SECONDS, Receiver, full_screen
+from .app import (FRAME_SECONDS, TICK_SECONDS, Receiver, full_screen, on_replay_key,
+                  pace_text)
 from .board import BoardScreen, BoardSnapshot
 from .dashboard import Dashboard
 from .model import LiveModel
@@ -88,7 +89,7 @@ Watch = Callable[[str], tuple[list[ConnectionPlan], Callable[[RunOptions], Sourc
 
 def run_board(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Source],
               options: RunOptions, board: BoardState, *, watch: Watch | None,
-              holdings: Holdings | None = None, sandbox: bool = False,
+              holdings: Holdings | None = None, sandbox: bool = False, replay=None,
               verbose: bool = False, limits: Limits = Limits(),
               console: Console | None = None, stdin=None, record=None) -> None:
     """The board until q, Ctrl-C, --timeout or a failure; raises what ended it, but q.
@@ -98,17 +99,21 @@ def run_board(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], So
         watch: the plans and source of the watch screen of a market, for Enter; None
             for none (a replay).
         holdings: what the holdings pane values, or None for no pane.
+        replay: the Recording played, if it is one: the board lives in recorded time
+            (stale rows, the alert mark), and space, + and - pace it as in replay's view.
     """
     console = console or Console()
     lock = threading.Lock()
     model = BoardModel(plans, board, url=redact_url(plans[0].url), sandbox=sandbox)
+    if replay is not None:
+        model.replay = pace_text(replay)
     receiver = Receiver(source_for, model, lock, options, verbose=verbose, limits=limits,
                         record=record)
     with full_screen(console, stdin, receiver) as (live, keys, signalled):
         quit_by_key = _Loop(live, console, keys, model, lock, receiver, holdings,
                             watch and partial(_open_watch, watch, options, sandbox,
                                               verbose),
-                            signalled).run()
+                            signalled, replay).run()
     if receiver.error is not None and not quit_by_key:
         if isinstance(receiver.error, (Finished, CountNotReached)):
             with lock:  # the last frame, on the normal screen
@@ -128,10 +133,14 @@ def _open_watch(watch: Watch, options: RunOptions, sandbox: bool, verbose: bool,
 
 def _screen(model: BoardModel, view: BoardView, holdings: Holdings | None,
             now: float) -> BoardScreen:
-    snapshot = BoardSnapshot(model.board, view, model.snapshot().status,
+    status = model.snapshot().status
+    snapshot = BoardSnapshot(model.board, view, status,
                              holdings.summary(model) if holdings else None,
                              holdings.title if holdings else "")
-    return BoardScreen(snapshot, now_ms=int(time.time() * 1000), now=now)
+    # A replay's board lives in recorded time: a row is stale, an alert fresh, by it.
+    now_ms = status.recorded_ms if status.replay and status.recorded_ms else \
+        int(time.time() * 1000)
+    return BoardScreen(snapshot, now_ms=now_ms, now=now)
 
 
 class _Loop:
@@ -139,10 +148,12 @@ class _Loop:
 
     def __init__(self, live: Live, console: Console, keys, model: BoardModel,
                  lock: threading.Lock, receiver: Receiver, holdings: Holdings | None,
-                 open_watch: Callable[[str], tuple] | None, quit: threading.Event) -> None:
+                 open_watch: Callable[[str], tuple] | None, quit: threading.Event,
+                 replay=None) -> None:
         self.live, self.console, self.keys = live, console, keys
         self.model, self.lock, self.receiver = model, lock, receiver
         self.holdings, self.open_watch, self.quit = holdings, open_watch, quit
+        self.replay = replay
         self.view = BoardView()
         self.watching: tuple | None = None  # (model, lock, receiver) of the watch screen
         self.rung = 0  # alerts that had fired at the last bell
@@ -191,6 +202,12 @@ class _Loop:
             self.console.file.flush()
 
     def _on_key(self, key: str) -> None:
+        replay = self.replay
+        if replay is not None and not self.view.typing and on_replay_key(key, replay):
+            with self.lock:
+                self.model.replay = pace_text(replay)
+            self.receiver.changed.set()
+            return
         with self.lock:
             rows = visible(self.model.board.rows, self.view)
         before = self.view

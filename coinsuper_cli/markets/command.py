@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .. import core, exchange
 from ..core import Environment, StreamOptions, Wanted
 from ..errors import UsageError
-from ..output_options import choose_format, resolve
+from ..output_options import TABLES, choose_format, resolve
 from .alerts import Alert, check_symbols, parse_alert
 from .board import BoardParser, BoardState
 from .portfolio import Lot
@@ -63,6 +63,33 @@ def output_channels(alerts: tuple[Alert, ...], only_alerts: bool) -> tuple[str, 
     return ("ticker", "alert") if alerts else ("ticker",)
 
 
+def is_day_candle(feed) -> bool:
+    """Whether a feed carries a market's day candle: what the board reads of kline."""
+    return feed.channel == "kline" and feed.topic.endswith(f"/{DAY_MS}")
+
+
+def board_output(output_options, fmt: str, alerts: tuple[Alert, ...], only_alerts: bool):
+    """The output of the board's records, checked: raw cannot be (a ticker is made of
+    two channels), --only-alerts is for pipes, and it keeps only the alerts."""
+    if fmt == "raw":
+        raise UsageError("--format raw does not apply to the markets board: it writes "
+                         "ticker and alert records, made from two channels; use jsonl, "
+                         "csv, tsv or --template")
+    if fmt == "live":
+        if only_alerts:
+            raise UsageError("--only-alerts applies in a pipe: the board shows every "
+                             "market")
+        return resolve(output_options, WANTED, fmt)
+    if fmt in TABLES and alerts and not only_alerts:
+        raise UsageError(f"--format {fmt} takes one kind of record, and with --alert the "
+                         "board writes tickers and alerts: add --only-alerts, or use jsonl")
+    output = resolve(output_options, output_channels(alerts, only_alerts), fmt)
+    if only_alerts:
+        output = dataclasses.replace(output, limits=dataclasses.replace(
+            output.limits, keep=_and(output.limits.keep, _is_alert)))
+    return output
+
+
 def markets(env: Environment, opts: StreamOptions, markets: MarketsOptions, *,
             dry_run: bool = False) -> None:
     """Plan, then print the plan (`topics markets`), draw the board or write records."""
@@ -77,14 +104,7 @@ def markets(env: Environment, opts: StreamOptions, markets: MarketsOptions, *,
         core.stream(env, opts, wanted, dry_run=True)
         return
     fmt = choose_format(opts.output, env.stdout_isatty)
-    if fmt == "raw":
-        raise UsageError("--format raw does not apply to markets: it writes ticker and "
-                         "alert records, made from several channels; use jsonl, csv, tsv "
-                         "or --template")
-    names = output_channels(alerts, markets.only_alerts)
-    if fmt == "live" and markets.only_alerts:
-        raise UsageError("--only-alerts applies in a pipe: the board shows every market")
-    output = resolve(opts.output, WANTED if fmt == "live" else names, fmt)
+    output = board_output(opts.output, fmt, alerts, markets.only_alerts)
     board = BoardState.start(symbols, alerts)
     sandbox = core.start_sandbox(opts, env) if opts.sandbox else None
     try:
@@ -98,9 +118,6 @@ def markets(env: Environment, opts: StreamOptions, markets: MarketsOptions, *,
         found = [dataclasses.replace(plan, feeds=tuple(
             dataclasses.replace(feed, parse=parser.wrap(feed.parse)) for feed in plan.feeds))
             for plan in found]
-        if markets.only_alerts:
-            output = dataclasses.replace(output, limits=dataclasses.replace(
-                output.limits, keep=_and(output.limits.keep, _is_alert)))
         core.run_plans(env, opts, output, found)
     finally:
         if sandbox is not None:
@@ -167,10 +184,8 @@ def replay(env: Environment, opts, markets: MarketsOptions) -> None:
     from ..runner import RunOptions
 
     fmt = choose_format(opts.output, env.stdout_isatty)
-    if fmt == "raw":
-        raise UsageError("--format raw does not apply to replay --markets: it writes "
-                         "ticker and alert records; use jsonl, csv, tsv or --template")
     alerts = tuple(parse_alert(text) for text in markets.alerts)
+    output = board_output(opts.output, fmt, alerts, markets.only_alerts)
     speed = opts.speed
     if speed == 0:  # the default: the recorded pace on a terminal, at once in a pipe
         speed = 1.0 if fmt == "live" else None
@@ -180,7 +195,7 @@ def replay(env: Environment, opts, markets: MarketsOptions) -> None:
     board = BoardParser(BoardState.start((), alerts), lambda: time.time_ns() // 1_000_000)
 
     def day_and_depth(feed):
-        if feed.channel == "kline" and not feed.topic.endswith(f"/{DAY_MS}"):
+        if feed.channel == "kline" and not is_day_candle(feed):
             return None  # a candle of another interval is not the day's
         if fmt == "live":
             return feed  # the board's model folds the records itself
@@ -196,17 +211,13 @@ def replay(env: Environment, opts, markets: MarketsOptions) -> None:
             raise UsageError("nothing to replay: the recording holds no day candle or "
                              "depth (record `coinsuper markets` with --record)")
         symbols = tuple(dict.fromkeys(feed.symbol for feed in feeds))
+
         def source_for(run_options: RunOptions):
             recording.warn = run_options.warn  # the board's status line
             return recording
         run_board([ConnectionPlan("replay:" + paths[0], lambda: None, feeds)],
-                  source_for, RunOptions(warn=env.warn),
-                  BoardState.start(symbols, alerts), watch=None, stdin=env.stdin,
-                  limits=resolve(opts.output, WANTED, fmt).limits)
+                  source_for, RunOptions(warn=env.warn), BoardState.start(symbols, alerts),
+                  watch=None, replay=recording, stdin=env.stdin, limits=output.limits)
         return
-    output = resolve(opts.output, output_channels(alerts, markets.only_alerts), fmt)
-    if markets.only_alerts:
-        output = dataclasses.replace(output, limits=dataclasses.replace(
-            output.limits, keep=_and(output.limits.keep, _is_alert)))
     core.play(env, output, lambda run_options: recording, RunOptions(warn=env.warn), [],
               verbose=opts.verbose)

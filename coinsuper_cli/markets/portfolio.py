@@ -143,7 +143,7 @@ def parse_lots(items: object, *, where: str) -> tuple[Lot, ...]:
         raise UsageError(f"{where}: lots must be a list of tables ([[lots]])")
     lots = []
     for number, item in enumerate(items, 1):
-        entry = f"{where}: lots entry {number}"
+        entry = f"{where}: entry {number}"
         if not isinstance(item, dict) or set(item) != {"symbol", "quantity", "unit_cost"}:
             raise UsageError(f"{entry} must have exactly symbol, quantity and unit_cost")
         if not isinstance(item["symbol"], str):

@@ -161,14 +161,12 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
     derive, derive_topics = None, frozenset()
     if relay.markets and relay.normalized:  # the board's tickers, on coinsuper/v1/ticker/
         from ..markets.board import BoardParser, BoardState
-        from ..markets.command import DAY_MS
+        from ..markets.command import is_day_candle
 
         board = BoardParser(BoardState.start(relay.symbols), lambda: 0)
         derive = board.fold
-        derive_topics = frozenset(
-            feed.topic for plan in found for feed in plan.feeds
-            if feed.channel == "depth" or feed.topic.endswith(f"/kline/{feed.symbol}/"
-                                                              f"{DAY_MS}"))
+        derive_topics = frozenset(feed.topic for plan in found for feed in plan.feeds
+                                  if feed.channel == "depth" or is_day_candle(feed))
     sink = RelaySink(queue, normalized=relay.normalized, warn=warn,
                      after_flush=after_flush, derive=derive, derive_topics=derive_topics)
     output = sink
