@@ -13,7 +13,7 @@ import socket
 import ssl
 import time
 from typing import Protocol
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from .errors import ConnectFailed, UsageError
 from .handshake import HandshakeFailed, HandshakeRefused, WebSocketRequest
@@ -94,27 +94,33 @@ def check_url(url: str) -> str:
                          "mqtts:// or mqtt://HOST[:PORT]")
     if not parts.hostname:
         raise UsageError(f"no host in broker URL {shown!r}: use {parts.scheme}://HOST[:PORT]")
-    if "[" in parts.netloc:
-        # What urlsplit itself checks from Python 3.11.4 on: a bracketed host is an IPv6
-        # address (RFC 3986 §3.2.2); before, `[zz]` or `[1.2.3.4]` went through.
-        try:
-            ipaddress.IPv6Address(parts.hostname.partition("%")[0])
-        except ValueError:
-            raise UsageError(f"bad host in broker URL {shown!r}: [{parts.hostname}] is "
-                             "not an IPv6 address") from None
+    check_host(parts, f"broker URL {shown!r}")
     try:
         bad_port = parts.port == 0  # nothing listens on port 0
     except ValueError:  # not digits, or over 65535
         bad_port = True
     if bad_port:
         raise UsageError(f"bad port in broker URL {shown!r}: give a number from 1 to 65535")
+    return parts.scheme + url[len(parts.scheme):]
+
+
+def check_host(parts: SplitResult, what: str) -> None:
+    """UsageError, naming `what` (the URL as shown), for a host no connection could be
+    opened to."""
+    if "[" in parts.netloc:
+        # What urlsplit itself checks from Python 3.11.4 on: a bracketed host is an IPv6
+        # address (RFC 3986 §3.2.2); before, `[zz]` or `[1.2.3.4]` went through.
+        try:
+            ipaddress.IPv6Address(parts.hostname.partition("%")[0])
+        except ValueError:
+            raise UsageError(f"bad host in {what}: [{parts.hostname}] is not an IPv6 "
+                             "address") from None
     try:
         # What socket.getaddrinfo does to a name; an empty or over-long label fails here,
         # as a UnicodeError that no connection error handler expects.
         parts.hostname.encode("idna")
     except UnicodeError:
-        raise UsageError(f"bad host name in broker URL {shown!r}") from None
-    return parts.scheme + url[len(parts.scheme):]
+        raise UsageError(f"bad host name in {what}") from None
 
 
 # -- transports -----------------------------------------------------------------------

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import random
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,10 +30,10 @@ from ..runner import Clock
 from ..tls import TLSOptions
 from ..transport import Transport, open_transport, redact_url, split_credentials
 from .queue import Outgoing, RelayQueue, fitting, size
+from .target import TargetStatus, TargetThread
 
 IDLE_WAIT = 0.1  # longest wait on an empty queue before the broker's side is read again
 ACK_WAIT = 0.25  # longest wait for acknowledgements when the in-flight window is full
-JOIN_UNCONNECTED = 0.5  # how long close waits for a thread still connecting
 SEND_BATCH = 500  # messages encoded into one write
 SEND_BATCH_BYTES = 1024 * 1024  # and bytes: the encoded write is a copy of its payloads
 
@@ -80,7 +78,7 @@ def random_client_id() -> str:
     return "csrelay" + secrets.token_hex(8)
 
 
-class Publisher:
+class Publisher(TargetThread):
     """Publishes the queue into the target broker until closed, reconnecting as needed.
 
     Args:
@@ -96,9 +94,11 @@ class Publisher:
                  uniform: Callable[[float, float], float] = random.uniform,
                  wait: Callable[[float], bool] | None = None,
                  client_id: str | None = None) -> None:
-        self.queue = queue
+        super().__init__(queue, redact_url(options.url), log=options.log,
+                         warn=options.warn,
+                         connected_join=max(2.0, options.connect_timeout))
+        self.thread_name = "coinsuper-relay-publisher"
         self.options = options
-        self.stopping = threading.Event()
         self._connect = connect
         self._clock = clock or Clock(sleep=self.stopping.wait)
         # Reconnects forever once connected; a first connection that fails is final.
@@ -106,20 +106,13 @@ class Publisher:
         self._wait = wait or queue.wait
         self.client_id = client_id or random_client_id()
         self.url, self._username, self._password = split_credentials(options.url)
-        self.shown_url = redact_url(options.url)
-        self.state = "connecting"
-        self.error: BaseException | None = None  # why it gave up, if it did
-        self.ready = threading.Event()  # first connection made, or given up
-        self.published = 0  # messages written to the broker
         self.delivered = 0  # messages the broker acknowledged (QoS 0: written)
-        self.reconnects = 0
         self.downgraded = False  # the broker answered QoS 2 with PUBACK: QoS 1 it is
         self._in_flight: dict[int, Outgoing] = {}  # this connection's, by packet id
         self._in_flight_bytes = 0
         self._resend: list[Outgoing] = []  # in flight at a cut: first on the next one
         self._unsent: list[Outgoing] = []  # a QoS 0 batch whose write failed
         self._connected = False  # this connection's CONNACK came
-        self._thread: threading.Thread | None = None
 
     # -- the outside world ------------------------------------------------------------
 
@@ -128,59 +121,13 @@ class Publisher:
         """Messages taken from the queue and not yet acknowledged."""
         return len(self._in_flight) + len(self._resend) + len(self._unsent)
 
-    def status(self):
+    def status(self) -> TargetStatus:
         """Its counts and state now, as the relay's target protocol gives them."""
-        from .target import TargetStatus
-
         return TargetStatus(self.shown_url, state=self.state, published=self.published,
                             delivered=self.delivered, pending=self.pending,
                             reconnects=self.reconnects, downgraded=self.downgraded)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="coinsuper-relay-publisher",
-                                        daemon=True)
-        self._thread.start()
-
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Until the first connection is made (True) or `timeout` seconds pass (False);
-        raises what made it fail."""
-        ready = self.ready.wait(timeout)
-        self.check()
-        return ready
-
-    def check(self) -> None:
-        """Raises the error that made the publisher give up, if it did."""
-        if self.error is not None:
-            raise self.error
-
-    def close(self, drain: float = 5.0, *, monotonic: Callable[[], float] = time.monotonic
-              ) -> None:
-        """Publishes what is still queued for up to `drain` seconds, then says goodbye."""
-        deadline = monotonic() + drain
-        thread = self._thread
-        while (thread is not None and thread.is_alive() and self.state == "connected"
-               and (len(self.queue) or self.pending) and monotonic() < deadline):
-            self.stopping.wait(0.01)
-        self.stopping.set()
-        self.queue.wake()
-        if thread is not None:
-            # Its goodbye is worth waiting for; a connect still under way (a target that
-            # trickles its handshake) is not: the thread is a daemon, and goes with us.
-            thread.join(timeout=max(2.0, self.options.connect_timeout)
-                        if self.state == "connected" else JOIN_UNCONNECTED)
-
     # -- the loop ---------------------------------------------------------------------
-
-    def _log(self, text: str) -> None:
-        if self.options.log:
-            self.options.log(text)
-
-    def _warn(self, text: str) -> None:
-        # Shown whether -v or not; once: -v's log writes where warnings go.
-        if self.options.warn:
-            self.options.warn(text)
-        else:
-            self._log(text)
 
     def _state(self, state: str, detail: str = "") -> None:
         self.state = state

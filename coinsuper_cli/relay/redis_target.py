@@ -10,16 +10,14 @@
 # fails the write after SOCKET_TIMEOUT, and the loss is handled like any other.
 from __future__ import annotations
 
-import ipaddress
-import threading
 import time
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConnectFailed, SignInRefused, UsageError
 from ..reconnect import GiveUp, Lost, ReconnectPolicy, ReconnectState
-from ..transport import redact_url
+from ..transport import check_host, redact_url
 from .queue import RelayQueue
-from .target import DEFAULT_MAX_LEN, TargetSettings, TargetStatus
+from .target import DEFAULT_MAX_LEN, TargetSettings, TargetStatus, TargetThread
 
 INSTALL = "pip install 'coinsuper[redis]'"
 DEFAULT_PORT = 6379
@@ -28,7 +26,6 @@ SEND_BATCH_BYTES = 1024 * 1024  # and bytes: the pipeline's encoded commands are
 IDLE_WAIT = 0.1  # longest wait on an empty queue before `stopping` is looked at again
 SOCKET_TIMEOUT = 10.0  # a read or write that takes longer: the connection is lost
 CONNECT_TIMEOUT = 10.0
-JOIN_UNCONNECTED = 0.5  # how long close waits for a thread still connecting
 SHAPE = "redis[s]://[[USER]:PASSWORD@]HOST[:PORT][/DB]"
 
 
@@ -54,16 +51,7 @@ def check_redis_url(url: str) -> str:
     if not (parts.path in ("", "/") or parts.path[1:].isdigit()):
         raise UsageError(f"bad database in redis URL {shown!r}: give /N, a number "
                          f"({SHAPE})")
-    if "[" in parts.netloc:
-        try:
-            ipaddress.IPv6Address(parts.hostname.partition("%")[0])
-        except ValueError:
-            raise UsageError(f"bad host in redis URL {shown!r}: [{parts.hostname}] is not "
-                             "an IPv6 address") from None
-    try:
-        parts.hostname.encode("idna")
-    except UnicodeError:
-        raise UsageError(f"bad host name in redis URL {shown!r}") from None
+    check_host(parts, f"redis URL {shown!r}")
     return scheme + url[len(parts.scheme):]
 
 
@@ -80,7 +68,7 @@ def check_settings(settings: TargetSettings) -> None:
         raise UsageError(f"--to redis:// needs the redis package: {INSTALL}") from None
 
 
-class RedisTarget:
+class RedisTarget(TargetThread):
     """Appends the queue's messages to Redis streams until closed (see the header).
 
     Args:
@@ -91,75 +79,39 @@ class RedisTarget:
 
     def __init__(self, queue: RelayQueue, settings: TargetSettings, *,
                  policy: ReconnectPolicy | None = None, client=None) -> None:
-        self.queue = queue
+        # A connected thread may be in a write, which its socket timeout bounds.
+        super().__init__(queue, redact_url(settings.url), log=settings.log,
+                         warn=settings.warn, connected_join=SOCKET_TIMEOUT + 1)
+        self.thread_name = "coinsuper-relay-redis"
         self.settings = settings
         self.max_len = settings.max_len or DEFAULT_MAX_LEN
-        self.shown_url = redact_url(settings.url)
         if urlsplit(settings.url).scheme == "rediss":
             # redis-py opens the files at each connect; a bad one is bad usage, now.
             settings.tls.context()
-        self.stopping = threading.Event()
-        self.ready = threading.Event()  # first connection made, or given up
-        self.state = "connecting"
-        self.error: BaseException | None = None
-        self.published = 0
-        self.reconnects = 0
         self.rejected = 0  # XADDs Redis refused one by one (a key of another type, OOM)
         self._policy = policy or ReconnectPolicy()
         self._make_client = client or self._client
         self._unsent: list = []  # a batch a lost connection cut: first on the next one
         self._got_going = False  # this connection answered PING
-        self._thread: threading.Thread | None = None
 
     # -- the target protocol ----------------------------------------------------------
 
     def status(self) -> TargetStatus:
         return TargetStatus(self.shown_url, state=self.state, published=self.published,
-                            delivered=self.published, pending=len(self._unsent),
+                            delivered=self.published, pending=self.pending,
                             reconnects=self.reconnects, rejected=self.rejected)
+
+    @property
+    def pending(self) -> int:
+        return len(self._unsent)
 
     def start(self) -> None:
         if self.settings.proxy:
             self._warn(f"relay: {self.shown_url} is reached directly: a Redis target does "
                        f"not go through the proxy {redact_url(self.settings.proxy)}")
-        self._thread = threading.Thread(target=self.run, name="coinsuper-relay-redis",
-                                        daemon=True)
-        self._thread.start()
-
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        ready = self.ready.wait(timeout)
-        self.check()
-        return ready
-
-    def check(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def close(self, drain: float = 5.0) -> None:
-        deadline = time.monotonic() + drain
-        thread = self._thread
-        while (thread is not None and thread.is_alive() and self.state == "connected"
-               and (len(self.queue) or self._unsent) and time.monotonic() < deadline):
-            self.stopping.wait(0.01)
-        self.stopping.set()
-        self.queue.wake()
-        if thread is not None:
-            # A batch being written may take its socket timeout; a connect under way is
-            # not worth waiting for: the thread is a daemon, and goes with us.
-            thread.join(timeout=SOCKET_TIMEOUT + 1 if self.state == "connected"
-                        else JOIN_UNCONNECTED)
+        super().start()
 
     # -- the loop ---------------------------------------------------------------------
-
-    def _log(self, text: str) -> None:
-        if self.settings.log:
-            self.settings.log(text)
-
-    def _warn(self, text: str) -> None:
-        if self.settings.warn:
-            self.settings.warn(text)
-        else:
-            self._log(text)
 
     def _client(self):
         import redis
