@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import shlex
+import signal
 import socket
 import ssl
 from collections.abc import Callable
@@ -57,9 +58,23 @@ async def _serve(config: SandboxConfig, announce: Callable[[str], None],
     # A signal raised inside the event loop would land in whichever callback runs, and
     # asyncio reports and drops any exception but KeyboardInterrupt there: so a stop
     # signal only ends the wait below, and is raised once the sandbox has stopped.
+    # Ctrl-C too, on every Python: 3.10's asyncio.run lets KeyboardInterrupt out of
+    # whichever task it hits, and then logs the tasks it cancels as failures (tracebacks
+    # on stderr); from 3.11 it cancels the main task instead.
     loop, signalled = asyncio.get_running_loop(), asyncio.Event()
+    interrupted: list[bool] = []
+
+    def on_sigint() -> None:
+        interrupted.append(True)
+        signalled.set()
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError, ValueError):  # not here: as before
+        pass
     with signals.deferred(hasten=lambda: loop.call_soon_threadsafe(signalled.set)):
         await _serve_until(signalled, config, announce, warn)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 async def _serve_until(signalled: asyncio.Event, config: SandboxConfig,
