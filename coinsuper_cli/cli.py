@@ -691,6 +691,40 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, max_ga
     replay_markets(app.env, options, MarketsOptions(alerts=alerts, only_alerts=only_alerts))
 
 
+@cli.command(short_help="Write recordings as tardis-format csv datasets, for analysis.")
+@click.argument("files", nargs=-1, required=True, metavar="REC...")
+@click.option("--out", required=True, metavar="DIR",
+              help="The folder the files go in (made if missing).")
+@click.option("--channel", "channel_names", callback=channels_option, metavar="NAME,...",
+              shell_complete=complete_channels,
+              help="Only these channels: trade, book, depth, kline.")
+@click.option("--symbol", "symbols", callback=symbols_option, metavar="SYMBOL,...",
+              shell_complete=complete_symbol_list, help="Only these symbols.")
+@click.option("--from", "start", callback=checked(_lazy(".times", "parse_time_ns")),
+              metavar="TIME", help="From this recorded time: ISO 8601 (UTC unless said) "
+                                   "or ms since the epoch.")
+@click.option("--to", "end", callback=checked(_lazy(".times", "parse_time_ns")),
+              metavar="TIME", help="Up to this recorded time.")
+@click.option("--overwrite", is_flag=True, help="Replace files that are there already.")
+@pass_app
+def export(app, files, out, channel_names, symbols, start, end, overwrite):
+    """Write recordings made with --record as the datasets analysis and backtesting
+    tools read: tardis-format csv, gzip, one file per data type, symbol and UTC day
+    (coinsuper_trades_2026-12-03_BTC_USD.csv.gz). Types: trades, quotes (book and depth
+    pushes), book_snapshot_5 and book_snapshot_15 (book pushes), candles (kline, each
+    candle as last seen before it closed). Timestamps are microseconds since the epoch;
+    decimals keep the exchange's digits. A file is complete under its name or absent."""
+    from .export import ExportOptions, export as run_export
+
+    if start is not None and end is not None and end <= start:
+        raise click.BadParameter("--to must come after --from", param_hint="--to")
+    done = run_export(ExportOptions(files, out, overwrite, channel_names, symbols or (),
+                                    start, end), warn=warn)
+    rows = sum(file.rows for file in done)
+    warn(f"exported {len(done)} file{'s' if len(done) != 1 else ''}, {rows:,} rows, into "
+         f"{out}")
+
+
 @cli.command(context_settings={"ignore_unknown_options": True,
                                "allow_interspersed_args": False})
 @click.argument("command", shell_complete=complete_streaming_commands)

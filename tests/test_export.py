@@ -1,0 +1,198 @@
+"""`coinsuper export`: a sandbox recording into tardis-format csv.gz files, each value
+equal, digit for digit, to what `replay` prints of it; one file per data type, symbol
+and UTC day; files complete under their names or absent; bad usage is exit 2."""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLES, run_coinsuper
+
+from coinsuper_cli.errors import UsageError
+from coinsuper_cli.export import COLUMNS, ExportOptions, export
+
+ENV = "exchange_ha_prod_hk/api/ws/v1/market/"
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("rec") / "watch.jsonl.gz"
+    result = run_coinsuper(["watch", "BTC_USD", "--sandbox", "--format", "jsonl",
+                            "--count", "300", "--record", str(path)], timeout=60)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def table(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", newline="") as text:
+        return list(csv.DictReader(text))
+
+
+def replayed(path: Path, channel: str) -> list[dict]:
+    result = run_coinsuper(["replay", str(path), "--channel", channel, "--format", "jsonl"])
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def exported(recorded, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("out")
+    result = run_coinsuper(["export", str(recorded), "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().startswith("coinsuper: exported 5 files, ")
+    return {path.name.split("_20")[0].removeprefix("coinsuper_"): path
+            for path in out.iterdir()}
+
+
+def test_the_files_are_named_and_headed_as_tardis_does(exported):
+    assert set(exported) == set(COLUMNS)
+    for kind, path in exported.items():
+        assert path.name.startswith(f"coinsuper_{kind}_20") and path.name.endswith(
+            "_BTC_USD.csv.gz")
+        with gzip.open(path, "rt", newline="") as text:
+            header = next(csv.reader(text))
+        assert tuple(header) == COLUMNS[kind]
+    assert COLUMNS["book_snapshot_5"][4:8] == ("asks[0].price", "asks[0].amount",
+                                               "bids[0].price", "bids[0].amount")
+
+
+def test_trades_equal_the_replay_digit_for_digit(recorded, exported):
+    rows = table(exported["trades"])
+    want = replayed(recorded, "trade")
+    assert len(rows) == len(want) > 0
+    for row, trade in zip(rows, want):
+        assert (row["exchange"], row["symbol"], row["id"]) == ("coinsuper", "BTC_USD", "")
+        assert int(row["timestamp"]) == trade["ts"] * 1000  # microseconds
+        assert int(row["local_timestamp"]) // 1000 == trade["recv"]
+        assert (row["side"], row["price"], row["amount"]) == (
+            trade["side"], trade["price"], trade["qty"])
+
+
+def test_book_snapshots_and_quotes_equal_the_books_levels(recorded, exported):
+    books = replayed(recorded, "book")
+    fifteen, five = table(exported["book_snapshot_15"]), table(exported["book_snapshot_5"])
+    assert len(fifteen) == len(five) == len(books) > 0
+    for row, short, book in zip(fifteen, five, books):
+        assert int(row["timestamp"]) == book["ts"] * 1000
+        for i in range(15):
+            for side in ("asks", "bids"):
+                level = book[side][i] if i < len(book[side]) else ["", ""]
+                assert [row[f"{side}[{i}].price"], row[f"{side}[{i}].amount"]] == level
+                if i < 5:
+                    assert short[f"{side}[{i}].price"] == level[0]
+    quotes = [q for q in table(exported["quotes"]) if q["timestamp"]]  # from the book
+    assert [(q["ask_price"], q["ask_amount"], q["bid_price"], q["bid_amount"])
+            for q in quotes] == [(b["asks"][0][0], b["asks"][0][1], b["bids"][0][0],
+                                  b["bids"][0][1]) for b in books]
+    depths = replayed(recorded, "depth")
+    from_depth = [q for q in table(exported["quotes"]) if not q["timestamp"]]
+    assert [(q["ask_price"], q["bid_price"], q["ask_amount"]) for q in from_depth] == [
+        (d["best_ask"], d["best_bid"], "") for d in depths]  # no amount: it sends none
+
+
+def test_each_closed_candle_once_as_last_seen(recorded, exported):
+    candles = table(exported["candles"])
+    pushes = replayed(recorded, "kline")
+    last = {}
+    for kline in pushes:
+        last[kline["ts"]] = kline
+    closed = sorted(last)[:-1]  # the recording's last candle was still open
+    assert [int(row["timestamp"]) // 1000 for row in candles] == closed
+    for row in candles:
+        kline = last[int(row["timestamp"]) // 1000]
+        assert [row[k] for k in ("interval", "open", "high", "low", "close", "volume")] == [
+            kline[k] for k in ("interval", "open", "high", "low", "close", "volume")]
+
+
+def write_recording(path: Path, lines: list[tuple[int, str, bytes]]) -> None:
+    out = [json.dumps({"recv_ns": lines[0][0], "event": "start", "format": 1})]
+    out += [json.dumps({"recv_ns": ns, "topic": topic, "payload": payload.decode()})
+            for ns, topic, payload in lines]
+    path.write_text("\n".join(out) + "\n")
+
+
+def test_a_recording_across_midnight_gives_a_file_for_each_utc_day(tmp_path):
+    trades = (SAMPLES / "tickers.json").read_bytes()
+    depth = (SAMPLES / "depth.json").read_bytes()
+    before, after = 1_796_255_999_000_000_000, 1_796_256_001_000_000_000  # 23:59:59, 00:00:01
+    rec = tmp_path / "midnight.jsonl"
+    write_recording(rec, [(before, ENV + "tickers/BTC_USD", trades),
+                          (before + 1, ENV + "depth/BTC_USD", depth),
+                          (after, ENV + "depth/BTC_USD", depth)])
+    out = tmp_path / "out"
+    done = export(ExportOptions((str(rec),), str(out)), warn=print)
+    names = sorted(path.name for path in out.iterdir())
+    assert names == ["coinsuper_quotes_2026-12-02_BTC_USD.csv.gz",
+                     "coinsuper_quotes_2026-12-03_BTC_USD.csv.gz",
+                     "coinsuper_trades_2026-12-02_BTC_USD.csv.gz"]
+    assert sum(file.rows for file in done) == len(json.loads(trades)) + 2
+
+
+def test_an_existing_file_is_refused_unless_overwrite_and_nothing_half_stays(tmp_path):
+    rec = tmp_path / "r.jsonl"
+    write_recording(rec, [(1_796_255_999_000_000_000, ENV + "tickers/BTC_USD",
+                           (SAMPLES / "tickers.json").read_bytes()),
+                          (1_796_255_999_000_000_001, ENV + "depth/BTC_USD",
+                           (SAMPLES / "depth.json").read_bytes())])
+    out = tmp_path / "out"
+    out.mkdir()
+    there = out / "coinsuper_quotes_2026-12-02_BTC_USD.csv.gz"
+    there.write_bytes(b"mine")
+    result = run_coinsuper(["export", str(rec), "--out", str(out)])
+    err = result.stderr.decode()
+    assert result.returncode == 2 and "exists: give --overwrite" in err, err
+    # the trades file begun before the refusal is gone; no temporary file is left
+    assert sorted(p.name for p in out.iterdir()) == [there.name]
+    assert there.read_bytes() == b"mine"
+    result = run_coinsuper(["export", str(rec), "--out", str(out), "--overwrite"])
+    assert result.returncode == 0, result.stderr
+    assert len(table(there)) == 1 and len(list(out.iterdir())) == 2
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--channel", "order"], "--channel order: export writes the market channels"),
+    (["--from", "2026-12-03", "--to", "2026-12-02"], "--to must come after --from"),
+    (["--out", "/dev/null/x"], "--out /dev/null/x"),
+])
+def test_bad_usage_is_exit_2_in_one_line(tmp_path, args, says):
+    rec = tmp_path / "r.jsonl"
+    write_recording(rec, [(1, ENV + "depth/BTC_USD", (SAMPLES / "depth.json").read_bytes())])
+    base = ["export", str(rec)] + ([] if "--out" in args else ["--out", str(tmp_path / "o")])
+    result = run_coinsuper(base + args)
+    err = result.stderr.decode()
+    assert result.returncode == 2 and says in err and err.count("\n") == 1, err
+
+
+def test_a_file_that_is_not_a_recording_is_exit_2_and_writes_nothing(tmp_path):
+    bad = tmp_path / "capture.txt"
+    bad.write_text("exchange_ha_prod_hk/api/ws/v1/market/depth/BTC_USD {}\n")
+    out = tmp_path / "out"
+    result = run_coinsuper(["export", str(bad), "--out", str(out)])
+    assert result.returncode == 2 and b"not a recording" in result.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_an_export_cut_short_leaves_no_file_under_a_final_name(tmp_path, monkeypatch):
+    from coinsuper_cli import export as module
+
+    rec = tmp_path / "r.jsonl"
+    write_recording(rec, [(1_796_255_999_000_000_000 + i, ENV + "depth/BTC_USD",
+                           (SAMPLES / "depth.json").read_bytes()) for i in range(5)])
+    calls, original = [], module.rows
+
+    def failing(record, local_us):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C in the middle
+        return original(record, local_us)
+    monkeypatch.setattr(module, "rows", failing)
+    with pytest.raises(KeyboardInterrupt):
+        export(ExportOptions((str(rec),), str(tmp_path / "out")), warn=print)
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(UsageError):
+        export(ExportOptions((str(tmp_path / "missing.jsonl"),), str(tmp_path / "o2")),
+               warn=print)
