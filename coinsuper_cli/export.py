@@ -269,6 +269,10 @@ def export(opts: ExportOptions, *, warn: Callable[[str], None]) -> list[_File]:
     from .replay import Recording, Selection, expand
     from .stream import pump
 
+    if not opts.out:
+        raise UsageError("--out: give the folder the files go in")
+    if os.path.exists(opts.out) and not os.path.isdir(opts.out):
+        raise UsageError(f"--out {printable(opts.out)}: not a folder")
     if not os.path.isdir(opts.out):
         try:
             os.makedirs(opts.out, exist_ok=True)

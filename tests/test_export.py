@@ -157,6 +157,8 @@ def test_an_existing_file_is_refused_unless_overwrite_and_nothing_half_stays(tmp
     (["--channel", "order"], "--channel order: export writes the market channels"),
     (["--from", "2026-12-03", "--to", "2026-12-02"], "--to must come after --from"),
     (["--out", "/dev/null/x"], "--out /dev/null/x"),
+    (["--out", "/dev/null"], "--out /dev/null: not a folder"),
+    (["--out", ""], "--out: give the folder"),
 ])
 def test_bad_usage_is_exit_2_in_one_line(tmp_path, args, says):
     rec = tmp_path / "r.jsonl"
