@@ -78,4 +78,7 @@ def test_a_flood_of_1_mb_pushes_into_a_target_that_never_acknowledges_stays_unde
     assert peak < 100 * 2**20, (peak, summary)
     received, dropped = (int(re.search(rf"{word} ([\d,]+)", summary)[1].replace(",", ""))
                          for word in ("in", "dropped"))
-    assert received == FLOOD and dropped > 0  # the oldest went, and were counted
+    # The peer's last send returns once the kernel holds it, so Ctrl-C may come while a
+    # few pushes still wait in the socket buffers (a few MB: a handful of pushes).
+    assert FLOOD - 16 <= received <= FLOOD, summary
+    assert dropped > 0  # the oldest went, and were counted
