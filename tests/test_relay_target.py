@@ -5,11 +5,10 @@ registry chooses by --to's scheme; the MQTT publisher answers status() as the pr
 says."""
 from __future__ import annotations
 
-import base64
-import json
 import threading
 
 import pytest
+from test_relay_e2e import recorded
 
 from coinsuper_cli.cli import main
 from coinsuper_cli.errors import ConnectFailed, UsageError
@@ -82,15 +81,6 @@ def fake(monkeypatch):
     return opened
 
 
-def recorded(path) -> list[tuple[str, bytes, int]]:
-    out = []
-    for line in path.read_text().splitlines():
-        obj = json.loads(line)
-        if "topic" in obj:
-            data = (obj["payload"].encode() if "payload" in obj
-                    else base64.b64decode(obj["payload_b64"]))
-            out.append((obj["topic"], data))
-    return out
 
 
 def test_the_command_drives_a_fake_target_through_the_protocol_only(fake, tmp_path, capsys):
