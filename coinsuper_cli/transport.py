@@ -82,9 +82,7 @@ def check_url(url: str) -> str:
     """The broker URL with its scheme in lower case; UsageError (one line, no password)
     for anything a connection could not be opened to."""
     shown = redact_url(url)
-    if not all("!" <= char <= "~" for char in url):
-        raise UsageError(f"broker URL {shown!r} holds a space, a control character or a "
-                         "non-ASCII character (percent-encode it; xn-- for a domain name)")
+    check_characters(url, f"broker URL {shown!r}")
     try:
         parts = urlsplit(url)
     except ValueError as error:  # an unclosed or bad [IPv6] literal
@@ -102,6 +100,14 @@ def check_url(url: str) -> str:
     if bad_port:
         raise UsageError(f"bad port in broker URL {shown!r}: give a number from 1 to 65535")
     return parts.scheme + url[len(parts.scheme):]
+
+
+def check_characters(url: str, what: str) -> None:
+    """UsageError, naming `what` (the URL as shown), for a character no URL holds
+    unencoded."""
+    if not all("!" <= char <= "~" for char in url):
+        raise UsageError(f"{what} holds a space, a control character or a non-ASCII "
+                         "character (percent-encode it; xn-- for a domain name)")
 
 
 def check_host(parts: SplitResult, what: str) -> None:

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import ConnectFailed, SignInRefused, UsageError
 from ..reconnect import GiveUp, Lost, ReconnectPolicy, ReconnectState
-from ..transport import check_host, redact_url
+from ..transport import check_characters, check_host, redact_url
 from .queue import RelayQueue
 from .target import DEFAULT_MAX_LEN, TargetSettings, TargetStatus, TargetThread
 
@@ -33,9 +33,7 @@ def check_redis_url(url: str) -> str:
     """The Redis URL with its scheme in lower case; UsageError (one line, no password)
     for any other shape than SHAPE."""
     shown = redact_url(url)
-    if not all("!" <= char <= "~" for char in url):
-        raise UsageError(f"redis URL {shown!r} holds a space, a control character or a "
-                         "non-ASCII character (percent-encode it)")
+    check_characters(url, f"redis URL {shown!r}")
     try:
         parts = urlsplit(url)
         port = parts.port
