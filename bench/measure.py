@@ -238,7 +238,7 @@ def time_to_first_line(command: list[str], timeout: float = 30) -> float:
 
 def imports_rich(args: list[str]) -> bool:
     """Whether running coinsuper with these arguments imports rich."""
-    probe = ("import sys\nfrom coinsuper_cli.cli import main\nmain(sys.argv[1:])\n"
+    probe = ("import sys\nfrom coinsuper_cli.cli.main import main\nmain(sys.argv[1:])\n"
              "print(any(m == 'rich' or m.startswith('rich.') for m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
                             timeout=60)

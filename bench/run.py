@@ -135,9 +135,9 @@ def replay_rows(workdir: Path, args) -> list[str]:
     import shutil
     import subprocess
 
-    from coinsuper_cli.channels import feed_of
-    from coinsuper_cli.recording import Recorder
-    from coinsuper_cli.stream import Message
+    from coinsuper_cli.api.channels import feed_of
+    from coinsuper_cli.api.stream import Message
+    from coinsuper_cli.recordings.writer import Recorder
 
     if not shutil.which("jq"):
         return ["| replay | not measured: jq is not installed | | |"]
@@ -238,8 +238,9 @@ def board_row(args) -> str:
     import re
     import subprocess
 
-    from coinsuper_cli.exchange import MARKETS
     from loopback import stop_process
+
+    from coinsuper_cli.api.exchange import MARKETS
 
     sandbox = subprocess.Popen([coinsuper_command(), "sandbox", "--ws-port", "0",
                                 "--tcp-port", "0", "--symbols", ",".join(MARKETS)],

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from coinsuper_cli import channels
+from coinsuper_cli.api import channels
 
 CACHE = Path(tempfile.gettempdir()) / "coinsuper-bench"
 SYMBOL = "BTC_USD"
@@ -29,7 +29,7 @@ class Workload:
     Args:
         name: "trades" or "depth".
         command: the coinsuper command that subscribes to it.
-        channel: the exchange channel (its name in coinsuper_cli.channels).
+        channel: the exchange channel (its name in coinsuper_cli.api.channels).
         base: the distinct payloads of one lap.
         records: jsonl records printed for each payload of a lap (trades: new trades).
         shift_laps: rewrite timestamps per lap (trades), or repeat payloads as they are.

@@ -7,14 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from coinsuper_cli.channels import Feed
+from coinsuper_cli.api.channels import Feed
+from coinsuper_cli.api.exchange import public_sign_in
 from coinsuper_cli.errors import ConnectFailed
-from coinsuper_cli.exchange import public_sign_in
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import ConnAck, Connect, Publish, SubAck, Subscribe
-from coinsuper_cli.plans import ConnectionPlan
-from coinsuper_cli.runner import Clock
-from coinsuper_cli.transport import ConnectionClosed
+from coinsuper_cli.net.plans import ConnectionPlan
+from coinsuper_cli.net.runner import Clock
+from coinsuper_cli.net.transport import ConnectionClosed
 
 
 class FakeClock:

@@ -3,7 +3,7 @@ warning line each, naming where the URL can come from instead; none when it came
 there, or holds no password. Run through `topics`, which connects nowhere."""
 import pytest
 
-from coinsuper_cli.cli import main
+from coinsuper_cli.cli.main import main
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,13 @@ from decimal import Decimal
 import pytest
 from rich.console import Console
 
-from coinsuper_cli import channels
-from coinsuper_cli.channels import UnknownChannel
+from coinsuper_cli.api import channels
+from coinsuper_cli.api.channels import UnknownChannel
+from coinsuper_cli.api.records import Trade
 from coinsuper_cli.live import views
 from coinsuper_cli.live.dashboard import Dashboard
 from coinsuper_cli.live.model import LiveModel
-from coinsuper_cli.plans import Target, public_plan
-from coinsuper_cli.records import Trade
+from coinsuper_cli.net.plans import Target, public_plan
 from coinsuper_cli.sandbox.topics import TopicRef
 
 ENV = "exchange_ha_prod_hk"

@@ -3,9 +3,9 @@ import hashlib
 
 import pytest
 
-from coinsuper_cli.cli import main
-from coinsuper_cli.errors import ConnectFailed, ExitStatus, Finished, SignInRefused, \
-    SubscriptionRefused, UsageError, exit_status
+from coinsuper_cli.cli.main import main
+from coinsuper_cli.errors import (ConnectFailed, ExitStatus, Finished, SignInRefused,
+                                  SubscriptionRefused, UsageError, exit_status)
 from coinsuper_cli.mqtt.errors import ConnectionRefused, MalformedPacket
 
 
@@ -121,7 +121,7 @@ def test_exit_status_map(error, status):
 
 
 def test_a_bug_exits_1_with_one_line_and_no_traceback(capsys, monkeypatch):
-    import coinsuper_cli.core as core
+    import coinsuper_cli.cli.core as core
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("oops")
@@ -135,7 +135,7 @@ def test_a_bug_exits_1_with_one_line_and_no_traceback(capsys, monkeypatch):
 
 
 def test_ctrl_c_exits_130(capsys, monkeypatch):
-    import coinsuper_cli.core as core
+    import coinsuper_cli.cli.core as core
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -159,8 +159,8 @@ def test_start_up_imports_no_network_or_drawing_code():
     import subprocess
     import sys
 
-    code = ("import sys, coinsuper_cli.cli; "
-            "heavy = {'ssl', 'rich', 'websocket', 'coinsuper_cli.runner', 'coinsuper_cli.plans'}"
+    code = ("import sys, coinsuper_cli.cli.main; "
+            "heavy = {'ssl', 'rich', 'websocket', 'coinsuper_cli.net.runner', 'coinsuper_cli.net.plans'}"
             " & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -228,7 +228,7 @@ def test_a_secret_key_that_is_not_utf8_is_a_usage_error(capsys, monkeypatch):
 
 
 def test_every_shared_option_is_a_field_of_the_options_values():
-    from coinsuper_cli.cli import OUTPUT_FIELDS, STREAM_FIELDS, replay, trades
+    from coinsuper_cli.cli.main import OUTPUT_FIELDS, STREAM_FIELDS, replay, trades
 
     # --config and --profile are not values a command gets: they fill in the others.
     names = {p.name for p in trades.params if p.expose_value} - {"symbols"}
@@ -237,7 +237,7 @@ def test_every_shared_option_is_a_field_of_the_options_values():
 
 
 def test_the_command_line_a_recording_keeps_has_no_secret():
-    from coinsuper_cli.cli import public_command
+    from coinsuper_cli.cli.main import public_command
 
     argv = ["orders", "--secret-key", "TOPSECRET", "--access-key", "ACCESSKEY123456",
             "--secret-key=TOPSECRET2", "--access-key=ACCESSKEY654321", "--url",

@@ -15,7 +15,7 @@ from test_proxy import mqtt_connect as connect_through
 
 from coinsuper_cli.errors import ConnectFailed, UsageError
 from coinsuper_cli.mqtt.packets import ConnAck
-from coinsuper_cli.tls import CertificateRefused, TLSOptions, check_cert, check_key
+from coinsuper_cli.net.tls import CertificateRefused, TLSOptions, check_cert, check_key
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,12 @@ import click
 import pytest
 from click.shell_completion import BashComplete, ShellComplete
 
-from coinsuper_cli import completion, exchange
-from coinsuper_cli.channels import CHANNELS, PUBLIC
-from coinsuper_cli.completion import (complete_channels, complete_intervals,
-                                      complete_public_channels, complete_steps,
-                                      complete_symbol_list, complete_symbols, script)
+from coinsuper_cli.api import exchange
+from coinsuper_cli.api.channels import CHANNELS, PUBLIC
+from coinsuper_cli.cli import completion
+from coinsuper_cli.cli.completion import (complete_channels, complete_intervals,
+                                          complete_public_channels, complete_steps,
+                                          complete_symbol_list, complete_symbols, script)
 
 
 def symbols_callback(ctx, param, values):

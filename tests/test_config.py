@@ -11,9 +11,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from coinsuper_cli import config
-from coinsuper_cli.cli import config_callback
-from coinsuper_cli.config import ConfigError, Setting, describe, load, run_secret_command
+from coinsuper_cli.cli import config
+from coinsuper_cli.cli.config import (ConfigError, Setting, describe, load,
+                                      run_secret_command)
+from coinsuper_cli.cli.main import config_callback
 
 SECRET = "s3cr3t-VALUE-never-shown"
 

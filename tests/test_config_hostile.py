@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import EMPTY_CONFIG_HOME, clean_env, coinsuper_command
 
-from coinsuper_cli import config
-from coinsuper_cli.cli import main
-from coinsuper_cli.config import ConfigError, load, run_secret_command
+from coinsuper_cli.cli import config
+from coinsuper_cli.cli.config import ConfigError, load, run_secret_command
+from coinsuper_cli.cli.main import main
 
 
 def refused_secret(argv, **kwargs) -> tuple[str, float]:
@@ -34,7 +34,7 @@ def test_endless_output_is_refused_at_once_in_flat_memory():
     # The peak is VmHWM, this process's own: ru_maxrss would count the pytest worker
     # that forked it (Linux keeps the forked copy's high-water mark across exec).
     code = ("import re\n"
-            "from coinsuper_cli.config import ConfigError, run_secret_command\n"
+            "from coinsuper_cli.cli.config import ConfigError, run_secret_command\n"
             "try:\n"
             "    run_secret_command(['yes'], timeout=5)\n"
             "except ConfigError as error:\n"
@@ -213,7 +213,7 @@ def test_a_50_mb_file_is_refused_without_reading_it(tmp_path):
 
 def test_tomllib_running_out_of_stack_is_a_config_error(tmp_path, monkeypatch):
     """Should a shape get past toml_shape, the RecursionError is still exit 2."""
-    from coinsuper_cli import toml_shape
+    from coinsuper_cli.cli import toml_shape
 
     monkeypatch.setattr(toml_shape, "MAX_DEPTH", 10**9)
     path = write_bytes(tmp_path, nested("[", "]", 20_000))

@@ -4,8 +4,8 @@ import hashlib
 
 import pytest
 
-from coinsuper_cli import exchange
-from coinsuper_cli.exchange import InvalidArgument
+from coinsuper_cli.api import exchange
+from coinsuper_cli.api.exchange import InvalidArgument
 
 
 def md5(text: str) -> str:

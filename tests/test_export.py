@@ -13,7 +13,7 @@ import pytest
 from conftest import SAMPLES, run_coinsuper
 
 from coinsuper_cli.errors import UsageError
-from coinsuper_cli.export import COLUMNS, ExportOptions, export
+from coinsuper_cli.recordings.export import COLUMNS, ExportOptions, export
 
 ENV = "exchange_ha_prod_hk/api/ws/v1/market/"
 
@@ -191,7 +191,7 @@ def test_a_file_that_is_not_a_recording_is_exit_2_and_writes_nothing(tmp_path):
 
 
 def test_an_export_cut_short_leaves_no_file_under_a_final_name(tmp_path, monkeypatch):
-    from coinsuper_cli import export as module
+    from coinsuper_cli.recordings import export as module
 
     rec = tmp_path / "r.jsonl"
     write_recording(rec, [(1_796_255_999_000_000_000 + i, ENV + "depth/BTC_USD",

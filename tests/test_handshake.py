@@ -8,10 +8,9 @@ import hashlib
 
 import pytest
 
-from coinsuper_cli.handshake import (
-    MAX_HEAD, MAX_LINE, HandshakeFailed, HandshakeRefused, Response, ResponseHead,
-    WebSocketRequest, connect_request,
-)
+from coinsuper_cli.net.handshake import (MAX_HEAD, MAX_LINE, HandshakeFailed,
+                                         HandshakeRefused, Response, ResponseHead,
+                                         WebSocketRequest, connect_request)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

@@ -20,8 +20,8 @@ from test_proxy import Tinyproxy
 from coinsuper_cli.errors import ConnectFailed
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import ConnAck, Connect
-from coinsuper_cli.tls import TLSOptions
-from coinsuper_cli.transport import open_transport
+from coinsuper_cli.net.tls import TLSOptions
+from coinsuper_cli.net.transport import open_transport
 
 SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n"

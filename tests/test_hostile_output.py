@@ -9,24 +9,23 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import clean_env, run_coinsuper
 from fakes import FakeClock, FakeNetwork, FakeTransport, publishes
 from peer import ScriptedPeer
 from rich.console import Console
 from test_live_terminal import Pane
 
-from coinsuper_cli.channels import Feed, new_parser
-from coinsuper_cli.core import Environment
+from coinsuper_cli.api.channels import Feed, new_parser
+from coinsuper_cli.api.stream import Limits, ListSource, Message, pump
+from coinsuper_cli.cli.core import Environment
 from coinsuper_cli.errors import Finished
 from coinsuper_cli.live.dashboard import Dashboard
 from coinsuper_cli.live.model import LiveModel
 from coinsuper_cli.mqtt.packets import Publish
-from coinsuper_cli.output import JsonlSink, RawSink
-from coinsuper_cli.plans import Credentials, Target, private_plan
+from coinsuper_cli.net.plans import Credentials, Target, private_plan
+from coinsuper_cli.net.runner import Connection, RunOptions
+from coinsuper_cli.output.sinks import JsonlSink, RawSink
 from coinsuper_cli.printable import escape_json_line, printable, printable_bytes
-from coinsuper_cli.runner import Connection, RunOptions
-from coinsuper_cli.stream import Limits, ListSource, Message, pump
-
-from conftest import clean_env, run_coinsuper
 
 SAMPLES = Path(__file__).parent / "samples"
 TITLE = "\x1b]0;pwned\x07"  # retitles the terminal

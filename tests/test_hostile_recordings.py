@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import clean_env, coinsuper_command, run_coinsuper
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 T0 = 1_795_730_093_000_000_000
 TRADES = "exchange_ha_prod_hk/api/ws/v1/market/tickers/"
@@ -290,7 +289,7 @@ def good_line(i: int) -> bytes:
 
 
 def played(path: Path, warned: list) -> list[int]:
-    from coinsuper_cli.replay import Recording
+    from coinsuper_cli.recordings.replay import Recording
 
     return [m.recv_ns - T0 for m in Recording([str(path)], warn=warned.append).messages()
             if not isinstance(m, dict)]

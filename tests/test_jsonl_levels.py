@@ -9,14 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from coinsuper_cli import records
-from coinsuper_cli.channels import new_parser
+from coinsuper_cli.api import records
+from coinsuper_cli.api.channels import new_parser
+from coinsuper_cli.api.records import Levels
 from coinsuper_cli.errors import PayloadError
-from coinsuper_cli.output import record_json
-from coinsuper_cli.records import Levels
+from coinsuper_cli.output.sinks import record_json
 
 SAMPLES = Path(__file__).parent / "samples"
 

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
+from hypothesis import example, given, settings, strategies as st
 
-from coinsuper_cli import payloads
-from coinsuper_cli.channels import new_parser
+from coinsuper_cli.api import payloads
+from coinsuper_cli.api.channels import new_parser
 from coinsuper_cli.errors import PayloadError
-from coinsuper_cli.output import record_json
+from coinsuper_cli.output.sinks import record_json
 
 SAMPLES = Path(__file__).parent / "samples"
 SAMPLE = {"depth": (SAMPLES / "depth.json").read_bytes().strip(),

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from coinsuper_cli.api.stream import Limits, Message
 from coinsuper_cli.errors import Finished, SignInRefused
 from coinsuper_cli.live import app
-from coinsuper_cli.plans import Target, public_plan
-from coinsuper_cli.runner import RunOptions
-from coinsuper_cli.stream import Limits, Message
+from coinsuper_cli.net.plans import Target, public_plan
+from coinsuper_cli.net.runner import RunOptions
 
 SAMPLES = Path(__file__).parent / "samples"
 ALT_SCREEN_ON, ALT_SCREEN_OFF = "\x1b[?1049h", "\x1b[?1049l"

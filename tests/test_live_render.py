@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from coinsuper_cli.api.channels import new_parser
+from coinsuper_cli.api.records import Kline
 from coinsuper_cli.live.account_state import (AssetsState, FillsState, OrdersState,
                                               reduce_assets, reduce_fills, reduce_orders)
 from coinsuper_cli.live.balances import BalancesTable
 from coinsuper_cli.live.candles import CandlesView
 from coinsuper_cli.live.dashboard import Dashboard
 from coinsuper_cli.live.depth_chart import DepthChart
-from coinsuper_cli.live.fills_tape import FillsTape
 from coinsuper_cli.live.figures import local_time
+from coinsuper_cli.live.fills_tape import FillsTape
 from coinsuper_cli.live.ladder import BookLadder
 from coinsuper_cli.live.model import LiveModel
 from coinsuper_cli.live.orders_table import OrdersTable
@@ -25,9 +27,7 @@ from coinsuper_cli.live.state import (BookState, CandlesState, DepthState, TapeS
                                       reduce_trades)
 from coinsuper_cli.live.status_line import Status, StatusLine
 from coinsuper_cli.live.tape import TradeTape
-from coinsuper_cli.channels import new_parser
-from coinsuper_cli.plans import Credentials, Target, private_plan, public_plan
-from coinsuper_cli.records import Kline
+from coinsuper_cli.net.plans import Credentials, Target, private_plan, public_plan
 
 SAMPLES = Path(__file__).parent / "samples"
 WIDTHS = [80, 120]
@@ -300,7 +300,7 @@ def test_status_line_counts_reconnects():
 
 def test_the_model_counts_each_reconnect():
     from coinsuper_cli.live.model import LiveModel
-    from coinsuper_cli.plans import Target, public_plan
+    from coinsuper_cli.net.plans import Target, public_plan
 
     plan = public_plan(Target("ws://x/mqtt"), "trade", "BTC_USD")
     model = LiveModel([plan], url="ws://x/mqtt", sandbox=False)

@@ -3,6 +3,8 @@ from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
+from coinsuper_cli.api.channels import new_parser
+from coinsuper_cli.api.records import Asset, Fill, Kline, Order, Trade
 from coinsuper_cli.live.account_state import (AssetsState, FillsState, OrdersState, locked,
                                               reduce_assets, reduce_fills, reduce_orders)
 from coinsuper_cli.live.figures import align, signed_percent, trim
@@ -10,8 +12,6 @@ from coinsuper_cli.live.state import (MAX_CANDLES, BookState, CandlesState, Dept
                                       TapeState, changed_levels, levels_with_totals,
                                       reduce_book, reduce_candles, reduce_depth,
                                       reduce_trades, spread_and_mid, tape_stats)
-from coinsuper_cli.channels import new_parser
-from coinsuper_cli.records import Asset, Fill, Kline, Order, Trade
 
 SAMPLES = Path(__file__).parent / "samples"
 

@@ -2,10 +2,10 @@
 sparkline's prices, and alerts as records."""
 from decimal import Decimal as D
 
+from coinsuper_cli.api.records import AlertRecord, Depth, Kline, Ticker, Trade
 from coinsuper_cli.markets.alerts import parse_alert
 from coinsuper_cli.markets.board import (SPARK_POINTS, BoardParser, BoardState,
                                          reduce_board, spread_pct)
-from coinsuper_cli.records import AlertRecord, Depth, Kline, Ticker, Trade
 
 DAY = 1_796_256_000_000
 

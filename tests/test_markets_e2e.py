@@ -5,15 +5,14 @@ import csv
 import dataclasses
 import io
 import json
-
 from decimal import Decimal
 
 import pytest
 from conftest import run_coinsuper
 
-from coinsuper_cli.exchange import SANDBOX_MARKETS
-from coinsuper_cli.records import Ticker
-from coinsuper_cli.shape import keys
+from coinsuper_cli.api.exchange import SANDBOX_MARKETS
+from coinsuper_cli.api.records import Ticker
+from coinsuper_cli.output.shape import keys
 
 TICKER_KEYS = ["channel", "recv", "symbol", "ts", "last", "open", "high", "low", "volume",
                "change", "change_pct", "bid", "ask", "spread"]

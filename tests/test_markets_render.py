@@ -7,6 +7,7 @@ from functools import partial
 
 from rich.console import Console
 
+from coinsuper_cli.api.records import Depth, Kline
 from coinsuper_cli.live.board import (FLASH_MS, BoardScreen, BoardSnapshot, BoardTable,
                                       HoldingsTable)
 from coinsuper_cli.live.status_line import Status
@@ -14,7 +15,6 @@ from coinsuper_cli.markets.alerts import parse_alert
 from coinsuper_cli.markets.board import BoardState, prices, reduce_board
 from coinsuper_cli.markets.portfolio import Lot, summarize, value_assets, value_lots
 from coinsuper_cli.markets.view import BoardView
-from coinsuper_cli.records import Depth, Kline
 
 DAY = 1_796_256_000_000
 

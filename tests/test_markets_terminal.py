@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pytest
 from test_live_terminal import Pane, watch_ready
 
-from coinsuper_cli.exchange import SANDBOX_MARKETS
+from coinsuper_cli.api.exchange import SANDBOX_MARKETS
 
 ROW = re.compile(r"^[> ] +([A-Z]+_[A-Z]+) +(\S+) +([▲▼ ]) ([-+]?[\d.]+)%")
 

@@ -2,10 +2,10 @@
 the selection, Enter into watch and Esc back, q; arrows as the terminal sends them."""
 from decimal import Decimal as D
 
+from coinsuper_cli.api.records import Depth, Kline
 from coinsuper_cli.markets.board import BoardState, reduce_board
-from coinsuper_cli.markets.view import (DOWN, ENTER, ESC, UP, BoardView, on_key, selected_row,
-                                        sparkline, split_keys, visible)
-from coinsuper_cli.records import Depth, Kline
+from coinsuper_cli.markets.view import (DOWN, ENTER, ESC, UP, BoardView, on_key,
+                                        selected_row, sparkline, split_keys, visible)
 
 DAY = 1_796_256_000_000
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from coinsuper_cli.channels import Feed, new_parser
+from coinsuper_cli.api.channels import Feed, new_parser
+from coinsuper_cli.api.records import Book, Trade
+from coinsuper_cli.api.stream import Limits, ListSource, Message, pump
 from coinsuper_cli.errors import Finished
-from coinsuper_cli.output import JsonlSink, RawSink, record_json
-from coinsuper_cli.records import Book, Trade
-from coinsuper_cli.stream import Limits, ListSource, Message, pump
+from coinsuper_cli.output.sinks import JsonlSink, RawSink, record_json
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -144,7 +144,7 @@ def test_a_bad_payload_is_skipped_with_one_warning_naming_the_topic():
 
 
 def test_jsonl_and_raw_do_not_import_rich():
-    code = ("import sys, coinsuper_cli.cli, coinsuper_cli.output, coinsuper_cli.runner; "
+    code = ("import sys, coinsuper_cli.cli.main, coinsuper_cli.output.sinks, coinsuper_cli.net.runner; "
             "assert 'rich' not in sys.modules, 'rich imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -152,7 +152,7 @@ def test_jsonl_and_raw_do_not_import_rich():
 @pytest.mark.parametrize("text", ["0.00000010", "0.0000001", "1000", "0", "-0.00", "12.3400",
                                   "0.000000000000000000000000000001", "1E+3", "5E-8"])
 def test_decimals_are_written_in_plain_notation(text):
-    from coinsuper_cli.output import _text
+    from coinsuper_cli.output.sinks import _text
 
     written = _text(Decimal(text))
     assert "E" not in written and Decimal(written) == Decimal(text)

@@ -5,17 +5,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from coinsuper_cli.channels import new_parser
+from coinsuper_cli.api.channels import new_parser
+from coinsuper_cli.api.payloads import (load_json, parse_assets, parse_book, parse_depth,
+                                        parse_fill, parse_kline, parse_order, parse_trades)
+from coinsuper_cli.api.records import Trade
+from coinsuper_cli.api.trades import TradeDeduplicator
 from coinsuper_cli.errors import PayloadError
-from coinsuper_cli.payloads import (
-    load_json, parse_assets, parse_book, parse_depth, parse_fill, parse_kline,
-    parse_order, parse_trades,
-)
-from coinsuper_cli.trades import TradeDeduplicator
-from coinsuper_cli.records import Trade
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -249,7 +246,7 @@ def test_repeated_private_pushes_are_dropped_but_changes_in_the_same_ms_are_not(
 
 
 def test_recent_keys_is_bounded():
-    from coinsuper_cli.payloads import RecentKeys
+    from coinsuper_cli.api.payloads import RecentKeys
 
     keys = RecentKeys(capacity=3)
     assert all(keys.add(i) for i in range(5))

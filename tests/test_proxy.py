@@ -20,18 +20,17 @@ from conftest import wait_until
 from fakes import plan_for
 from loopback import free_port, stop_process, wait_for_port
 
-from coinsuper_cli import channels
+from coinsuper_cli.api import channels
+from coinsuper_cli.api.exchange import DEFAULT_ENV, public_sign_in
 from coinsuper_cli.errors import ConnectFailed, UsageError
-from coinsuper_cli.exchange import DEFAULT_ENV, public_sign_in
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import ConnAck, Connect
-from coinsuper_cli.proxy import (
-    ProxySettings, check_proxy_url, explain_proxy, no_proxy_matches, resolve_proxy,
-)
-from coinsuper_cli.runner import Connection, RunOptions
+from coinsuper_cli.net.proxy import (ProxySettings, check_proxy_url, explain_proxy,
+                                     no_proxy_matches, resolve_proxy)
+from coinsuper_cli.net.runner import Connection, RunOptions
+from coinsuper_cli.net.tls import TLSOptions
+from coinsuper_cli.net.transport import ProxyFailed, open_transport
 from coinsuper_cli.sandbox.server import SandboxConfig, start_in_thread
-from coinsuper_cli.tls import TLSOptions
-from coinsuper_cli.transport import ProxyFailed, open_transport
 
 # -- choosing a proxy: curl's rules -------------------------------------------------------
 
@@ -125,7 +124,7 @@ def test_explain_proxy_says_what_each_url_would_use_and_why(url, explicit, sourc
 
 
 def test_config_shows_the_proxy_from_the_environment(monkeypatch, capsys, tmp_path):
-    from coinsuper_cli.cli import main
+    from coinsuper_cli.cli.main import main
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     for name in ("COINSUPER_PROXY", "COINSUPER_URL", "COINSUPER_CONFIG", "no_proxy",

@@ -10,8 +10,8 @@ import random
 import pytest
 
 from coinsuper_cli.errors import ConnectFailed, ExitStatus, SignInRefused, exit_status
-from coinsuper_cli.reconnect import (NEVER_CONNECTED, RETRIES_SPENT, GiveUp, Lost,
-                                     Reconnect, ReconnectPolicy, ReconnectState)
+from coinsuper_cli.net.reconnect import (NEVER_CONNECTED, RETRIES_SPENT, GiveUp, Lost,
+                                         Reconnect, ReconnectPolicy, ReconnectState)
 
 TOP = dict(uniform=lambda low, high: high)  # the jitter at the top of each step
 BOTTOM = dict(uniform=lambda low, high: low)

@@ -15,23 +15,21 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from conftest import clean_env, coinsuper_command, run_coinsuper, sandbox_env, \
-    start_sandbox, stop_sandbox, wait_until
+from conftest import (clean_env, coinsuper_command, run_coinsuper, sandbox_env,
+                      start_sandbox, stop_sandbox, wait_until)
 from fakes import FakeClock
+from hypothesis import given, settings, strategies as st
 from loopback import free_port, stop_process
 from test_live_terminal import Pane
 
-from coinsuper_cli import recording_reader as recording_module
-from coinsuper_cli import replay as replay_module
-from coinsuper_cli.channels import Feed, feed_of
+from coinsuper_cli.api.channels import Feed, feed_of
+from coinsuper_cli.api.stream import Message
 from coinsuper_cli.errors import UsageError
-from coinsuper_cli.recording import Recorder, Truncated, check_path, read_lines
-from coinsuper_cli.replay import Recording, Selection, expand
+from coinsuper_cli.output.times import parse_time_ns
+from coinsuper_cli.recordings import reader as recording_module, replay as replay_module
+from coinsuper_cli.recordings.replay import Recording, Selection, expand
+from coinsuper_cli.recordings.writer import Recorder, Truncated, check_path, read_lines
 from coinsuper_cli.sandbox.account import demo_account
-from coinsuper_cli.stream import Message
-from coinsuper_cli.times import parse_time_ns
 
 # The replay's escape decoder warns of the \\u escapes it leaves to the JSON decoder; the
 # replay module ignores that warning, which pytest shows again in each test.

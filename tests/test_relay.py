@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import clean_env, run_coinsuper
 
-from coinsuper_cli.channels import Feed, feed_of
+from coinsuper_cli.api.channels import Feed, feed_of
+from coinsuper_cli.api.stream import ListSource, Message, pump
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import ConnAck, PubAck, PubComp, Publish, PubRec, PubRel
 from coinsuper_cli.mqtt.session import ClientSession, Delivered
 from coinsuper_cli.relay.queue import Outgoing, RelayQueue
 from coinsuper_cli.relay.sink import RelaySink, normalized_topic
 from coinsuper_cli.relay.status import RelayStatus, Summaries, summary_line
-from coinsuper_cli.stream import ListSource, Message, pump
-from conftest import clean_env, run_coinsuper
 
 TRADES = "exchange_ha_prod_hk/api/ws/v1/market/tickers/BTC_USD"
 DEPTH = "exchange_ha_prod_hk/api/ws/v1/market/depth/BTC_USD"
@@ -115,8 +115,8 @@ def test_derived_records_are_published_and_a_failing_derivation_loses_nothing_el
     the payload and its own records still go, and it is counted."""
     from decimal import Decimal
 
+    from coinsuper_cli.api.records import Ticker
     from coinsuper_cli.errors import PayloadError
-    from coinsuper_cli.records import Ticker
 
     seen = []
     one = Decimal(1)
@@ -159,8 +159,8 @@ def test_normalized_topics_of_private_records_and_hostile_names():
 def test_count_counts_messages_received_even_with_normalized():
     queue = RelayQueue(100)
     sink = RelaySink(queue, normalized=True)
+    from coinsuper_cli.api.stream import Limits
     from coinsuper_cli.errors import Finished
-    from coinsuper_cli.stream import Limits
 
     with pytest.raises(Finished):
         pump(ListSource([[message(TRADES, TRADE_PUSH)] * 5]), sink, Limits(count=2))

@@ -4,16 +4,15 @@ sleep."""
 from __future__ import annotations
 
 import pytest
+from fakes import FakeClock
 
 from coinsuper_cli.errors import ConnectFailed, SignInRefused
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import (ConnAck, Connect, Disconnect, PingReq, PingResp,
                                         PubAck, PubComp, Publish, PubRec, PubRel)
+from coinsuper_cli.net.transport import ConnectionClosed, split_credentials
 from coinsuper_cli.relay.publisher import Publisher, TargetOptions
-from coinsuper_cli.transport import split_credentials
 from coinsuper_cli.relay.queue import Outgoing, RelayQueue
-from coinsuper_cli.transport import ConnectionClosed
-from fakes import FakeClock
 
 
 class FakeBroker:

@@ -10,7 +10,7 @@ import threading
 import pytest
 from test_relay_e2e import recorded
 
-from coinsuper_cli.cli import main
+from coinsuper_cli.cli.main import main
 from coinsuper_cli.errors import ConnectFailed, UsageError
 from coinsuper_cli.relay import registry as targets
 from coinsuper_cli.relay.queue import RelayQueue

@@ -14,7 +14,7 @@ from fakes import FakeClock
 from loopback import free_port, stop_process
 from test_live_terminal import Pane
 
-from coinsuper_cli.replay import Recording
+from coinsuper_cli.recordings.replay import Recording
 
 T0 = 1_795_730_093_000_000_000
 HOURS = 3600 * 10**9

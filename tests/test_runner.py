@@ -9,10 +9,10 @@ import pytest
 from fakes import FakeClock, FakeNetwork, FakeTransport, plan_for, publishes
 from peer import ScriptedPeer
 
+from coinsuper_cli.api.stream import Limits, Sink, pump
 from coinsuper_cli.errors import ConnectFailed, Finished, SignInRefused, SubscriptionRefused
 from coinsuper_cli.mqtt.packets import Disconnect, PubAck, Publish, PubRec, Subscribe
-from coinsuper_cli.runner import Connection, Connections, RunOptions
-from coinsuper_cli.stream import Limits, Sink, pump
+from coinsuper_cli.net.runner import Connection, Connections, RunOptions
 
 TOPIC = "env/api/ws/v1/market/tickers/BTC_USD"
 

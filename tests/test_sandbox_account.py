@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from coinsuper_cli.exchange import validate_email
-from coinsuper_cli.sandbox.account import (
-    FEE_ACCOUNT, InsufficientFunds, Ledger, demo_account)
+from coinsuper_cli.api.exchange import validate_email
+from coinsuper_cli.sandbox.account import (FEE_ACCOUNT, InsufficientFunds, Ledger,
+                                           demo_account)
 from coinsuper_cli.sandbox.engine import BUY, SELL, Order, OrderBook
 from coinsuper_cli.sandbox.market import SimulatedExchange
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from coinsuper_cli import channels
-from coinsuper_cli.exchange import PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex, private_sign_in
+from coinsuper_cli.api import channels
+from coinsuper_cli.api.exchange import (PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex,
+                                        private_sign_in)
 from coinsuper_cli.mqtt.codec import Decoder, encode
-from coinsuper_cli.mqtt.packets import (
-    SUBACK_FAILURE, ConnAck, Connect, Disconnect, PingReq, PingResp, PubAck, PubComp,
-    Publish, PubRec, PubRel, SubAck, Subscribe, UnsubAck, Unsubscribe,
-)
+from coinsuper_cli.mqtt.packets import (SUBACK_FAILURE, ConnAck, Connect, Disconnect,
+                                        PingReq, PingResp, PubAck, PubComp, Publish, PubRec,
+                                        PubRel, SubAck, Subscribe, UnsubAck, Unsubscribe)
 from coinsuper_cli.sandbox.broker import SESSION_EXPIRY, Broker
 from coinsuper_cli.sandbox.delivery import OutgoingMessage, Session
 from coinsuper_cli.sandbox.topics import TopicParser

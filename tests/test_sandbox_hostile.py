@@ -6,20 +6,20 @@ from __future__ import annotations
 import re
 
 import pytest
+from test_sandbox_broker import (ACCOUNT,  # the fake network connection and its helpers
+                                 DEPTH, ENV, NOW_MS, ORDERS, SYMBOLS, Client, cid,
+                                 connected, private_connect, public_connect, snapshot,
+                                 topic)
 
-from coinsuper_cli.exchange import PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex, private_sign_in
+from coinsuper_cli.api.exchange import (PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex,
+                                        private_sign_in)
 from coinsuper_cli.mqtt.codec import encode
-from coinsuper_cli.mqtt.packets import (
-    SUBACK_FAILURE, ConnAck, Connect, PubAck, SubAck, Subscribe,
-)
+from coinsuper_cli.mqtt.packets import (SUBACK_FAILURE, ConnAck, Connect, PubAck, SubAck,
+                                        Subscribe)
 from coinsuper_cli.sandbox.broker import MAX_KEPT_SESSIONS, SESSION_EXPIRY, Broker
 from coinsuper_cli.sandbox.delivery import MAX_QUEUED, OutgoingMessage
 from coinsuper_cli.sandbox.logline import LOG_BURST, LOG_LINES_PER_SECOND, SHOWN_CHARS
 from coinsuper_cli.sandbox.topics import TopicParser
-from test_sandbox_broker import (  # the fake network connection and its helpers
-    ACCOUNT, DEPTH, ENV, NOW_MS, ORDERS, SYMBOLS, Client, cid, connected, private_connect,
-    public_connect, snapshot, topic,
-)
 
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: what a terminal acts on
 

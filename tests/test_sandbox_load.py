@@ -7,13 +7,11 @@ import statistics
 import time
 
 import pytest
-
 from websockets.asyncio.client import connect as ws_connect
 
-from coinsuper_cli import channels
-from coinsuper_cli.exchange import (
-    PUBLIC_PASSWORD, PUBLIC_USERNAME, documented_steps, public_sign_in,
-)
+from coinsuper_cli.api import channels
+from coinsuper_cli.api.exchange import (PUBLIC_PASSWORD, PUBLIC_USERNAME, documented_steps,
+                                        public_sign_in)
 from coinsuper_cli.mqtt.session import ClientSession, Message, Subscribed
 from coinsuper_cli.sandbox.market import DEFAULT_SYMBOLS
 from coinsuper_cli.sandbox.server import SandboxConfig, start_in_thread

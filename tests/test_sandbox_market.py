@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from coinsuper_cli.exchange import INTERVALS, documented_steps
+from coinsuper_cli.api.exchange import INTERVALS, documented_steps
 from coinsuper_cli.sandbox.engine import BUY, SELL
 from coinsuper_cli.sandbox.market import DEFAULT_SYMBOLS, SimulatedExchange
 

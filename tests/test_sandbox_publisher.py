@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
-from coinsuper_cli import channels
-from coinsuper_cli.exchange import PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex, private_sign_in
+from coinsuper_cli.api import channels
+from coinsuper_cli.api.exchange import (PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex,
+                                        private_sign_in)
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import Connect, PubAck, Publish, Subscribe
 from coinsuper_cli.sandbox.broker import Broker

@@ -270,7 +270,7 @@ def test_common_free_port_binds_every_address():
 def test_the_help_states_the_limits_the_code_applies():
     from click.testing import CliRunner
 
-    from coinsuper_cli.cli import cli
+    from coinsuper_cli.cli.main import cli
 
     text = " ".join(CliRunner().invoke(cli, ["sandbox", "--help"]).output.split())
     for phrase in (f"has {CONNECT_TIMEOUT:g} s to sign in",

@@ -15,15 +15,12 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 
-from coinsuper_cli import channels
-from coinsuper_cli.exchange import (
-    PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex, private_sign_in, public_sign_in,
-)
+from coinsuper_cli.api import channels
+from coinsuper_cli.api.exchange import (PUBLIC_PASSWORD, PUBLIC_USERNAME, md5_hex,
+                                        private_sign_in, public_sign_in)
 from coinsuper_cli.mqtt.codec import Decoder, encode
-from coinsuper_cli.mqtt.packets import (
-    SUBACK_FAILURE, ConnAck, Connect, PingReq, PingResp, PubAck, PubComp, Publish, PubRec,
-    SubAck, Subscribe,
-)
+from coinsuper_cli.mqtt.packets import (SUBACK_FAILURE, ConnAck, Connect, PingReq, PingResp,
+                                        PubAck, PubComp, Publish, PubRec, SubAck, Subscribe)
 from coinsuper_cli.sandbox.server import SandboxConfig, start_in_thread
 
 ENV = "exchange_ha_prod_hk"

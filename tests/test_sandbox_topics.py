@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from coinsuper_cli import channels
+from coinsuper_cli.api import channels
 from coinsuper_cli.sandbox.topics import TopicParser, TopicRef
 
 ENV = "exchange_ha_prod_hk"

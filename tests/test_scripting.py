@@ -8,17 +8,16 @@ import re
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from test_output import SAMPLE_CHANNELS, SAMPLES, deliver, feed
 
-from coinsuper_cli import shape
+from coinsuper_cli.api.records import Book, Kline, Trade
+from coinsuper_cli.api.stream import Limits, ListSource, Message, pump
 from coinsuper_cli.errors import CountNotReached, Finished, UsageError
-from coinsuper_cli.output import JsonlSink, TableSink, TemplateSink
-from coinsuper_cli.output_options import OutputOptions, choose_format, resolve, since_filter
-from coinsuper_cli.records import Book, Kline, Trade
-from coinsuper_cli.stream import Limits, ListSource, Message, pump
-from coinsuper_cli.times import iso_ms, parse_since, seconds_text
+from coinsuper_cli.output import shape
+from coinsuper_cli.output.options import OutputOptions, choose_format, resolve, since_filter
+from coinsuper_cli.output.sinks import JsonlSink, TableSink, TemplateSink
+from coinsuper_cli.output.times import iso_ms, parse_since, seconds_text
 
 RECV_NS = 1_700_000_000_123_456_789
 RECV = 1_700_000_000_123
@@ -334,7 +333,7 @@ def test_rows_of_levels_quote_what_needs_quoting_and_read_back(delimiter):
     """The levels' rows are joined onto the quoted or escaped first columns: a symbol
     holding the delimiter, a quote, a backslash and line breaks still reads back whole,
     behind a `'` as it begins with `=`."""
-    from coinsuper_cli.records import Depth
+    from coinsuper_cli.api.records import Depth
 
     symbol = '=A,"B\tC\nD\rE\\n'
     depth = Depth(symbol, Decimal("2"), Decimal("1"), Decimal("0.05"),

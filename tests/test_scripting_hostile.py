@@ -15,10 +15,10 @@ from conftest import SAMPLES, Streamer, clean_env
 from test_output import deliver, feed
 from test_scripting import RECV, RECV_NS, read_table, spreadsheet_safe
 
-from coinsuper_cli import shape
-from coinsuper_cli.output import JsonlSink, TableSink
-from coinsuper_cli.records import Trade
-from coinsuper_cli.stream import Message
+from coinsuper_cli.api.records import Trade
+from coinsuper_cli.api.stream import Message
+from coinsuper_cli.output import shape
+from coinsuper_cli.output.sinks import JsonlSink, TableSink
 
 TABLES = {"csv": ",", "tsv": "\t"}
 HOSTILE = ['=HYPERLINK("http://x.invalid","a")', "+1\r2", '-2,"3"', "@SUM(A1)",
@@ -83,7 +83,7 @@ def expected_rows(channel: str, payloads: list[bytes]) -> list[list[str]]:
 def _hints(channel):
     from typing import get_type_hints
 
-    from coinsuper_cli import channels
+    from coinsuper_cli.api import channels
     return get_type_hints(channels.get(channel).record)
 
 

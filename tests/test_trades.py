@@ -3,12 +3,11 @@ a push's new head must give exactly what parsing every push in full gives."""
 import json
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
+from coinsuper_cli.api.payloads import load_json, parse_trades
+from coinsuper_cli.api.trades import TradeDeduplicator, TradeParser
 from coinsuper_cli.errors import PayloadError
-from coinsuper_cli.payloads import load_json, parse_trades
-from coinsuper_cli.trades import TradeDeduplicator, TradeParser
 
 
 def reference():
@@ -69,7 +68,7 @@ def test_the_fast_path_is_taken_for_overlapping_pushes(monkeypatch):
     parser = TradeParser()
     assert len(parser(push(history[:60]))) == 60 - 10  # the first push: 50 trades
     full_parses = []
-    import coinsuper_cli.trades as trades_module
+    import coinsuper_cli.api.trades as trades_module
 
     original = trades_module.parse_new_trades
     monkeypatch.setattr(trades_module, "parse_new_trades",

@@ -18,11 +18,10 @@ from hypothesis import given, strategies as st
 
 from coinsuper_cli.errors import UsageError
 from coinsuper_cli.mqtt.errors import ProtocolViolation
-from coinsuper_cli.tls import TLSOptions, check_cafile
-from coinsuper_cli.transport import (
-    CLOSE_WAIT, ConnectionClosed, TCPTransport, WebSocketFrames, WebSocketTransport,
-    check_url, open_transport, redact_url,
-)
+from coinsuper_cli.net.tls import TLSOptions, check_cafile
+from coinsuper_cli.net.transport import (CLOSE_WAIT, ConnectionClosed, TCPTransport,
+                                         WebSocketFrames, WebSocketTransport, check_url,
+                                         open_transport, redact_url)
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA  # RFC 6455 §5.2
 
@@ -588,9 +587,10 @@ def test_a_good_cafile_passes_and_is_the_only_trust(ca):
 
 
 def crl_only(authority: trustme.CA) -> bytes:
+    import datetime
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    import datetime
 
     key = serialization.load_pem_private_key(authority.private_key_pem.bytes(), None)
     issuer = x509.load_pem_x509_certificate(authority.cert_pem.bytes()).subject

@@ -14,11 +14,11 @@ import pytest
 from conftest import clean_env, coinsuper_command, run_coinsuper
 from fakes import FakeClock
 
-from coinsuper_cli import recording
-from coinsuper_cli.channels import feed_of
+from coinsuper_cli.api.channels import feed_of
+from coinsuper_cli.api.stream import Message
 from coinsuper_cli.errors import WriteFailed
-from coinsuper_cli.recording import Recorder, Truncated, read_lines
-from coinsuper_cli.stream import Message
+from coinsuper_cli.recordings import writer as recording
+from coinsuper_cli.recordings.writer import Recorder, Truncated, read_lines
 
 TRADES = "env/api/ws/v1/market/tickers/BTC_USD"
 T0 = 1_795_715_589_721_123_456

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..records import Asset, Fill, Order
+from ..api.records import Asset, Fill, Order
 
 MAX_FILLS = 200
 RECENTLY_CLOSED = 20  # closed orders kept to show under the open ones, dimmed

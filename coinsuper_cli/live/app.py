@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.live import Live
 
 from .. import signals
+from ..api.stream import Limits, Message, Sink, Source, pump
 from ..errors import CountNotReached, Finished
-from ..plans import ConnectionPlan
-from ..runner import RunOptions
-from ..stream import Limits, Message, Sink, Source, pump
-from ..transport import redact_url
+from ..net.plans import ConnectionPlan
+from ..net.runner import RunOptions
+from ..net.transport import redact_url
 from .dashboard import Dashboard
 from .model import LiveModel
 from .terminal import Keys, cbreak_keys, suspendable
@@ -81,7 +81,7 @@ class Receiver:
             on_state=self._on_state, on_repeat=self._on_repeat, stop=self.stopping))
         self._sink: Sink = LiveSink(model, lock, self.changed)
         if record is not None:
-            from ..recording import Tee
+            from ..recordings.writer import Tee
 
             self._sink = Tee(self._sink, record)
         self._limits = limits

@@ -10,8 +10,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.text import Text
 
-from .. import channels
-from ..exchange import FIAT
+from ..api import channels
+from ..api.exchange import FIAT
 from ..markets.board import BoardState, Row, ticker
 from ..markets.portfolio import Summary
 from ..markets.view import BoardView, selected_row, sparkline, visible

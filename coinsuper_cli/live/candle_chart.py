@@ -8,7 +8,7 @@ from itertools import groupby
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from ..records import Kline
+from ..api.records import Kline
 from .figures import align
 from .theme import ASK, BID, FULL, LABEL, has_colour
 

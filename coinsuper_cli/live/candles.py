@@ -6,12 +6,13 @@ from __future__ import annotations
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.text import Text
 
-from ..records import Kline
+from ..api.records import Kline
 from .candle_chart import CandleChart
 from .columns import Column, table_lines
 from .figures import align, local_minute, plain, signed_percent
 from .state import CandlesState
 from .theme import ASK, BID, LABEL, flow, labelled, waiting
+
 
 def change(candle: Kline) -> str:
     return signed_percent(candle.close - candle.open, candle.open)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from ..records import Level
+from ..api.records import Level
 from .figures import compact, plain, signed_percent
 from .state import DepthState, spread_and_mid
 from .theme import ASK, BID, LABEL, column_up, flow, labelled, waiting

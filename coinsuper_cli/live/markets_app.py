@@ -17,14 +17,14 @@ from functools import partial
 from rich.console import Console
 from rich.live import Live
 
+from ..api.stream import Limits, Source
 from ..errors import CountNotReached, Finished, PayloadError
 from ..markets.board import BoardState, check_range, prices, reduce_board
 from ..markets.portfolio import Lot, Summary, summarize, value_assets, value_lots
 from ..markets.view import BoardView, on_key, split_keys, visible
-from ..plans import ConnectionPlan
-from ..runner import RunOptions
-from ..stream import Limits, Source
-from ..transport import redact_url
+from ..net.plans import ConnectionPlan
+from ..net.runner import RunOptions
+from ..net.transport import redact_url
 from .app import (FRAME_SECONDS, TICK_SECONDS, Receiver, full_screen, on_replay_key,
                   pace_text)
 from .board import BoardScreen, BoardSnapshot

@@ -7,8 +7,8 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
-from ..channels import Feed
-from ..plans import ConnectionPlan
+from ..api.channels import Feed
+from ..net.plans import ConnectionPlan
 from ..printable import printable
 from . import views
 from .status_line import Status

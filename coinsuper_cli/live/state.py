@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..records import Book, Depth, Kline, Level, Trade
+from ..api.records import Book, Depth, Kline, Level, Trade
 from .figures import decimals, quantize_like
 
 MAX_CANDLES = 500

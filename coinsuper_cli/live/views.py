@@ -7,7 +7,7 @@ import functools
 import importlib
 from typing import TYPE_CHECKING
 
-from .. import channels
+from ..api import channels
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

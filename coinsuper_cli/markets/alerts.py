@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..api.exchange import InvalidArgument, normalise_symbol
 from ..errors import UsageError
-from ..exchange import InvalidArgument, normalise_symbol
 
 # What an expression can watch: its suffix, the ticker's key, and whether a negative
 # threshold can make sense (a day change can be negative; a price or a spread cannot).

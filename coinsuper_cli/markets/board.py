@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Context, Decimal, localcontext
 
+from ..api.records import AlertRecord, Depth, Kline, Record, Ticker
 from ..errors import PayloadError
-from ..records import AlertRecord, Depth, Kline, Record, Ticker
 from .alerts import Alert, evaluate
 
 SPARK_POINTS = 24  # last prices kept per row for its sparkline

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..api.exchange import InvalidArgument, normalise_symbol
 from ..errors import UsageError
-from ..exchange import InvalidArgument, normalise_symbol
 
 ONE = Decimal(1)
 MAX_DIGITS = 20  # a lot's quantity or unit cost: digits either side of the point

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from ..errors import ConnectFailed, SignInRefused
 from ..mqtt.errors import AcknowledgementTimeout, ConnectionRefused, MQTTError
 from ..mqtt.session import ClientSession, Delivered
-from ..reconnect import NEVER_CONNECTED, GiveUp, Lost, ReconnectPolicy, ReconnectState
-from ..runner import Clock
-from ..tls import TLSOptions
-from ..transport import Transport, open_transport, redact_url, split_credentials
+from ..net.reconnect import NEVER_CONNECTED, GiveUp, Lost, ReconnectPolicy, ReconnectState
+from ..net.runner import Clock
+from ..net.tls import TLSOptions
+from ..net.transport import Transport, open_transport, redact_url, split_credentials
 from .queue import Outgoing, RelayQueue, fitting, size
 from .target import TargetStatus, TargetThread
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .. import channels
+from ..api import channels
+from ..api.records import Record
+from ..api.stream import Message, Sink
 from ..errors import PayloadError
-from ..output import record_json
-from ..records import Record
-from ..stream import Message, Sink
+from ..output.sinks import record_json
 from .queue import Outgoing, RelayQueue
 
 NORMALIZED_PREFIX = "coinsuper/v1"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..tls import TLSOptions
+from ..net.tls import TLSOptions
 
 DEFAULT_MAX_LEN = 100_000  # a Redis stream's length, about (MAXLEN ~)
 JOIN_UNCONNECTED = 0.5  # how long close waits for a thread still connecting

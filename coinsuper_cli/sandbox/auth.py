@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..exchange import PRIVATE_USERNAME, PUBLIC_PASSWORD, PUBLIC_USERNAME, private_signature
+from ..api.exchange import (PRIVATE_USERNAME, PUBLIC_PASSWORD, PUBLIC_USERNAME,
+                            private_signature)
 from ..mqtt.packets import Connect
 from .logline import masked
 

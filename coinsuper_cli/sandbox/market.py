@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..exchange import (INTERVALS, SANDBOX_MARKETS, documented_steps, normalise_symbol,
-                        quote_is_fiat)
+from ..api.exchange import (INTERVALS, SANDBOX_MARKETS, documented_steps, normalise_symbol,
+                            quote_is_fiat)
 from . import payloads as pl
 from .account import Balance, DemoAccount, Ledger, demo_account
 from .engine import BUY, SELL, Fill, Order, OrderBook

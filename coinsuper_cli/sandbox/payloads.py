@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from ..exchange import payload_symbol
+from ..api.exchange import payload_symbol
 
 LIMIT_SIZE = 15
 DEPTH_POINTS = 50

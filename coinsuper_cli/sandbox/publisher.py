@@ -10,7 +10,7 @@ import time
 import traceback
 from typing import Callable
 
-from .. import channels
+from ..api import channels
 from .broker import Broker
 from .delivery import OutgoingMessage
 from .topics import TopicParser, TopicRef

@@ -9,10 +9,10 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from .. import channels
+from ..api import channels
+from ..api.stream import Message
 from ..errors import UsageError
-from ..replay import GAP_NOTICE_SECONDS, gap_text
-from ..stream import Message
+from ..recordings.replay import GAP_NOTICE_SECONDS, gap_text
 from .broker import Broker
 from .delivery import OutgoingMessage
 from .logline import warn_on_stderr
@@ -42,7 +42,7 @@ def _warn_once(text: str) -> None:
 
 def recorded_messages(paths: tuple[str, ...]) -> Iterator[Message]:
     """The messages of recordings, oldest first; problems in them said on stderr, once."""
-    from ..replay import Recording
+    from ..recordings.replay import Recording
 
     for item in Recording(list(paths), warn=_warn_once).messages():
         if type(item) is Message:

@@ -19,7 +19,7 @@ from typing import Callable
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ..exchange import DEFAULT_ENV
+from ..api.exchange import DEFAULT_ENV
 from .broker import CONNECT_TIMEOUT, Broker
 from .connection import MAX_PACKET
 from .market import DEFAULT_SYMBOLS, SimulatedExchange

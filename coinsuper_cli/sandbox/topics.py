@@ -9,8 +9,8 @@ import re
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 
-from .. import channels
-from ..exchange import INTERVALS, documented_steps
+from ..api import channels
+from ..api.exchange import INTERVALS, documented_steps
 
 _FIELD = re.compile(r"\{(\w+)\}")
 # What each template field may hold: one topic level, no wildcard (MQTT 3.1.1 §4.7.1).

@@ -10,8 +10,8 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from ..errors import CountNotReached, Finished, PayloadError
 from .channels import Feed
-from .errors import CountNotReached, Finished, PayloadError
 from .records import Record
 
 

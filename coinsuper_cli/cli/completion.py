@@ -12,7 +12,7 @@ import click
 from click.shell_completion import (BashComplete, CompletionItem, FishComplete,
                                     ShellComplete, ZshComplete)
 
-from . import exchange
+from ..api import exchange
 
 COMPLETE_VAR = "_COINSUPER_COMPLETE"
 SHELLS: dict[str, type[ShellComplete]] = {
@@ -115,7 +115,7 @@ def channel_completer(names: Iterable[str]) -> Completer:
 def complete_channels(ctx: click.Context, param: click.Parameter, incomplete: str
                       ) -> list[CompletionItem]:
     """Every channel name (replay's `--channel depth,trade`)."""
-    from .channels import CHANNELS
+    from ..api.channels import CHANNELS
 
     return channel_completer(CHANNELS)(ctx, param, incomplete)
 
@@ -123,7 +123,7 @@ def complete_channels(ctx: click.Context, param: click.Parameter, incomplete: st
 def complete_public_channels(ctx: click.Context, param: click.Parameter, incomplete: str
                              ) -> list[CompletionItem]:
     """The market channels only (relay's `--channels`)."""
-    from .channels import PUBLIC
+    from ..api.channels import PUBLIC
 
     return channel_completer(PUBLIC)(ctx, param, incomplete)
 

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .errors import UsageError
-from .exchange import INTERVALS
-from .payloads import decimal_text
-from .printable import printable
-from .records import Book, Depth, Kline, Record, Trade
-from .stream import Message, Sink
+from ..api.exchange import INTERVALS
+from ..api.payloads import decimal_text
+from ..api.records import Book, Depth, Kline, Record, Trade
+from ..api.stream import Message, Sink
+from ..errors import UsageError
+from ..printable import printable
 
 EXCHANGE = "coinsuper"
 BASE = ("exchange", "symbol", "timestamp", "local_timestamp")
@@ -266,8 +266,8 @@ def export(opts: ExportOptions, *, warn: Callable[[str], None]) -> list[_File]:
     """Writes the recordings' market records as tardis csv files into `opts.out`;
     returns the files written. UsageError (exit 2) for a folder that cannot be written
     to, a file that exists without --overwrite, or a file that is not a recording."""
+    from ..api.stream import pump
     from .replay import Recording, Selection, expand
-    from .stream import pump
 
     if not opts.out:
         raise UsageError("--out: give the folder the files go in")

@@ -8,7 +8,7 @@ import re
 import ssl
 from dataclasses import dataclass
 
-from .errors import ConnectFailed, UsageError
+from ..errors import ConnectFailed, UsageError
 
 
 @dataclass(frozen=True, slots=True)

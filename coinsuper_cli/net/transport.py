@@ -15,13 +15,12 @@ import time
 from typing import Protocol
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-from .errors import ConnectFailed, UsageError
+from ..errors import ConnectFailed, UsageError
+from ..mqtt.codec import DEFAULT_MAX_PACKET
+from ..mqtt.errors import MQTTError, ProtocolViolation
 from .handshake import HandshakeFailed, HandshakeRefused, WebSocketRequest
-from .mqtt.codec import DEFAULT_MAX_PACKET
-from .mqtt.errors import MQTTError, ProtocolViolation
 from .tls import CertificateRefused, TLSOptions, maybe_certificate_refusal
-from .tunnel import ProxyFailed, left, open_tunnel, read_head
-from .tunnel import describe as _describe
+from .tunnel import ProxyFailed, describe as _describe, left, open_tunnel, read_head
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443, "mqtt": 1883, "mqtts": 8883}
 READ_SIZE = 256 * 1024  # one system call takes in a whole burst of messages

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .errors import UsageError
+from ..errors import UsageError
 
 DEFAULT_URL = "wss://api-mqtt-premium.coinsuper.com:443/mqtt"
 DEFAULT_ENV = "exchange_ha_prod_hk"

@@ -15,17 +15,17 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from . import channels
+from ..api import channels
+from ..api.stream import Message, Stopped
+from ..errors import CoinsuperError, ConnectFailed, SignInRefused, SubscriptionRefused
+from ..mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
+from ..mqtt.packets import SUBACK_FAILURE
+from ..mqtt.session import (ClientSession, Connected, Message as Received, Repeated,
+                            Subscribed)
 from .connecting import Opening
-from .errors import CoinsuperError, ConnectFailed, SignInRefused, SubscriptionRefused
-from .mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
-from .mqtt.packets import SUBACK_FAILURE
-from .mqtt.session import ClientSession, Connected, Repeated, Subscribed
-from .mqtt.session import Message as Received
 from .plans import ConnectionPlan
 from .proxy import ProxySettings
 from .reconnect import NEVER_CONNECTED, GiveUp, Lost, ReconnectPolicy, ReconnectState
-from .stream import Message, Stopped
 from .tls import TLSOptions
 from .transport import ConnectionClosed, Transport, open_transport, redact_url
 

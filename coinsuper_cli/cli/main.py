@@ -15,17 +15,19 @@ from urllib.parse import urlsplit
 
 import click
 
-from . import __version__, core, exchange
+from .. import __version__
+from ..api import exchange
+from ..errors import (CoinsuperError, ExitStatus, Finished, StopSignal, UsageError,
+                      exit_status)
+from ..mqtt.errors import MQTTError
+from ..output.options import FORMATS, OutputOptions
+from ..output.times import TIME_FORMATS
+from ..printable import printable
+from . import core
 from .completion import (complete_channels, complete_intervals, complete_steps,
                          complete_streaming_commands, complete_symbol_list,
                          complete_symbols)
 from .core import Environment, StreamOptions, Wanted
-from .output_options import FORMATS, OutputOptions
-from .errors import (CoinsuperError, ExitStatus, Finished, StopSignal, UsageError,
-                     exit_status)
-from .mqtt.errors import MQTTError
-from .printable import printable
-from .times import TIME_FORMATS
 
 ALIASES = {"orderbook": "book", "candles": "kline", "tickers": "trades"}
 
@@ -96,7 +98,7 @@ OUTPUT_OPTIONS = (
     click.option("--time", type=click.Choice(TIME_FORMATS),
                  help="How ts, recv, created and updated are written: ms since the epoch, "
                       "s (with decimals) or iso (8601, UTC). [default: ms]"),
-    click.option("--since", callback=checked(_lazy(".times", "parse_since")),
+    click.option("--since", callback=checked(_lazy("..output.times", "parse_since")),
                  metavar="now|TIME",
                  help="Skip records whose exchange time is earlier (the trades and fills "
                       "a first push repeats); TIME: ISO 8601 or ms since the epoch."),
@@ -163,7 +165,7 @@ CONFIG_OPTIONS = (
 STREAM_OPTIONS = (
     *CONFIG_OPTIONS,
     click.option("--url", envvar="COINSUPER_URL", default=exchange.DEFAULT_URL,
-                 show_default=True, callback=checked(_lazy(".transport", "check_url")),
+                 show_default=True, callback=checked(_lazy("..net.transport", "check_url")),
                  help="Broker: wss://, ws://, mqtts:// or mqtt://. [env: COINSUPER_URL]"),
     click.option("--env", "env", envvar="COINSUPER_ENV", default=exchange.DEFAULT_ENV,
                  show_default=True, callback=checked(exchange.validate_env),
@@ -193,23 +195,23 @@ STREAM_OPTIONS = (
                  show_default=True, help="Largest MQTT packet accepted, in bytes."),
     click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
     click.option("--cafile", type=click.Path(exists=True, dir_okay=False),
-                 callback=checked(_lazy(".tls", "check_cafile")),
+                 callback=checked(_lazy("..net.tls", "check_cafile")),
                  help="Trust the certificate authorities in this PEM file."),
     click.option("--cert", type=click.Path(exists=True, dir_okay=False),
-                 callback=checked(_lazy(".tls", "check_cert")),
+                 callback=checked(_lazy("..net.tls", "check_cert")),
                  help="A TLS client certificate (PEM; with its key unless --key)."),
     click.option("--key", type=click.Path(exists=True, dir_okay=False),
-                 callback=checked(_lazy(".tls", "check_key")),
+                 callback=checked(_lazy("..net.tls", "check_key")),
                  help="The client certificate's private key (PEM, unencrypted)."),
     click.option("--proxy", envvar="COINSUPER_PROXY", metavar="URL",
-                 callback=checked(lambda value: value and _lazy(".proxy", "check_proxy_url")(
+                 callback=checked(lambda value: value and _lazy("..net.proxy", "check_proxy_url")(
                      value)),
                  help="Connect through this proxy: http://, socks5:// or socks5h:// (names "
                       "resolved at the proxy); \"\" for none. [env: COINSUPER_PROXY; else "
                       "HTTPS_PROXY, ALL_PROXY, NO_PROXY... as curl reads them]"),
     VERBOSE_OPTION,
     click.option("--record", metavar="PATH",
-                 callback=checked(_lazy(".recording", "check_path")),
+                 callback=checked(_lazy("..recordings.writer", "check_path")),
                  help="Also append every message received, as received, to PATH (.gz: "
                       "gzip, .zst: zstandard; strftime fields like %Y-%m-%d rotate it, "
                       "UTC). Play it with `coinsuper replay`. A full disk is exit 7."),
@@ -316,8 +318,8 @@ MASKED_OPTIONS = ("--access-key",)
 def public_command(argv: list[str]) -> tuple[str, ...]:
     """The command line as a recording may keep it: no secret key, the access key
     masked, no credentials in a URL."""
-    from .plans import mask
-    from .transport import redact_url
+    from ..net.plans import mask
+    from ..net.transport import redact_url
 
     public: list[str] = []
     hide = None
@@ -423,7 +425,7 @@ def account(opts):
 
 def alerts_option(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
     """Each --alert checked as it is parsed; the command gets the expressions."""
-    from .markets.alerts import parse_alert
+    from ..markets.alerts import parse_alert
 
     for value in values:
         try:
@@ -460,7 +462,7 @@ def markets(app, symbols, alerts, only_alerts, quote, opts):
     `watch` of the market and Esc comes back, q quits; with credentials (or --sandbox)
     the holdings are valued in --quote, else the config file's [[lots]]. In a pipe: a
     `ticker` record per change and an `alert` record when an alert fires."""
-    from .markets.command import MarketsOptions, markets as run_markets
+    from .markets import MarketsOptions, markets as run_markets
 
     settings = click.get_current_context().meta.get("coinsuper.settings", {})
 
@@ -479,7 +481,7 @@ def comma_names(value: str | None) -> tuple[str, ...]:
 
 
 def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
-    from .channels import PUBLIC
+    from ..api.channels import PUBLIC
 
     names = comma_names(value)
     unknown = [n for n in names if n not in PUBLIC]
@@ -494,7 +496,7 @@ def relay_channels_option(ctx, param, value: str) -> tuple[str, ...]:
                         "streams, for many consumers.")
 @symbols_argument
 @click.option("--to", "to", required=True, metavar="URL", envvar="COINSUPER_RELAY_TO",
-              callback=checked(_lazy(".relay.registry", "check_target_url")),
+              callback=checked(_lazy("..relay.registry", "check_target_url")),
               help="The target: an MQTT broker (mqtt://, mqtts://, ws:// or wss://, with "
                    "USER:PASSWORD@ if it wants them) or Redis (redis[s]://[:PASSWORD@]HOST"
                    "[:PORT][/DB]: a stream per topic); prefer the environment for "
@@ -536,7 +538,7 @@ def relay(app, symbols, to, channel_names, step, range_ms, private, to_qos, buff
     received. With --to redis://HOST, each message is appended (XADD) to a Redis stream
     named after its topic, fields topic, payload and recv_ns, trimmed to about --max-len.
     Example: coinsuper relay BTC_USD ETH_BTC --sandbox --to mqtt://127.0.0.1"""
-    from .relay.command import RelayOptions, relay as run_relay
+    from .relay import RelayOptions, relay as run_relay
 
     warn_password_in_argv(click.get_current_context(), "to", "COINSUPER_RELAY_TO")
     run_relay(app.env, opts, RelayOptions(
@@ -575,7 +577,7 @@ def symbols_option(ctx, param, value: str | None):
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False),
               help="The certificate's unencrypted private key, if not in --certfile.")
 @click.option("--replay", "replay_files", multiple=True, metavar="FILE",
-              callback=checked(_lazy(".replay", "expand")),
+              callback=checked(_lazy("..recordings.replay", "expand")),
               help="Serve this recording (made with --record; repeat for several, in "
                    "time order) instead of the simulation, at its recorded pace times "
                    "--speed; private topics on the demo account's email.")
@@ -596,8 +598,8 @@ def sandbox(host, ws_port, tcp_port, speed, seed, symbols, env_prefix, certfile,
     (when all are taken, the one away longest makes room) and holding at most 100
     QoS 1/2 messages (the oldest dropped first); -v writes at most 20 log lines a
     second."""
-    from .sandbox.run import serve
-    from .sandbox.server import SandboxConfig
+    from ..sandbox.run import serve
+    from ..sandbox.server import SandboxConfig
 
     if loop and not replay_files:
         raise click.BadParameter("--loop needs --replay", param_hint="--loop")
@@ -628,7 +630,7 @@ def speed_option(ctx, param, value: str | None) -> float | None:
 
 
 def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
-    from .channels import CHANNELS
+    from ..api.channels import CHANNELS
 
     names = comma_names(value)
     unknown = [n for n in names if n not in CHANNELS]
@@ -650,10 +652,10 @@ def channels_option(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--symbol", "symbols", callback=symbols_option, metavar="SYMBOL,...",
               shell_complete=complete_symbol_list,
               help="Only these symbols.")
-@click.option("--from", "start", callback=checked(_lazy(".times", "parse_time_ns")),
+@click.option("--from", "start", callback=checked(_lazy("..output.times", "parse_time_ns")),
               metavar="TIME", help="From this recorded time: ISO 8601 (UTC unless said) "
                                    "or ms since the epoch.")
-@click.option("--to", "end", callback=checked(_lazy(".times", "parse_time_ns")),
+@click.option("--to", "end", callback=checked(_lazy("..output.times", "parse_time_ns")),
               metavar="TIME", help="Up to this recorded time.")
 @click.option("--max-gap", type=Finite(min=0), metavar="SECONDS",
               help="At a pace, wait at most this long for the next message (a recording "
@@ -686,7 +688,7 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, max_ga
     if channel_names:
         raise click.BadParameter("--markets plays the day candles and depth; leave out "
                                  "--channel", param_hint="--channel")
-    from .markets.command import MarketsOptions, replay as replay_markets
+    from .markets import MarketsOptions, replay as replay_markets
 
     replay_markets(app.env, options, MarketsOptions(alerts=alerts, only_alerts=only_alerts))
 
@@ -700,10 +702,10 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, max_ga
               help="Only these channels: trade, book, depth, kline.")
 @click.option("--symbol", "symbols", callback=symbols_option, metavar="SYMBOL,...",
               shell_complete=complete_symbol_list, help="Only these symbols.")
-@click.option("--from", "start", callback=checked(_lazy(".times", "parse_time_ns")),
+@click.option("--from", "start", callback=checked(_lazy("..output.times", "parse_time_ns")),
               metavar="TIME", help="From this recorded time: ISO 8601 (UTC unless said) "
                                    "or ms since the epoch.")
-@click.option("--to", "end", callback=checked(_lazy(".times", "parse_time_ns")),
+@click.option("--to", "end", callback=checked(_lazy("..output.times", "parse_time_ns")),
               metavar="TIME", help="Up to this recorded time.")
 @click.option("--overwrite", is_flag=True, help="Replace files that are there already.")
 @pass_app
@@ -714,7 +716,7 @@ def export(app, files, out, channel_names, symbols, start, end, overwrite):
     pushes), book_snapshot_5 and book_snapshot_15 (book pushes), candles (kline, each
     candle as last seen before it closed). Timestamps are microseconds since the epoch;
     decimals keep the exchange's digits. A file is complete under its name or absent."""
-    from .export import ExportOptions, export as run_export
+    from ..recordings.export import ExportOptions, export as run_export
 
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--to must come after --from", param_hint="--to")
@@ -774,8 +776,8 @@ def config_command(ctx, **options):
     (command line, environment, profile, config file, default), secrets masked. Takes
     the streaming commands' options, so `coinsuper config --profile prod` shows what
     `coinsuper trades BTC_USD --profile prod` would use."""
+    from ..net.proxy import explain_proxy
     from . import config
-    from .proxy import explain_proxy
 
     rows = config.rows(ctx, ctx.meta.get("coinsuper.settings", {}))
     url = ctx.params.get("url")
@@ -844,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """The console script: SIGTERM and SIGHUP stop it as Ctrl-C does, and a failure to
     write stdout names stdout (exit 7) wherever it happens."""
-    from . import signals
+    from .. import signals
 
     signals.install()
     core.guard_stdout()

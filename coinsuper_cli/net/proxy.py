@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .errors import UsageError
+from ..errors import UsageError
 from .transport import redact_url
 
 PROXY_SCHEMES = ("http", "socks5", "socks5h")

@@ -12,12 +12,12 @@ from codecs import escape_decode
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from . import channels
-from .channels import Feed
-from .errors import UsageError
-from .printable import printable
-from .recording_reader import BadLine, Truncated, first_time, read_line, read_spans
-from .stream import Message
+from ..api import channels
+from ..api.channels import Feed
+from ..api.stream import Message
+from ..errors import UsageError
+from ..printable import printable
+from .reader import BadLine, Truncated, first_time, read_line, read_spans
 
 POLL_SECONDS = 0.25  # an empty batch at least this often while waiting for the pace
 MAX_BATCH = 512  # messages handed over at once at --speed max

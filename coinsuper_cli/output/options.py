@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
+from ..errors import UsageError
 
 if TYPE_CHECKING:
-    from .records import Record
+    from ..api.records import Record
+    from ..api.stream import Limits, Sink
     from .shape import Template
-    from .stream import Limits, Sink
 
 FORMATS = ("live", "jsonl", "raw", "csv", "tsv")
 TABLES = {"csv": ",", "tsv": "\t"}
@@ -56,7 +56,7 @@ def resolve(opts: OutputOptions, channel_names: Sequence[str], fmt: str, *,
     Args:
         fmt: what choose_format chose.
     """
-    from .stream import Limits
+    from ..api.stream import Limits
 
     channel_names = tuple(channel_names)
     _check_applies(opts, fmt, channel_names)
@@ -120,7 +120,7 @@ def _check_applies(opts: OutputOptions, fmt: str, channel_names: tuple[str, ...]
 def since_filter(since_ms: int) -> Callable[[Record], bool]:
     """--since: keeps records whose exchange time is at or after `since_ms` (and those
     of channels that carry none)."""
-    from .channels import CHANNELS
+    from ..api.channels import CHANNELS
 
     when = {name: channel.when for name, channel in CHANNELS.items()}
     timeless = lambda record: None  # noqa: E731  (derived records: a ticker is current)
@@ -134,7 +134,7 @@ def since_filter(since_ms: int) -> Callable[[Record], bool]:
 def text_sink(output: Output, stdout, *, warn: Callable[[str], None], verbose: bool,
               terminal: bool) -> Sink:
     """The sink of a text output (every format but live)."""
-    from . import output as sinks
+    from . import sinks
 
     fmt = output.format
     if fmt == "raw":

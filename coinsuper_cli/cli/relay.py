@@ -10,12 +10,13 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from .. import core, signals
-from ..core import Environment, StreamOptions, Wanted
+from .. import signals
 from ..errors import CountNotReached, Finished, UsageError
-from ..output_options import OutputOptions
-from .queue import DEFAULT_BUFFER_BYTES, RelayQueue
-from .status import RelayStatus, Summaries, UpstreamStates
+from ..output.options import OutputOptions
+from ..relay.queue import DEFAULT_BUFFER_BYTES, RelayQueue
+from ..relay.status import RelayStatus, Summaries, UpstreamStates
+from . import core
+from .core import Environment, StreamOptions, Wanted
 
 DEFAULT_BUFFER = 5000
 DRAIN_SECONDS = 3.0  # at exit, how long what is still queued may take to go out
@@ -39,7 +40,7 @@ class RelayOptions:
     max_len: int | None = None  # --max-len as given: a Redis stream's length, about
 
     def wanted(self) -> Wanted:
-        from ..channels import PRIVATE
+        from ..api.channels import PRIVATE
 
         return Wanted(public=self.channels, symbols=self.symbols,
                       private=PRIVATE if self.private else (), step=self.step,
@@ -73,7 +74,7 @@ def plans_for(target, relay: RelayOptions) -> list:
     connections on one topic would share a client id and drop each other."""
     found = core.plan(target, relay.wanted())
     if relay.markets:
-        from ..markets.command import DAY_MS, WANTED
+        from .markets import DAY_MS, WANTED
 
         topics = {feed.topic for plan in found for feed in plan.feeds}
         found += [plan for plan in core.plan(target, Wanted(
@@ -87,8 +88,8 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
     """Plan, then print the plan (`topics relay`) or relay until told to stop."""
     live = check_output(opts.output, env.stdout_isatty)
     wanted = relay.wanted()
-    from .registry import check_target, describe_target
-    from .target import TargetSettings
+    from ..relay.registry import check_target, describe_target
+    from ..relay.target import TargetSettings
 
     settings = TargetSettings(relay.to, qos=relay.to_qos, max_len=relay.max_len)
     check_target(settings)  # bad usage before anything starts
@@ -114,12 +115,12 @@ def relay(env: Environment, opts: StreamOptions, relay: RelayOptions, *,
 
 def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list, *,
          live: bool = False) -> None:
-    from ..runner import Connections
-    from ..stream import Limits, pump
-    from ..transport import split_credentials
-    from .sink import RelaySink
-    from .registry import open_target
-    from .target import TargetSettings
+    from ..api.stream import Limits, pump
+    from ..net.runner import Connections
+    from ..net.transport import split_credentials
+    from ..relay.registry import open_target
+    from ..relay.sink import RelaySink
+    from ..relay.target import TargetSettings
 
     notes = deque([""], maxlen=1)  # on a terminal, warnings and log lines go to the view
     warn = notes.append if live else env.warn
@@ -161,7 +162,7 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
     derive, derive_topics = None, frozenset()
     if relay.markets and relay.normalized:  # the board's tickers, on coinsuper/v1/ticker/
         from ..markets.board import BoardParser, BoardState
-        from ..markets.command import is_day_candle
+        from .markets import is_day_candle
 
         board = BoardParser(BoardState.start(relay.symbols), lambda: 0)
         derive = board.fold
@@ -171,7 +172,7 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
                      after_flush=after_flush, derive=derive, derive_topics=derive_topics)
     output = sink
     if recorder is not None:
-        from ..recording import Tee
+        from ..recordings.writer import Tee
 
         output = Tee(sink, recorder)
     target.start()

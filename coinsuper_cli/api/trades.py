@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import PayloadError
+from ..errors import PayloadError
 from .payloads import load_json, trade_list, trade_record
 from .records import Trade
 

@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from .errors import NotARecording, UsageError
+from ..errors import NotARecording, UsageError
 
 # The largest line a recording can hold. One line is one message: its topic and payload
 # together fit in one PUBLISH of at most --max-packet bytes (1 MiB unless told; MQTT 3.1.1

@@ -7,9 +7,9 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import channels, exchange
-from .channels import Feed
-from .errors import MissingCredentials
+from ..api import channels, exchange
+from ..api.channels import Feed
+from ..errors import MissingCredentials
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,11 @@ from dataclasses import fields
 from decimal import Decimal
 from typing import BinaryIO, Callable
 
-from .payloads import decimal_text as _text
-from .printable import escape_json_line, printable_bytes
-from .records import Levels, Record
+from ..api.payloads import decimal_text as _text
+from ..api.records import Levels, Record
+from ..api.stream import Message, Sink
+from ..printable import escape_json_line, printable_bytes
 from .shape import TIME_KEYS, Rows, Template, levels_json
-from .stream import Message, Sink
 from .times import TIME_TEXT
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -11,7 +11,7 @@ from decimal import Decimal
 from itertools import chain
 from operator import itemgetter
 
-from .errors import PayloadError
+from ..errors import PayloadError
 from .exchange import interval_name, topic_symbol
 from .records import Asset, Book, Depth, Fill, Kline, Levels, Order, Trade
 

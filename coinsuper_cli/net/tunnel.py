@@ -9,7 +9,7 @@ import ssl
 import time
 from urllib.parse import unquote, urlsplit
 
-from .errors import ConnectFailed
+from ..errors import ConnectFailed
 from .handshake import HandshakeFailed, Response, ResponseHead, connect_request
 
 # curl's port for a proxy URL that names none, whatever its kind.

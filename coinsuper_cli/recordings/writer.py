@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import BinaryIO
 
-from . import __version__
-from .errors import UsageError, WriteFailed
-from .recording_reader import Truncated, read_lines, read_spans  # noqa: F401 (readers' API)
-from .records import Record
-from .signals import DEFERRED
-from .stream import Message, Sink
+from .. import __version__
+from ..api.records import Record
+from ..api.stream import Message, Sink
+from ..errors import UsageError, WriteFailed
+from ..signals import DEFERRED
+from .reader import Truncated, read_lines, read_spans  # noqa: F401 (readers' API
 
 FORMAT = 1
 FLUSH_SECONDS = 1.0  # a recorder killed with SIGKILL loses at most this much
@@ -167,7 +167,7 @@ class Recorder(Sink):
 
     def on_state(self, plan, state: str, detail: str = "") -> None:
         """The runner's connection states, as events (RunOptions.on_state)."""
-        from .transport import redact_url
+        from ..net.transport import redact_url
 
         now_ns = self._wall_ns()
         if state == "connected":

@@ -10,13 +10,14 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from .. import core, exchange
-from ..core import Environment, StreamOptions, Wanted
+from ..api import exchange
 from ..errors import UsageError
-from ..output_options import TABLES, choose_format, resolve
-from .alerts import Alert, check_symbols, parse_alert
-from .board import BoardParser, BoardState
-from .portfolio import Lot
+from ..markets.alerts import Alert, check_symbols, parse_alert
+from ..markets.board import BoardParser, BoardState
+from ..markets.portfolio import Lot
+from ..output.options import TABLES, choose_format, resolve
+from . import core
+from .core import Environment, StreamOptions, Wanted
 
 DAY_MS = exchange.INTERVALS["1d"]
 WANTED = ("kline", "depth")
@@ -137,9 +138,9 @@ def _board(env: Environment, opts: StreamOptions, output, found: list, board: Bo
     """The board on the terminal: the markets' plans, plus the account's balances on
     one private connection when the credentials are all there (the sandbox's demo
     account has them)."""
-    from .. import plans
     from ..live.markets_app import Holdings, run_board
-    from ..runner import Connections
+    from ..net import plans
+    from ..net.runner import Connections
 
     holdings = None
     if target.credentials.complete:
@@ -179,9 +180,9 @@ def replay(env: Environment, opts, markets: MarketsOptions) -> None:
     """`replay --markets`: a recording of `markets` (its day candles and depth) played
     into the board: in a pipe, byte for byte the ticker and alert records that the run
     which recorded it printed; on a terminal, the board at the recorded pace."""
-    from ..plans import ConnectionPlan
-    from ..replay import Recording, Selection, expand
-    from ..runner import RunOptions
+    from ..net.plans import ConnectionPlan
+    from ..net.runner import RunOptions
+    from ..recordings.replay import Recording, Selection, expand
 
     fmt = choose_format(opts.output, env.stdout_isatty)
     alerts = tuple(parse_alert(text) for text in markets.alerts)

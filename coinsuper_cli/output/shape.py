@@ -13,11 +13,11 @@ from decimal import Decimal
 from operator import attrgetter, itemgetter
 from typing import get_type_hints
 
-from . import channels
-from .errors import UsageError
-from .payloads import decimal_text
-from .printable import printable
-from .records import DERIVED, Levels, Record
+from ..api import channels
+from ..api.payloads import decimal_text
+from ..api.records import DERIVED, Levels, Record
+from ..errors import UsageError
+from ..printable import printable
 from .times import TIME_TEXT
 
 TIME_KEYS = frozenset({"ts", "recv", "created", "updated"})

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-from . import exchange
-from .errors import Finished, UsageError, WriteFailed
-from .output_options import TABLES, Output, OutputOptions, choose_format, resolve, text_sink
-from .printable import printable
+from ..api import exchange
+from ..errors import Finished, UsageError, WriteFailed
+from ..output.options import (TABLES, Output, OutputOptions, choose_format, resolve,
+                              text_sink)
+from ..printable import printable
 
 if TYPE_CHECKING:  # imported where used: --help and --version need none of it
-    from . import plans
+    from ..net import plans
 
 _STDERR_LOCK = threading.Lock()
 SANDBOX_PLAN_URL = "ws://127.0.0.1:0/mqtt"  # `topics --sandbox`: 0 is the free port
@@ -163,11 +164,11 @@ def stream(env: Environment, opts: StreamOptions, wanted: Wanted, *,
 def target_for(opts: StreamOptions, wanted: Wanted, env: Environment, *,
             demo_url: str | None) -> plans.Target:
     """Where to connect and as whom: the sandbox's demo account when there is one."""
-    from . import plans
+    from ..net import plans
 
     if demo_url is not None:
-        from .sandbox.account import demo_account
-        from .sandbox.server import SandboxConfig
+        from ..sandbox.account import demo_account
+        from ..sandbox.server import SandboxConfig
 
         account = demo_account(SandboxConfig.seed)
         credentials = plans.Credentials(account.email, account.access_key,
@@ -184,7 +185,7 @@ def target_for(opts: StreamOptions, wanted: Wanted, env: Environment, *,
 def plan(target: plans.Target, wanted: Wanted) -> list[plans.ConnectionPlan]:
     """One connection per public topic (the exchange derives the client id from the
     topic), and one for all the private channels (one per access key)."""
-    from . import plans
+    from ..net import plans
 
     found = [plans.public_plan(target, channel, symbol, step=wanted.step,
                                range_ms=wanted.range_ms)
@@ -195,7 +196,7 @@ def plan(target: plans.Target, wanted: Wanted) -> list[plans.ConnectionPlan]:
 
 
 def describe(env: Environment, connection_plans: list[plans.ConnectionPlan]) -> None:
-    from . import plans
+    from ..net import plans
 
     lines = []
     for i, plan in enumerate(connection_plans, 1):
@@ -206,7 +207,7 @@ def describe(env: Environment, connection_plans: list[plans.ConnectionPlan]) -> 
 
 
 def start_sandbox(opts: StreamOptions, env: Environment):
-    from .sandbox.server import SandboxConfig, start_in_thread
+    from ..sandbox.server import SandboxConfig, start_in_thread
 
     sandbox = start_in_thread(SandboxConfig(ws_port=0, tcp_port=0, env=opts.env))
     if opts.verbose:
@@ -218,8 +219,8 @@ def run_options(opts: StreamOptions, connection_plans: list[plans.ConnectionPlan
                 warn: Callable[[str], None]):
     """How the runner connects, from the streaming options: TLS, the proxy, retries,
     where warnings and (with -v) the connection log go."""
-    from .runner import RunOptions
-    from .tls import TLSOptions
+    from ..net.runner import RunOptions
+    from ..net.tls import TLSOptions
 
     return RunOptions(
         tls=TLSOptions(insecure=opts.insecure, cafile=opts.cafile, cert=opts.cert,
@@ -232,7 +233,7 @@ def run_options(opts: StreamOptions, connection_plans: list[plans.ConnectionPlan
 
 def run_plans(env: Environment, opts: StreamOptions, output: Output,
          connection_plans: list[plans.ConnectionPlan]) -> None:
-    from .runner import Connections
+    from ..net.runner import Connections
 
     options = run_options(opts, connection_plans, warn=env.warn)
     recorder = start_recorder(env, opts.record)
@@ -250,7 +251,7 @@ def run_plans(env: Environment, opts: StreamOptions, output: Output,
 def _proxy_settings(opts: StreamOptions, connection_plans: list[plans.ConnectionPlan]):
     """--proxy, or the environment's proxy variables as curl reads them; a malformed one
     is bad usage before anything connects."""
-    from .proxy import ProxySettings
+    from ..net.proxy import ProxySettings
 
     if opts.key is not None and opts.cert is None:
         raise UsageError("--key needs --cert: the key of which client certificate?")
@@ -265,7 +266,7 @@ def start_recorder(env: Environment, path: str | None):
         return None
     import time
 
-    from .recording import Recorder
+    from ..recordings.writer import Recorder
 
     recorder = Recorder(path, command=list(env.command))
     recorder.begin(time.time_ns())
@@ -279,10 +280,10 @@ def play(env: Environment, output: Output, source_for: Callable, options,
     `source_for(run_options)` builds the source once the live view, if any, has hooked
     its callbacks into the options. `replay`: the Recording played, whose pace the live
     view's keys change."""
-    from .stream import pump
+    from ..api.stream import pump
 
     if output.format == "live":
-        from .live.app import run_live  # rich is imported here, in live mode only
+        from ..live.app import run_live  # rich is imported here, in live mode only
 
         run_live(connection_plans, source_for, options, sandbox=sandbox, replay=replay,
                  verbose=verbose, limits=output.limits, stdin=env.stdin, record=recorder)
@@ -290,7 +291,7 @@ def play(env: Environment, output: Output, source_for: Callable, options,
     sink = text_sink(output, env.stdout, warn=env.warn, verbose=verbose,
                      terminal=env.stdout_isatty)
     if recorder is not None:
-        from .recording import Tee
+        from ..recordings.writer import Tee
 
         sink = Tee(sink, recorder)
     try:
@@ -321,10 +322,10 @@ class ReplayOptions:
 def replay(env: Environment, opts: ReplayOptions) -> None:
     """Plays recordings through the same parsers, de-duplication and outputs as a live
     run; recv comes from the recording."""
-    from .channels import CHANNELS
-    from .plans import ConnectionPlan
-    from .replay import Recording, Selection, expand
-    from .runner import RunOptions
+    from ..api.channels import CHANNELS
+    from ..net.plans import ConnectionPlan
+    from ..net.runner import RunOptions
+    from ..recordings.replay import Recording, Selection, expand
 
     out = opts.output
     fmt = choose_format(out, env.stdout_isatty)

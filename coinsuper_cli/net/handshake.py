@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import ConnectFailed
-from .printable import printable
+from ..errors import ConnectFailed
+from ..printable import printable
 
 MAX_LINE = 8 * 1024  # bytes in a status or header line (websockets' own limit)
 MAX_HEAD = 64 * 1024  # bytes in a whole response head

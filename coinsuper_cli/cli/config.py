@@ -19,10 +19,10 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from ..errors import UsageError
+from ..printable import printable
 from . import toml_shape
 from .bounded_process import OutputTooLong, run_bounded
-from .errors import UsageError
-from .printable import printable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -306,7 +306,7 @@ def _value(key: str, value: Any, at: str, base: str, environ: Mapping[str, str])
 def _validate(key: str, value: str, at: str) -> None:
     """The checks the command line makes, made here too so that the message names the
     file and the key rather than an option the user did not type."""
-    from . import exchange
+    from ..api import exchange
 
     checks: dict[str, Callable[[str], object]] = {
         "env": exchange.validate_env, "email": exchange.validate_email,
@@ -314,10 +314,10 @@ def _validate(key: str, value: str, at: str) -> None:
         "secret_key": exchange.validate_secret_key,
     }
     if key == "url":
-        from .transport import check_url
+        from ..net.transport import check_url
         checks["url"] = check_url
     if key == "proxy":
-        from .proxy import check_proxy_url
+        from ..net.proxy import check_proxy_url
         checks["proxy"] = check_proxy_url
     check = checks.get(key)
     if check is None:
@@ -331,8 +331,8 @@ def _validate(key: str, value: str, at: str) -> None:
 def _market_value(key: str, value: Any, at: str) -> tuple:
     """watchlist: symbols; lots: [[lots]] tables of symbol, quantity and unit_cost;
     alerts: [[alerts]] tables with a `rule` as --alert takes it."""
-    from .markets.alerts import parse_alert
-    from .markets.portfolio import parse_lots
+    from ..markets.alerts import parse_alert
+    from ..markets.portfolio import parse_lots
 
     if not isinstance(value, list) or not value:
         what = {"watchlist": 'an array of symbols, like ["BTC_USD", "ETH_BTC"]',
@@ -344,7 +344,7 @@ def _market_value(key: str, value: Any, at: str) -> tuple:
         if key == "lots":
             return parse_lots(value, where=at)
         if key == "watchlist":
-            from . import exchange
+            from ..api import exchange
 
             if not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{at}: expected symbols as strings, got "
@@ -445,8 +445,8 @@ def describe(rows: Iterable[tuple[str, Any, str | None]]) -> list[str]:
     rows; the source as the CLI names it ("command line", "environment COINSUPER_URL",
     a Setting's source, "default"). The secret key is never shown, the access key is
     masked, a command is shown as a command, and URLs lose any user:password."""
-    from .plans import mask
-    from .transport import redact_url
+    from ..net.plans import mask
+    from ..net.transport import redact_url
 
     rows = list(rows)
     width = max((len(key) for key, _, _ in rows), default=0)
@@ -505,7 +505,7 @@ def rows(ctx: click.Context, settings: Mapping[str, Setting]
 
 def _market_text(value: tuple) -> str:
     """The markets board's settings, one line: symbols, rules, or lots."""
-    from .markets.portfolio import Lot
+    from ..markets.portfolio import Lot
 
     return ", ".join(f"{v.quantity} {v.symbol} at {v.unit_cost}" if isinstance(v, Lot)
                      else getattr(v, "rule", v) for v in value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
-from .errors import UsageError
+from ..errors import UsageError
 
 TIME_FORMATS = ("ms", "s", "iso")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
