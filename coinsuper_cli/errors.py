@@ -42,6 +42,10 @@ class ConnectFailed(CoinsuperError):
     """The broker could not be reached, or the link failed and was not restored."""
 
 
+class ConnectionClosed(ConnectFailed):
+    """The broker closed the connection."""
+
+
 class SignInRefused(CoinsuperError):
     """The broker refused CONNECT with a CONNACK return code."""
 

@@ -14,7 +14,7 @@ from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import ConnAck, Connect, Publish, SubAck, Subscribe
 from coinsuper_cli.net.plans import ConnectionPlan
 from coinsuper_cli.net.runner import Clock
-from coinsuper_cli.net.transport import ConnectionClosed
+from coinsuper_cli.errors import ConnectionClosed
 
 
 class FakeClock:

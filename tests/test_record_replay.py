@@ -28,7 +28,8 @@ from coinsuper_cli.errors import UsageError
 from coinsuper_cli.output.times import parse_time_ns
 from coinsuper_cli.recordings import reader as recording_module, replay as replay_module
 from coinsuper_cli.recordings.replay import Recording, Selection, expand
-from coinsuper_cli.recordings.writer import Recorder, Truncated, check_path, read_lines
+from coinsuper_cli.recordings.reader import Truncated, read_lines
+from coinsuper_cli.recordings.writer import Recorder, check_path
 from coinsuper_cli.sandbox.account import demo_account
 
 # The replay's escape decoder warns of the \\u escapes it leaves to the JSON decoder; the

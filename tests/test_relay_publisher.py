@@ -10,7 +10,8 @@ from coinsuper_cli.errors import ConnectFailed, SignInRefused
 from coinsuper_cli.mqtt.codec import Decoder, encode
 from coinsuper_cli.mqtt.packets import (ConnAck, Connect, Disconnect, PingReq, PingResp,
                                         PubAck, PubComp, Publish, PubRec, PubRel)
-from coinsuper_cli.net.transport import ConnectionClosed, split_credentials
+from coinsuper_cli.errors import ConnectionClosed
+from coinsuper_cli.urls import split_credentials
 from coinsuper_cli.relay.publisher import Publisher, TargetOptions
 from coinsuper_cli.relay.queue import Outgoing, RelayQueue
 

@@ -12,7 +12,7 @@ from conftest import run_coinsuper, sandbox_env, start_sandbox, stop_sandbox
 from loopback import free_port
 
 from coinsuper_cli.api.exchange import PUBLIC_PASSWORD, PUBLIC_USERNAME
-from coinsuper_cli.recordings.writer import read_lines
+from coinsuper_cli.recordings.reader import read_lines
 from coinsuper_cli.sandbox.replayer import private_topic
 
 TRADES = "exchange_ha_prod_hk/api/ws/v1/market/tickers/BTC_USD"

@@ -23,7 +23,7 @@ from test_relay_e2e import ENV, PahoSubscribers, broker  # noqa: F401 (a fixture
 from coinsuper_cli import signals
 from coinsuper_cli.errors import (ExitStatus, HungUp, StopSignal, Terminated, WriteFailed,
                                   exit_status)
-from coinsuper_cli.recordings.writer import read_lines
+from coinsuper_cli.recordings.reader import read_lines
 
 
 @pytest.fixture

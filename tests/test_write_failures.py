@@ -18,7 +18,8 @@ from coinsuper_cli.api.channels import feed_of
 from coinsuper_cli.api.stream import Message
 from coinsuper_cli.errors import WriteFailed
 from coinsuper_cli.recordings import writer as recording
-from coinsuper_cli.recordings.writer import Recorder, Truncated, read_lines
+from coinsuper_cli.recordings.reader import Truncated, read_lines
+from coinsuper_cli.recordings.writer import Recorder
 
 TRADES = "env/api/ws/v1/market/tickers/BTC_USD"
 T0 = 1_795_715_589_721_123_456

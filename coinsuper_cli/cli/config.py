@@ -314,7 +314,7 @@ def _validate(key: str, value: str, at: str) -> None:
         "secret_key": exchange.validate_secret_key,
     }
     if key == "url":
-        from ..net.transport import check_url
+        from ..urls import check_url
         checks["url"] = check_url
     if key == "proxy":
         from ..net.proxy import check_proxy_url
@@ -446,7 +446,7 @@ def describe(rows: Iterable[tuple[str, Any, str | None]]) -> list[str]:
     a Setting's source, "default"). The secret key is never shown, the access key is
     masked, a command is shown as a command, and URLs lose any user:password."""
     from ..net.plans import mask
-    from ..net.transport import redact_url
+    from ..urls import redact_url
 
     rows = list(rows)
     width = max((len(key) for key, _, _ in rows), default=0)

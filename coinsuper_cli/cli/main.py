@@ -165,7 +165,7 @@ CONFIG_OPTIONS = (
 STREAM_OPTIONS = (
     *CONFIG_OPTIONS,
     click.option("--url", envvar="COINSUPER_URL", default=exchange.DEFAULT_URL,
-                 show_default=True, callback=checked(_lazy("..net.transport", "check_url")),
+                 show_default=True, callback=checked(_lazy("..urls", "check_url")),
                  help="Broker: wss://, ws://, mqtts:// or mqtt://. [env: COINSUPER_URL]"),
     click.option("--env", "env", envvar="COINSUPER_ENV", default=exchange.DEFAULT_ENV,
                  show_default=True, callback=checked(exchange.validate_env),
@@ -319,7 +319,7 @@ def public_command(argv: list[str]) -> tuple[str, ...]:
     """The command line as a recording may keep it: no secret key, the access key
     masked, no credentials in a URL."""
     from ..net.plans import mask
-    from ..net.transport import redact_url
+    from ..urls import redact_url
 
     public: list[str] = []
     hide = None

@@ -117,7 +117,7 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
          live: bool = False) -> None:
     from ..api.stream import Limits, pump
     from ..net.runner import Connections
-    from ..net.transport import split_credentials
+    from ..urls import split_credentials
     from ..relay.registry import open_target
     from ..relay.sink import RelaySink
     from ..relay.target import TargetSettings

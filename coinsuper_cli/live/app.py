@@ -22,7 +22,7 @@ from ..api.stream import Limits, Message, Sink, Source, pump
 from ..errors import CountNotReached, Finished
 from ..net.plans import ConnectionPlan
 from ..net.runner import RunOptions
-from ..net.transport import redact_url
+from ..urls import redact_url
 from .dashboard import Dashboard
 from .model import LiveModel
 from .terminal import Keys, cbreak_keys, suspendable

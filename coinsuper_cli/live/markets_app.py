@@ -24,7 +24,7 @@ from ..markets.portfolio import Lot, Summary, summarize, value_assets, value_lot
 from ..markets.view import BoardView, on_key, split_keys, visible
 from ..net.plans import ConnectionPlan
 from ..net.runner import RunOptions
-from ..net.transport import redact_url
+from ..urls import redact_url
 from .app import (FRAME_SECONDS, TICK_SECONDS, Receiver, full_screen, on_replay_key,
                   pace_text)
 from .board import BoardScreen, BoardSnapshot

@@ -93,7 +93,7 @@ def _own_sign_in(url: str, sign_in: Callable[[], exchange.SignIn]
     """A user name and password in the URL sign in to a broker of your own (the one a
     relay fills) in place of the exchange's values; the client id stays the
     exchange's. The URL the connection opens loses them."""
-    from .transport import split_credentials
+    from ..urls import split_credentials
 
     bare, user, password = split_credentials(url)
     if user is None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
-from .transport import redact_url
+from ..urls import redact_url
 
 PROXY_SCHEMES = ("http", "socks5", "socks5h")
 

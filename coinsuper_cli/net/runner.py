@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from ..api import channels
 from ..api.stream import Message, Stopped
-from ..errors import CoinsuperError, ConnectFailed, SignInRefused, SubscriptionRefused
+from ..errors import (CoinsuperError, ConnectFailed, ConnectionClosed, SignInRefused,
+                      SubscriptionRefused)
 from ..mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
 from ..mqtt.packets import SUBACK_FAILURE
 from ..mqtt.session import (ClientSession, Connected, Message as Received, Repeated,
@@ -27,7 +28,8 @@ from .plans import ConnectionPlan
 from .proxy import ProxySettings
 from .reconnect import NEVER_CONNECTED, GiveUp, Lost, ReconnectPolicy, ReconnectState
 from .tls import TLSOptions
-from .transport import ConnectionClosed, Transport, open_transport, redact_url
+from .transport import Transport, open_transport
+from ..urls import redact_url
 
 # How often a quiet connection hands back an empty batch, so that its consumer can
 # check the deadline and the stop switch.

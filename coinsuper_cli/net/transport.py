@@ -2,36 +2,29 @@
 # socket (mqtt://, mqtts://), behind one small `Transport` interface. Each moves bytes and
 # nothing else; the MQTT conversation is the runner's. All four open their socket the same
 # way (`_open_socket`: direct or through a proxy, then TLS), all by one deadline, and the
-# WebSocket ones then do the opening handshake (handshake.py) on it. Also the checks that
-# turn a bad broker URL into a usage error before anything connects; TLS's own are in
-# tls.py.
+# WebSocket ones then do the opening handshake (handshake.py) on it and frame with
+# websocket.py. The checks of a broker URL are urls.py's; TLS's own are in tls.py.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import ssl
 import time
 from typing import Protocol
-from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from ..errors import ConnectFailed, UsageError
+from ..errors import ConnectFailed, ConnectionClosed
 from ..mqtt.codec import DEFAULT_MAX_PACKET
-from ..mqtt.errors import MQTTError, ProtocolViolation
+from ..mqtt.errors import MQTTError
+from ..urls import DEFAULT_PORTS, redact_url
 from .handshake import HandshakeFailed, HandshakeRefused, WebSocketRequest
 from .tls import CertificateRefused, TLSOptions, maybe_certificate_refusal
 from .tunnel import ProxyFailed, describe as _describe, left, open_tunnel, read_head
+from .websocket import WebSocketFrames
 
-DEFAULT_PORTS = {"ws": 80, "wss": 443, "mqtt": 1883, "mqtts": 8883}
 READ_SIZE = 256 * 1024  # one system call takes in a whole burst of messages
 CLOSE_WAIT = 0.2  # seconds to wait for the broker's reply to our close frame
 WRITE_TIMEOUT = 10.0  # seconds a broker may take no byte of ours before the link is lost
-# WebSocket opcodes (RFC 6455 §5.2); websockets' Opcode members are IntEnums equal to them.
-_CONTINUATION, _TEXT, _BINARY, _CLOSE = 0x0, 0x1, 0x2, 0x8
-
-
-class ConnectionClosed(ConnectFailed):
-    """The broker closed the connection."""
 
 
 class Transport(Protocol):
@@ -47,85 +40,6 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Let go of the connection; never raises."""
-
-
-# -- checks of what the user typed ----------------------------------------------------
-
-def redact_url(url: str) -> str:
-    """The URL without any user:password@ part, for logs and messages.
-
-    Works on any string, parseable or not. A password that is not percent-encoded may
-    hold '/', '?' or '#', which end the authority (RFC 3986 §3.2), so everything up to
-    the last '@' goes, not just what a parser would call the user information.
-    """
-    scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
-    if "@" not in rest:
-        return url
-    return scheme + sep + "***@" + rest.rpartition("@")[2]
-
-
-def split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """The URL without its user:password@ part, and the user name and password
-    (percent-decoded), each None when absent."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None, None
-    host = parts.netloc.rpartition("@")[2]
-    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    user = unquote(parts.username) if parts.username is not None else None
-    password = unquote(parts.password) if parts.password is not None else None
-    return bare, user, password
-
-
-def check_url(url: str) -> str:
-    """The broker URL with its scheme in lower case; UsageError (one line, no password)
-    for anything a connection could not be opened to."""
-    shown = redact_url(url)
-    check_characters(url, f"broker URL {shown!r}")
-    try:
-        parts = urlsplit(url)
-    except ValueError as error:  # an unclosed or bad [IPv6] literal
-        raise UsageError(f"bad host in broker URL {shown!r}: {error}") from None
-    if parts.scheme not in DEFAULT_PORTS:
-        raise UsageError(f"unsupported broker URL {shown!r}: use wss://, ws://, "
-                         "mqtts:// or mqtt://HOST[:PORT]")
-    if not parts.hostname:
-        raise UsageError(f"no host in broker URL {shown!r}: use {parts.scheme}://HOST[:PORT]")
-    check_host(parts, f"broker URL {shown!r}")
-    try:
-        bad_port = parts.port == 0  # nothing listens on port 0
-    except ValueError:  # not digits, or over 65535
-        bad_port = True
-    if bad_port:
-        raise UsageError(f"bad port in broker URL {shown!r}: give a number from 1 to 65535")
-    return parts.scheme + url[len(parts.scheme):]
-
-
-def check_characters(url: str, what: str) -> None:
-    """UsageError, naming `what` (the URL as shown), for a character no URL holds
-    unencoded."""
-    if not all("!" <= char <= "~" for char in url):
-        raise UsageError(f"{what} holds a space, a control character or a non-ASCII "
-                         "character (percent-encode it; xn-- for a domain name)")
-
-
-def check_host(parts: SplitResult, what: str) -> None:
-    """UsageError, naming `what` (the URL as shown), for a host no connection could be
-    opened to."""
-    if "[" in parts.netloc:
-        # What urlsplit itself checks from Python 3.11.4 on: a bracketed host is an IPv6
-        # address (RFC 3986 §3.2.2); before, `[zz]` or `[1.2.3.4]` went through.
-        try:
-            ipaddress.IPv6Address(parts.hostname.partition("%")[0])
-        except ValueError:
-            raise UsageError(f"bad host in {what}: [{parts.hostname}] is not an IPv6 "
-                             "address") from None
-    try:
-        # What socket.getaddrinfo does to a name; an empty or over-long label fails here,
-        # as a UnicodeError that no connection error handler expects.
-        parts.hostname.encode("idna")
-    except UnicodeError:
-        raise UsageError(f"bad host name in {what}") from None
 
 
 # -- transports -----------------------------------------------------------------------
@@ -236,108 +150,6 @@ class TCPTransport(_SocketIO):
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
-
-
-class WebSocketFrames:
-    """Sans-I/O WebSocket framing for MQTT on the client side, once the handshake is done.
-
-    Socket bytes go in with `receive_data`, which returns the payloads of the binary
-    frames they complete; `send` frames MQTT bytes; `data_to_send` is everything to
-    write, including the pongs and close frames that RFC 6455 makes the client owe.
-    MQTT does not care where frames begin or end (MQTT 3.1.1 §6), so each frame's
-    payload goes on as soon as it is whole, without waiting for the rest of its message.
-
-    Args:
-        max_frame: the largest frame payload accepted, in bytes.
-    """
-
-    def __init__(self, *, max_frame: int = DEFAULT_MAX_PACKET) -> None:
-        from websockets.protocol import Protocol as WebSocketProtocol, Side
-
-        # websockets buffers a frame whole before handing it on, so a header announcing
-        # a huge frame would make it buffer as much as the broker cares to send. A limit
-        # per frame refuses such a header at once (RFC 6455 §7.4.1: 1009, too big), and
-        # none per message, since a fragment's payload goes on as soon as it is whole.
-        # With the limit at --max-packet, one packet per frame (what brokers send) always
-        # fits, and the parser holds at most a partial frame and one read, under
-        # max_frame + READ_SIZE bytes, besides the MQTT decoder's own max_packet.
-        self._protocol = WebSocketProtocol(Side.CLIENT, max_size=(None, max_frame))
-        self._max_frame = max_frame
-        self._failure: Exception | None = None
-
-    @property
-    def open(self) -> bool:
-        """No fault so far, and no close frame sent (RFC 6455 §5.5.1: nothing may follow
-        one); a close frame received is a fault, since it ends the connection."""
-        return self._failure is None and self._protocol.close_sent is None
-
-    def receive_data(self, data: bytes) -> bytes:
-        """The payloads of the binary frames that `data` completes, joined.
-
-        Raises ProtocolViolation for a frame that breaks RFC 6455 or is not binary, and
-        ConnectionClosed for a close frame. Payloads that came whole before such a fault
-        are returned first and the fault is raised by the next call, so no message is
-        lost to the garbage behind it.
-        """
-        self.check()
-        protocol = self._protocol
-        protocol.receive_data(data)
-        payloads: list[bytes] = []
-        try:
-            for frame in protocol.events_received():
-                opcode = frame.opcode
-                if opcode == _BINARY or opcode == _CONTINUATION:
-                    payloads.append(frame.data)
-                elif opcode == _TEXT:
-                    # MQTT over WebSocket carries only binary frames (MQTT 3.1.1 §6);
-                    # 1003 is "data it cannot accept" (RFC 6455 §7.4.1).
-                    protocol.fail(1003, "MQTT needs binary frames")
-                    raise ProtocolViolation("the broker sent a text WebSocket frame")
-                elif opcode == _CLOSE:
-                    # Its reply is already in data_to_send (RFC 6455 §5.5.1).
-                    raise ConnectionClosed("the broker closed the WebSocket "
-                                           f"({protocol.close_rcvd.code})")
-                # A ping's pong is already in data_to_send (RFC 6455 §5.5.2); a pong
-                # needs nothing.
-            if protocol.parser_exc is not None:
-                # The protocol has already queued its close frame (1002, 1007 or 1009).
-                raise ProtocolViolation(f"WebSocket: {self._fault(protocol.parser_exc)}")
-        except (ProtocolViolation, ConnectionClosed) as error:
-            self._failure = error
-            if not payloads:
-                raise
-        return b"".join(payloads)
-
-    def _fault(self, error: Exception) -> str:
-        from websockets.exceptions import PayloadTooBig
-
-        if isinstance(error, PayloadTooBig):
-            # Its own limit counts the fragments before this one; ours is per frame.
-            return f"a frame of {error.size} bytes is over the {self._max_frame}-byte limit"
-        return str(error) or type(error).__name__
-
-    def check(self) -> None:
-        """Raise the fault that ended the connection, if one has."""
-        if self._failure is not None:
-            raise self._failure
-
-    def send_failed(self, error: ConnectionClosed) -> None:
-        """The socket could not take our bytes: the stream is broken from here on, and
-        every later call raises `error`, unless a fault came first."""
-        if self._failure is None:
-            self._failure = error
-
-    def send(self, data: bytes) -> None:
-        self.check()
-        self._protocol.send_binary(data)
-
-    def send_close(self) -> None:
-        self._protocol.send_close(1000)
-
-    def data_to_send(self) -> bytes:
-        # Only a server, or a client told of EOF (we never are: EOF ends the transport
-        # at once), is given websockets' SEND_EOF, an empty bytestring.
-        return b"".join(self._protocol.data_to_send())
 
 
 class WebSocketTransport(_SocketIO):

@@ -19,7 +19,6 @@ from ..api.records import Record
 from ..api.stream import Message, Sink
 from ..errors import UsageError, WriteFailed
 from ..signals import DEFERRED
-from .reader import Truncated, read_lines, read_spans  # noqa: F401 (readers' API
 
 FORMAT = 1
 FLUSH_SECONDS = 1.0  # a recorder killed with SIGKILL loses at most this much
@@ -167,7 +166,7 @@ class Recorder(Sink):
 
     def on_state(self, plan, state: str, detail: str = "") -> None:
         """The runner's connection states, as events (RunOptions.on_state)."""
-        from ..net.transport import redact_url
+        from ..urls import redact_url
 
         now_ns = self._wall_ns()
         if state == "connected":

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from ..errors import ConnectFailed, SignInRefused
 from ..mqtt.errors import MQTTError
 from ..mqtt.session import ClientSession, Connected, Message, Subscribed
-from ..net.transport import Transport, open_transport, split_credentials
+from ..net.transport import Transport, open_transport
+from ..urls import split_credentials
 from .publisher import TargetOptions, random_client_id
 
 PROBE_SECONDS = 5.0  # the whole check: connect, subscribe, publish, receive

@@ -28,7 +28,8 @@ from ..mqtt.session import ClientSession, Delivered
 from ..net.reconnect import NEVER_CONNECTED, GiveUp, Lost, ReconnectPolicy, ReconnectState
 from ..net.runner import Clock
 from ..net.tls import TLSOptions
-from ..net.transport import Transport, open_transport, redact_url, split_credentials
+from ..net.transport import Transport, open_transport
+from ..urls import redact_url, split_credentials
 from .queue import Outgoing, RelayQueue, fitting, size
 from .target import TargetStatus, TargetThread
 

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import ConnectFailed, SignInRefused, UsageError
 from ..net.reconnect import GiveUp, Lost, ReconnectPolicy, ReconnectState
-from ..net.transport import check_characters, check_host, redact_url
+from ..urls import check_characters, check_host, redact_url
 from .queue import RelayQueue
 from .target import DEFAULT_MAX_LEN, TargetSettings, TargetStatus, TargetThread
 

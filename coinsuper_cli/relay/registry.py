@@ -37,13 +37,13 @@ def _check_mqtt(settings: TargetSettings) -> None:
 
 
 def _mqtt_url(url: str) -> str:
-    from ..net.transport import check_url
+    from ..urls import check_url
 
     return check_url(url)
 
 
 def _describe_mqtt(settings: TargetSettings) -> str:
-    from ..net.transport import redact_url
+    from ..urls import redact_url
 
     return f"relay to   {redact_url(settings.url)} at QoS {settings.qos or 0}"
 
@@ -69,7 +69,7 @@ def _open_redis(queue: RelayQueue, settings: TargetSettings) -> Target:
 
 
 def _describe_redis(settings: TargetSettings) -> str:
-    from ..net.transport import redact_url
+    from ..urls import redact_url
 
     return (f"relay to   {redact_url(settings.url)}: a stream per topic, MAXLEN ~ "
             f"{settings.max_len or DEFAULT_MAX_LEN:,}")
@@ -87,7 +87,7 @@ TARGETS: dict[str, TargetKind] = {
 
 def kind_of(url: str) -> TargetKind:
     """The kind of target a --to URL names; UsageError for a scheme no target has."""
-    from ..net.transport import redact_url
+    from ..urls import redact_url
 
     scheme, sep, _ = url.partition("://")
     kind = TARGETS.get(scheme.lower()) if sep else None
