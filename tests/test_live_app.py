@@ -1,6 +1,7 @@
 """The live app without a network: a scripted source feeds it, a pseudo-terminal types
 into it. Errors of the network thread come out of run_live after the screen is restored;
 `q` returns; --count ends it with Finished."""
+import dataclasses
 import io
 import os
 import termios
@@ -41,10 +42,11 @@ def message(payload: bytes) -> Message:
 
 
 def scripted(script):
-    """A source_for whose source yields the batches of `script(options)`."""
+    """A source_for whose source yields the batches of `script(options)`, the options
+    being the run options with the view's callbacks hooked in."""
     class Scripted:
-        def __init__(self, options: RunOptions) -> None:
-            self.options = options
+        def __init__(self, **hooks) -> None:
+            self.options = dataclasses.replace(RunOptions(), **hooks)
 
         def batches(self):
             yield from script(self.options)
@@ -54,7 +56,7 @@ def scripted(script):
 def run_live(script, **kwargs):
     kwargs.setdefault("sandbox", False)
     kwargs.setdefault("console", terminal_console())
-    app.run_live([PLAN], scripted(script), RunOptions(), **kwargs)
+    app.run_live([PLAN], scripted(script), **kwargs)
 
 
 def test_an_error_of_the_network_thread_is_raised_after_the_screen_is_restored():

@@ -273,19 +273,26 @@ def start_recorder(env: Environment, path: str | None):
     return recorder
 
 
+def hooked(source_for: Callable, options) -> Callable:
+    """`source_for` as a live view calls it: with its callbacks (warn, log, on_state...)
+    as keywords, which replace those fields of the run options."""
+    return lambda **hooks: source_for(dataclasses.replace(options, **hooks))
+
+
 def play(env: Environment, output: Output, source_for: Callable, options,
          connection_plans: list, *, verbose: bool, recorder=None, sandbox: bool = False,
          replay=None) -> None:
     """Runs a source into the output (and the recorder, if any):
     `source_for(run_options)` builds the source once the live view, if any, has hooked
-    its callbacks into the options. `replay`: the Recording played, whose pace the live
+    its callbacks into the options (`hooked`). `replay`: the Recording played, whose pace the live
     view's keys change."""
     from ..api.stream import pump
 
     if output.format == "live":
         from ..live.app import run_live  # rich is imported here, in live mode only
 
-        run_live(connection_plans, source_for, options, sandbox=sandbox, replay=replay,
+        run_live(connection_plans, hooked(source_for, options),
+                 forward_state=options.on_state, sandbox=sandbox, replay=replay,
                  verbose=verbose, limits=output.limits, stdin=env.stdin, record=recorder)
         return
     sink = text_sink(output, env.stdout, warn=env.warn, verbose=verbose,

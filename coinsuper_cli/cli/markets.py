@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from ..api import exchange
 from ..errors import UsageError
@@ -161,16 +162,16 @@ def _board(env: Environment, opts: StreamOptions, output, found: list, board: Bo
     def watch(symbol: str):
         watched = core.plan(anonymous, Wanted(public=("depth", "book", "kline", "trade"),
                                                symbols=(symbol,)))
-        return watched, lambda run_options: Connections(watched, run_options)
+        return watched, core.hooked(partial(Connections, watched), options)
 
     recorder = core.start_recorder(env, opts.record)
     if recorder is not None:
         options = dataclasses.replace(options, on_state=recorder.on_state)
     try:
-        run_board(found, lambda run_options: Connections(found, run_options), options,
-                  board, watch=watch, holdings=holdings, sandbox=opts.sandbox,
-                  verbose=opts.verbose, limits=output.limits, stdin=env.stdin,
-                  record=recorder)
+        run_board(found, core.hooked(partial(Connections, found), options), board,
+                  watch=watch, forward_state=options.on_state, holdings=holdings,
+                  sandbox=opts.sandbox, verbose=opts.verbose, limits=output.limits,
+                  stdin=env.stdin, record=recorder)
     finally:
         if recorder is not None:
             recorder.close()
@@ -217,8 +218,9 @@ def replay(env: Environment, opts, markets: MarketsOptions) -> None:
             recording.warn = run_options.warn  # the board's status line
             return recording
         run_board([ConnectionPlan("replay:" + paths[0], lambda: None, feeds)],
-                  source_for, RunOptions(warn=env.warn), BoardState.start(symbols, alerts),
-                  watch=None, replay=recording, stdin=env.stdin, limits=output.limits)
+                  core.hooked(source_for, RunOptions(warn=env.warn)),
+                  BoardState.start(symbols, alerts), watch=None, replay=recording,
+                  stdin=env.stdin, limits=output.limits)
         return
     core.play(env, output, lambda run_options: recording, RunOptions(warn=env.warn), [],
               verbose=opts.verbose)

@@ -7,7 +7,6 @@
 # code as in every other format.
 from __future__ import annotations
 
-import dataclasses
 import sys
 import threading
 import time
@@ -21,7 +20,6 @@ from .. import signals
 from ..api.stream import Limits, Message, Sink, Source, pump
 from ..errors import CountNotReached, Finished
 from ..net.plans import ConnectionPlan
-from ..net.runner import RunOptions
 from ..urls import redact_url
 from .dashboard import Dashboard
 from .model import LiveModel
@@ -54,31 +52,37 @@ class LiveSink(Sink):
         self._changed.set()
 
 
+# Builds a message source, given the view's callbacks as keywords (see Receiver).
+SourceFor = Callable[..., Source]
+
+
 class Receiver:
     """The network side: pumps the source into the model in one daemon thread.
 
     Args:
-        source_for: builds the message source from the run options it is given; their
-            warnings and log lines go to the status line instead of stderr, which the
-            screen covers.
+        source_for: builds the message source, given the callbacks the view hooks into
+            it as keywords (warn, log, on_state, on_repeat, stop: the runner's
+            RunOptions has fields of these names); its warnings and log lines go to the
+            status line instead of stderr, which the screen covers.
+        forward_state: also receives each connection state change (a recorder's).
         model: where records go, always under `lock`.
         lock: shared with the drawing thread.
         verbose: keep the latest connection log line, for the status line.
         limits: --count, --timeout and --since.
     """
 
-    def __init__(self, source_for: Callable[[RunOptions], Source], model: LiveModel,
-                 lock: threading.Lock, options: RunOptions, *, verbose: bool = False,
+    def __init__(self, source_for: SourceFor, model: LiveModel, lock: threading.Lock, *,
+                 forward_state: Callable | None = None, verbose: bool = False,
                  limits: Limits = Limits(), record: Sink | None = None) -> None:
         self._model, self._lock = model, lock
-        self._forward_state = options.on_state
+        self._forward_state = forward_state
         self.stopping = threading.Event()
         self.changed = threading.Event()
         self.done = threading.Event()
         self.error: BaseException | None = None
-        self._source = source_for(dataclasses.replace(
-            options, warn=self._note, log=self._note if verbose else None,
-            on_state=self._on_state, on_repeat=self._on_repeat, stop=self.stopping))
+        self._source = source_for(
+            warn=self._note, log=self._note if verbose else None, on_state=self._on_state,
+            on_repeat=self._on_repeat, stop=self.stopping)
         self._sink: Sink = LiveSink(model, lock, self.changed)
         if record is not None:
             from ..recordings.writer import Tee
@@ -124,8 +128,8 @@ class Receiver:
         self.changed.set()
 
 
-def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Source],
-             options: RunOptions, *, sandbox: bool = False, replay=None,
+def run_live(plans: list[ConnectionPlan], source_for: SourceFor, *,
+             forward_state: Callable | None = None, sandbox: bool = False, replay=None,
              verbose: bool = False, limits: Limits = Limits(),
              console: Console | None = None, stdin=None,
              record: Sink | None = None) -> None:
@@ -142,8 +146,8 @@ def run_live(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Sou
     model = LiveModel(plans, url=redact_url(plans[0].url), sandbox=sandbox)
     if replay is not None:
         model.replay = pace_text(replay)
-    receiver = Receiver(source_for, model, lock, options, verbose=verbose, limits=limits,
-                        record=record)
+    receiver = Receiver(source_for, model, lock, forward_state=forward_state,
+                        verbose=verbose, limits=limits, record=record)
     with full_screen(console, stdin, receiver) as (live, keys, signalled):
         quit_by_key = _loop(live, console, keys, model, lock, receiver, replay, signalled)
     if isinstance(receiver.error, (Finished, CountNotReached)) and not quit_by_key:

@@ -17,15 +17,14 @@ from functools import partial
 from rich.console import Console
 from rich.live import Live
 
-from ..api.stream import Limits, Source
+from ..api.stream import Limits
 from ..errors import CountNotReached, Finished, PayloadError
 from ..markets.board import BoardState, check_range, prices, reduce_board
 from ..markets.portfolio import Lot, Summary, summarize, value_assets, value_lots
 from ..markets.view import BoardView, on_key, split_keys, visible
 from ..net.plans import ConnectionPlan
-from ..net.runner import RunOptions
 from ..urls import redact_url
-from .app import (FRAME_SECONDS, TICK_SECONDS, Receiver, full_screen, on_replay_key,
+from .app import (SourceFor, FRAME_SECONDS, TICK_SECONDS, Receiver, full_screen, on_replay_key,
                   pace_text)
 from .board import BoardScreen, BoardSnapshot
 from .dashboard import Dashboard
@@ -84,11 +83,11 @@ class Holdings:
         return summarize(value, prices(rows), prices(rows, "first"), prices(rows, "open"))
 
 
-Watch = Callable[[str], tuple[list[ConnectionPlan], Callable[[RunOptions], Source]]]
+Watch = Callable[[str], tuple[list[ConnectionPlan], SourceFor]]
 
 
-def run_board(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], Source],
-              options: RunOptions, board: BoardState, *, watch: Watch | None,
+def run_board(plans: list[ConnectionPlan], source_for: SourceFor, board: BoardState, *,
+              watch: Watch | None, forward_state: Callable | None = None,
               holdings: Holdings | None = None, sandbox: bool = False, replay=None,
               verbose: bool = False, limits: Limits = Limits(),
               console: Console | None = None, stdin=None, record=None) -> None:
@@ -107,11 +106,11 @@ def run_board(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], So
     model = BoardModel(plans, board, url=redact_url(plans[0].url), sandbox=sandbox)
     if replay is not None:
         model.replay = pace_text(replay)
-    receiver = Receiver(source_for, model, lock, options, verbose=verbose, limits=limits,
-                        record=record)
+    receiver = Receiver(source_for, model, lock, forward_state=forward_state,
+                        verbose=verbose, limits=limits, record=record)
     with full_screen(console, stdin, receiver) as (live, keys, signalled):
         quit_by_key = _Loop(live, console, keys, model, lock, receiver, holdings,
-                            watch and partial(_open_watch, watch, options, sandbox,
+                            watch and partial(_open_watch, watch, forward_state, sandbox,
                                               verbose),
                             signalled, replay).run()
     if receiver.error is not None and not quit_by_key:
@@ -121,12 +120,13 @@ def run_board(plans: list[ConnectionPlan], source_for: Callable[[RunOptions], So
         raise receiver.error
 
 
-def _open_watch(watch: Watch, options: RunOptions, sandbox: bool, verbose: bool,
+def _open_watch(watch: Watch, forward_state: Callable | None, sandbox: bool, verbose: bool,
                 symbol: str) -> tuple[LiveModel, threading.Lock, Receiver]:
     plans, source_for = watch(symbol)
     lock = threading.Lock()
     model = LiveModel(plans, url=redact_url(plans[0].url), sandbox=sandbox)
-    receiver = Receiver(source_for, model, lock, options, verbose=verbose)
+    receiver = Receiver(source_for, model, lock, forward_state=forward_state,
+                        verbose=verbose)
     receiver.start()
     return model, lock, receiver
 
