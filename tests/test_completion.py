@@ -172,7 +172,7 @@ def test_the_bash_script_is_made_without_running_bash(monkeypatch):
 def test_the_bash_script_falls_back_when_bash_has_no_nosort():
     # Click's template line is what the fallback replaces; if Click changes it, the
     # replacement would silently do nothing.
-    assert completion._BASH_SETUP in BashComplete.source_template
+    assert completion.BASH_SETUP in BashComplete.source_template
     assert "|| complete -F _coinsuper_completion coinsuper" in script("bash")
 
 

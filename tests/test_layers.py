@@ -1,5 +1,7 @@
-"""Dependencies point one way: no import cycle inside coinsuper_cli (imports made only for
-type checking aside), and nothing below the command line imports it."""
+"""Dependencies point one way. The folders of coinsuper_cli are its layers, and a module
+imports only from its own package or from a layer below (imports made only for type
+checking aside): the table below is the architecture, and the README's "Design" says it
+in words. No import cycle, and no underscore name used outside the module that has it."""
 import ast
 from pathlib import Path
 
@@ -48,6 +50,92 @@ def graph() -> dict[str, set[str]]:
             for name, path in modules.items()}
 
 
+# Each top-level package or module of coinsuper_cli, by layer: lowest first. Packages on
+# one line are siblings, which must not import each other either.
+LAYERS = (
+    ("mqtt",),                                   # the MQTT 3.1.1 codec and session, sans-I/O
+    ("errors",),                                 # every failure a user can hit; exit codes
+    ("printable", "signals", "urls"),            # text, signals and URLs, shared by all
+    ("api",),                                    # the exchange: facts, records, parsers
+    ("net", "recordings", "output", "markets"),  # connections, files, text out, the board
+    ("relay", "sandbox"),                        # the relay's targets; the simulated exchange
+    ("live",),                                   # the rich views, and their run loops
+    ("cli",),                                    # Click, and what each command does
+    ("__main__",),                               # python -m coinsuper_cli
+)
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def layer(module: str) -> str:
+    return module.split(".")[1] if "." in module else ""
+
+
+def wrong_way(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Imports of a layer that is not below the importer's (the package's own
+    __init__, which holds only the version, is below everything)."""
+    return sorted((module, target) for module, targets in edges.items()
+                  for target in targets
+                  if layer(target) and layer(module) != layer(target)
+                  and RANK[layer(target)] >= RANK[layer(module)])
+
+
+def test_every_part_of_the_package_has_a_layer():
+    parts = {layer(module) for module in graph()} - {""}
+    assert parts == set(RANK)
+
+
+def test_imports_point_down_the_layers():
+    assert wrong_way(graph()) == []
+
+
+def test_a_lower_layer_importing_a_higher_one_is_caught():
+    edges = graph()
+    edges["coinsuper_cli.api.stream"] = edges["coinsuper_cli.api.stream"] | {
+        "coinsuper_cli.net.runner"}
+    edges["coinsuper_cli.net.plans"] = edges["coinsuper_cli.net.plans"] | {
+        "coinsuper_cli.recordings.replay"}  # a sibling
+    assert wrong_way(edges) == [("coinsuper_cli.api.stream", "coinsuper_cli.net.runner"),
+                                ("coinsuper_cli.net.plans", "coinsuper_cli.recordings.replay")]
+
+
+def private_uses(path: Path) -> list[str]:
+    """Underscore names of coinsuper_cli modules that `path` imports or reads as a
+    module's attribute (`from x import _y`, `x._y` where x is an imported module)."""
+    tree = ast.parse(path.read_text())
+    modules: set[str] = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(
+                "coinsuper_cli")):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{node.module}.{alias.name}")
+                modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names
+                        if a.name.startswith("coinsuper_cli")}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") \
+                and not node.attr.startswith("__") and isinstance(node.value, ast.Name) \
+                and node.value.id in modules:
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_underscore_name_is_used_outside_its_module():
+    tests = Path(__file__).parent
+    uses = {str(path): private_uses(path)
+            for path in [*PACKAGE.rglob("*.py"), *tests.glob("*.py")]}
+    assert {path: names for path, names in uses.items() if names} == {}
+
+
+def test_a_private_use_is_caught(tmp_path):
+    path = tmp_path / "user.py"
+    path.write_text("from coinsuper_cli.output.sinks import _text\n"
+                    "from coinsuper_cli.api import payloads\nx = payloads._decimal\n")
+    assert private_uses(path) == ["coinsuper_cli.output.sinks._text", "payloads._decimal"]
+
+
 def test_no_import_cycles():
     edges = graph()
     # The graph is read right: edges that exist are found, lazy imports included.
@@ -71,7 +159,3 @@ def test_no_import_cycles():
     assert cycles == []
 
 
-def test_nothing_below_the_cli_imports_it():
-    importers = [m for m, targets in graph().items() if "coinsuper_cli.cli.main" in targets
-                 and m not in ("coinsuper_cli.__main__",)]
-    assert importers == []

@@ -152,9 +152,9 @@ def test_jsonl_and_raw_do_not_import_rich():
 @pytest.mark.parametrize("text", ["0.00000010", "0.0000001", "1000", "0", "-0.00", "12.3400",
                                   "0.000000000000000000000000000001", "1E+3", "5E-8"])
 def test_decimals_are_written_in_plain_notation(text):
-    from coinsuper_cli.output.sinks import _text
+    from coinsuper_cli.api.payloads import decimal_text
 
-    written = _text(Decimal(text))
+    written = decimal_text(Decimal(text))
     assert "E" not in written and Decimal(written) == Decimal(text)
     if "E" not in text:
         assert written == text

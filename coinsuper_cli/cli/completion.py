@@ -152,8 +152,8 @@ def complete_streaming_commands(ctx: click.Context, param: click.Parameter,
 # Click's bash script registers with `complete -o nosort`, an option bash has had since
 # 4.4; older bash (macOS ships 3.2) refuses the whole line and nothing completes. Fall
 # back to sorted completion there rather than to none.
-_BASH_SETUP = "complete -o nosort -F %(complete_func)s %(prog_name)s"
-_BASH_FALLBACK = (_BASH_SETUP + " 2>/dev/null \\\n"
+BASH_SETUP = "complete -o nosort -F %(complete_func)s %(prog_name)s"
+BASH_FALLBACK = (BASH_SETUP + " 2>/dev/null \\\n"
                   "        || complete -F %(complete_func)s %(prog_name)s")
 
 
@@ -173,5 +173,5 @@ def script(shell: str, prog_name: str = "coinsuper") -> str:
     complete = kind(click.Command(prog_name), {}, prog_name, COMPLETE_VAR)
     template = kind.source_template
     if kind is BashComplete:
-        template = template.replace(_BASH_SETUP, _BASH_FALLBACK)
+        template = template.replace(BASH_SETUP, BASH_FALLBACK)
     return template % complete.source_vars()
