@@ -1,5 +1,6 @@
 """The channel registry: topics as the spec writes them, one entry per channel, and an
 unknown channel refused everywhere instead of being drawn as some other channel."""
+import dataclasses
 import io
 from decimal import Decimal
 
@@ -9,6 +10,9 @@ from rich.console import Console
 from coinsuper_cli.api import channels
 from coinsuper_cli.api.channels import UnknownChannel
 from coinsuper_cli.api.records import Trade
+from coinsuper_cli.cli import streaming
+from coinsuper_cli.cli.core import Environment
+from coinsuper_cli.cli.options import App
 from coinsuper_cli.live import views
 from coinsuper_cli.live.dashboard import Dashboard
 from coinsuper_cli.live.model import LiveModel
@@ -58,7 +62,7 @@ def test_an_unknown_channel_fails_loudly_everywhere():
 
 def test_an_eighth_channel_is_one_registry_entry(monkeypatch):
     """A hypothetical channel of last prices, parsed and drawn as trades: one entry, and
-    the plan, the parser and the live view all follow."""
+    the plan, the parser, the live view and its command all follow."""
     def parse_last(payload: bytes):
         price = payload.decode()
         return [Trade("BTC_USD", 1, Decimal(price), Decimal(1), "buy")]
@@ -68,7 +72,7 @@ def test_an_eighth_channel_is_one_registry_entry(monkeypatch):
         cadence=1.0,
         view=channels.View("state:TapeState", "state:reduce_trades", "tape:TradeTape",
                            "Last", 38),
-        when=lambda record: record.ts)
+        when=lambda record: record.ts, command="last", help="Last prices, as they change.")
     monkeypatch.setitem(channels.CHANNELS, "last", entry)
     plan = public_plan(Target("ws://h/mqtt"), "last", "BTC_USD")
     feed = plan.feeds[0]
@@ -79,3 +83,21 @@ def test_an_eighth_channel_is_one_registry_entry(monkeypatch):
     console.print(Dashboard(model.snapshot(), now_ms=5, now=0.0))
     screen = console.file.getvalue()
     assert "Last BTC_USD" in screen and "6674.49" in screen
+
+    # `coinsuper last BTC_USD`: the command, its help, and the topic it would subscribe.
+    command = next(c for c in streaming.channel_commands() if c.name == "last")
+    assert command.get_short_help_str() == "Last prices, as they change."
+    out = io.BytesIO()
+    env = Environment(io.StringIO(), out, io.StringIO(), False, False, lambda prompt: "")
+    command.main(["BTC_USD", "--url", "ws://h/mqtt"], obj=App(env, dry_run=True),
+                 standalone_mode=False)
+    assert f"{ENV}/api/ws/v1/market/last/BTC_USD" in out.getvalue().decode()
+
+
+def test_a_topic_field_becomes_its_option_and_a_new_kind_of_field_is_named():
+    book = streaming.channel_command(channels.get("book"))
+    assert [p.name for p in book.params][:2] == ["symbols", "step"]
+    odd = dataclasses.replace(channels.get("book"), name="odd",
+                              subtopic="/api/ws/v1/market/odd/{symbol}/{depth}")
+    with pytest.raises(LookupError, match="'depth' field of channel 'odd'"):
+        streaming.channel_command(odd)

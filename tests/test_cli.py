@@ -228,8 +228,11 @@ def test_a_secret_key_that_is_not_utf8_is_a_usage_error(capsys, monkeypatch):
 
 
 def test_every_shared_option_is_a_field_of_the_options_values():
-    from coinsuper_cli.cli.main import OUTPUT_FIELDS, STREAM_FIELDS, replay, trades
+    from coinsuper_cli.cli.main import cli
+    from coinsuper_cli.cli.offline import replay
+    from coinsuper_cli.cli.options import OUTPUT_FIELDS, STREAM_FIELDS
 
+    trades = cli.commands["trades"]
     # --config and --profile are not values a command gets: they fill in the others.
     names = {p.name for p in trades.params if p.expose_value} - {"symbols"}
     assert names == (set(STREAM_FIELDS) - {"output"}) | set(OUTPUT_FIELDS)

@@ -29,11 +29,17 @@ def toy():
     pass
 
 
+def streaming(command):
+    """What makes a command a streaming one: the connection and output options."""
+    return click.option("--url")(click.option("--count")(command))
+
+
 @toy.command()
 @click.argument("symbols", nargs=-1, callback=symbols_callback,
                 shell_complete=complete_symbols)
 @click.option("--step", shell_complete=complete_steps)
-def book(symbols, step):
+@streaming
+def book(symbols, step, url, count):
     pass
 
 
@@ -41,14 +47,16 @@ def book(symbols, step):
 @click.argument("symbols", nargs=-1, callback=symbols_callback,
                 shell_complete=complete_symbols)
 @click.option("--interval", shell_complete=complete_intervals)
-def kline(symbols, interval):
+@streaming
+def kline(symbols, interval, url, count):
     pass
 
 
 @toy.command()
 @click.argument("symbol", shell_complete=complete_symbols)
 @click.option("--step", shell_complete=complete_steps)
-def watch(symbol, step):
+@streaming
+def watch(symbol, step, url, count):
     pass
 
 
@@ -56,7 +64,8 @@ def watch(symbol, step):
 @click.option("--channel", shell_complete=complete_channels)
 @click.option("--symbol", shell_complete=complete_symbol_list)
 @click.option("--channels", shell_complete=complete_public_channels)
-def replay(channel, symbol, channels):
+@click.option("--count")
+def replay(channel, symbol, channels, count):
     pass
 
 

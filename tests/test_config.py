@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from coinsuper_cli.cli import config
 from coinsuper_cli.cli.config import (ConfigError, Setting, describe, load,
                                       run_secret_command)
-from coinsuper_cli.cli.main import config_callback
+from coinsuper_cli.cli.options import config_callback
 
 SECRET = "s3cr3t-VALUE-never-shown"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from operator import attrgetter
 from typing import Any
 
@@ -17,6 +17,9 @@ from .records import Asset, Book, Depth, Fill, Kline, Order, Record, Trade
 from .trades import TradeParser
 
 Parser = Callable[[bytes], list[Record]]
+
+
+_FIELD = re.compile(r"\{(\w+)\}")  # a field of a subtopic template
 
 
 class UnknownChannel(KeyError):
@@ -61,6 +64,11 @@ class Channel:
             None for a channel whose records carry none (depth).
         simulate: the sandbox's payload of a topic at this instant: `simulate(market,
             ref)`; None for channels pushed as the demo account's events happen.
+        command: the name of the command that streams it (`coinsuper trades`); its
+            arguments and options follow from the topic's fields (cli/streaming.py).
+        help: that command's --help text; the first sentence is its line in the command
+            list, unless `summary` says it shorter.
+        aliases: other names of the command.
     """
 
     name: str
@@ -71,10 +79,20 @@ class Channel:
     view: View
     when: Callable[[Any], int | None]
     simulate: Callable[[Any, Any], bytes] | None = field(default=None, repr=False)
+    _: KW_ONLY
+    command: str
+    help: str
+    summary: str | None = None
+    aliases: tuple[str, ...] = ()
 
     @property
     def private(self) -> bool:
         return "{email}" in self.subtopic
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields its topics are filled with, in order: `symbol`, `step`..."""
+        return tuple(_FIELD.findall(self.subtopic))
 
     def topic(self, env: str, **fields: str) -> str:
         return env + self.subtopic.format(**fields)
@@ -113,27 +131,36 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
         view=View("state:DepthState", "state:reduce_depth", "depth_chart:DepthChart",
                   "Depth", 40),
         when=lambda record: None,
-        simulate=lambda market, ref: market.depth(ref.symbol)),
+        simulate=lambda market, ref: market.depth(ref.symbol),
+        command="depth", help="Market depth: cumulative bids and asks around the mid price."),
     Channel(
         "book", "/api/ws/v1/market/orderBook/{symbol}/{step}", Book,
         lambda fields: payloads.book_records, cadence=2.0,
         view=View("state:BookState", "state:reduce_book", "ladder:BookLadder", "Book", 38),
         when=attrgetter("ts"),
-        simulate=lambda market, ref: market.order_book(ref.symbol, ref.step)),
+        simulate=lambda market, ref: market.order_book(ref.symbol, ref.step),
+        command="book", aliases=("orderbook",),
+        summary="Order book: the best 15 levels a side.",
+        help="Order book: the best 15 asks and bids, aggregated by --step."),
     Channel(
         "kline", "/api/ws/v1/market/kline/{symbol}/{range}", Kline, _kline_parser,
         cadence=2.0,
         view=View("state:CandlesState", "state:reduce_candles", "candles:CandlesView",
                   "Candles", 40),
         when=_candle_end,
-        simulate=lambda market, ref: market.kline(ref.symbol, ref.range_ms)),
+        simulate=lambda market, ref: market.kline(ref.symbol, ref.range_ms),
+        command="kline", aliases=("candles",), summary="Candles of an interval.",
+        help="Candles: the current candle of --interval, as the exchange updates it."),
     Channel(
         # "tickers" in the exchange's topic; each push repeats the latest 50 trades.
         "trade", "/api/ws/v1/market/tickers/{symbol}", Trade,
         lambda fields: TradeParser(), cadence=2.0,
         view=View("state:TapeState", "state:reduce_trades", "tape:TradeTape", "Trades", 38),
         when=attrgetter("ts"),
-        simulate=lambda market, ref: market.tickers(ref.symbol)),
+        simulate=lambda market, ref: market.tickers(ref.symbol),
+        command="trades", aliases=("tickers",), summary="Trades, each once, oldest first.",
+        help="Trades: one record per trade, each once although pushes repeat the latest "
+             "50, oldest first."),
     Channel(
         "asset", "/api/ws/personal/v1/asset/change/{email}", Asset,
         _deduplicated(payloads.parse_assets,
@@ -141,7 +168,8 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
         cadence=None,
         view=View("account_state:AssetsState", "account_state:reduce_assets",
                   "balances:BalancesTable", "Balances", 60),
-        when=attrgetter("updated")),
+        when=attrgetter("updated"),
+        command="assets", help="Your balances as they change (needs credentials)."),
     Channel(
         # The private order and fill topics really have no /api prefix.
         "order", "/ws/personal/v1/order/change/{email}", Order,
@@ -150,14 +178,16 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
         cadence=None,
         view=View("account_state:OrdersState", "account_state:reduce_orders",
                   "orders_table:OrdersTable", "Open orders", 70),
-        when=attrgetter("updated")),
+        when=attrgetter("updated"),
+        command="orders", help="Your orders as they change (needs credentials)."),
     Channel(
         "fill", "/ws/personal/v1/trade/change/{email}", Fill,
         _deduplicated(lambda data: [payloads.parse_fill(data)], lambda r: r.deal_no),
         cadence=None,
         view=View("account_state:FillsState", "account_state:reduce_fills",
                   "fills_tape:FillsTape", "Fills", 70),
-        when=attrgetter("ts")),
+        when=attrgetter("ts"),
+        command="fills", help="Your own fills (needs credentials)."),
 )}
 
 PUBLIC = tuple(name for name, channel in CHANNELS.items() if not channel.private)
@@ -188,19 +218,18 @@ class Feed:
     parse: Parser
 
 
-_FIELD = re.compile(r"\{(\w+)\}")
-
-
-def _topic_pattern(channel: Channel) -> re.Pattern[str]:
-    # split() alternates literal text and field names; each field is one topic level
-    # without a wildcard (MQTT 3.1.1 §4.7.1), and the prefix is whatever comes before.
+def subtopic_regex(channel: Channel) -> str:
+    """A regex of the channel's subtopic, each `{field}` a group of that name: one topic
+    level, without a wildcard (MQTT 3.1.1 §4.7.1)."""
+    # split() alternates literal text and field names: odd indexes are field names.
     parts = _FIELD.split(channel.subtopic)
-    body = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/+#]+)"
+    return "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/+#]+)"
                    for i, p in enumerate(parts))
-    return re.compile(f"(?P<_prefix>.+?){body}")
 
 
-_TOPIC_PATTERNS = {name: _topic_pattern(channel) for name, channel in CHANNELS.items()}
+# The prefix (the environment) is whatever comes before the subtopic.
+_TOPIC_PATTERNS = {name: re.compile(f"(?P<_prefix>.+?){subtopic_regex(channel)}")
+                   for name, channel in CHANNELS.items()}
 
 
 def parse_topic(topic: str) -> tuple[Channel, str, dict[str, str]] | None:

@@ -128,8 +128,10 @@ def complete_public_channels(ctx: click.Context, param: click.Parameter, incompl
     return channel_completer(PUBLIC)(ctx, param, incomplete)
 
 
-# What `topics COMMAND` cannot plan: commands that do not stream from a broker.
-NOT_STREAMING = frozenset({"topics", "sandbox", "replay", "completion", "config"})
+def is_streaming(command: click.Command) -> bool:
+    """Whether a command streams from a broker (what `topics COMMAND` can plan): it
+    takes the connection options and the output options both."""
+    return {"url", "count"} <= {param.name for param in command.params}
 
 
 def complete_streaming_commands(ctx: click.Context, param: click.Parameter,
@@ -142,7 +144,7 @@ def complete_streaming_commands(ctx: click.Context, param: click.Parameter,
     items = []
     for name in group.list_commands(parent):
         command = group.get_command(parent, name)
-        if command is None or command.hidden or name in NOT_STREAMING:
+        if command is None or command.hidden or not is_streaming(command):
             continue
         if name.startswith(incomplete):
             items.append(CompletionItem(name, help=command.get_short_help_str()))

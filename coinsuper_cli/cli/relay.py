@@ -11,14 +11,14 @@ from collections import deque
 from dataclasses import dataclass
 
 from .. import signals
+from ..api.channels import PUBLIC
 from ..errors import CountNotReached, Finished, UsageError
 from ..output.options import OutputOptions
-from ..relay.queue import DEFAULT_BUFFER_BYTES, RelayQueue
+from ..relay.queue import DEFAULT_BUFFER, DEFAULT_BUFFER_BYTES, RelayQueue
 from ..relay.status import RelayStatus, Summaries, UpstreamStates
 from . import core
 from .core import Environment, StreamOptions, Wanted
 
-DEFAULT_BUFFER = 5000
 DRAIN_SECONDS = 3.0  # at exit, how long what is still queued may take to go out
 
 
@@ -28,7 +28,7 @@ class RelayOptions:
 
     to: str
     symbols: tuple[str, ...]
-    channels: tuple[str, ...] = ("depth", "book", "kline", "trade")
+    channels: tuple[str, ...] = PUBLIC
     private: bool = False
     step: str | None = None
     range_ms: int | None = None
@@ -117,10 +117,10 @@ def _run(env: Environment, opts: StreamOptions, relay: RelayOptions, found: list
          live: bool = False) -> None:
     from ..api.stream import Limits, pump
     from ..net.runner import Connections
-    from ..urls import split_credentials
     from ..relay.registry import open_target
     from ..relay.sink import RelaySink
     from ..relay.target import TargetSettings
+    from ..urls import split_credentials
 
     notes = deque([""], maxlen=1)  # on a terminal, warnings and log lines go to the view
     warn = notes.append if live else env.warn

@@ -19,6 +19,7 @@ from ..api import channels
 from ..api.stream import Message, Stopped
 from ..errors import (CoinsuperError, ConnectFailed, ConnectionClosed, SignInRefused,
                       SubscriptionRefused)
+from ..mqtt.codec import DEFAULT_MAX_PACKET
 from ..mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
 from ..mqtt.packets import SUBACK_FAILURE
 from ..mqtt.session import (ClientSession, Connected, Message as Received, Repeated,
@@ -62,7 +63,7 @@ class RunOptions:
     tls: TLSOptions = TLSOptions()
     proxy: ProxySettings = ProxySettings()
     connect_timeout: float = 10.0
-    max_packet: int = 1024 * 1024
+    max_packet: int = DEFAULT_MAX_PACKET
     retries: int | None = None
     stale_after: float | None = 15.0
     warn: Callable[[str], None] | None = None

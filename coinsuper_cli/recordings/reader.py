@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ..errors import NotARecording, UsageError
+from ..mqtt.codec import DEFAULT_MAX_PACKET
 
 # The largest line a recording can hold. One line is one message: its topic and payload
 # together fit in one PUBLISH of at most --max-packet bytes (1 MiB unless told; MQTT 3.1.1
@@ -20,8 +21,7 @@ from ..errors import NotARecording, UsageError
 # (a control character as \u001f; a payload that is not UTF-8 is base64, 4/3), and the
 # keys and recv_ns add a few dozen. A recording made with a larger --max-packet may hold
 # longer lines: those are skipped too, so that no file can take more memory than this.
-MAX_PACKET = 1024 * 1024
-LINE_LIMIT = 6 * MAX_PACKET + 4096
+LINE_LIMIT = 6 * DEFAULT_MAX_PACKET + 4096
 MAX_RECV_NS = 10**19 - 1  # year 2286: later is no receive time (and 19 digits at most)
 WHAT_A_RECORDING_IS = ("a recording is the JSON lines that --record writes, plain or "
                        "compressed as .gz or .zst")

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConnectFailed, SignInRefused
+from ..mqtt.codec import DEFAULT_MAX_PACKET
 from ..mqtt.errors import AcknowledgementTimeout, ConnectionRefused, MQTTError
 from ..mqtt.session import ClientSession, Delivered
 from ..net.reconnect import NEVER_CONNECTED, GiveUp, Lost, ReconnectPolicy, ReconnectState
@@ -65,7 +66,7 @@ class TargetOptions:
     tls: TLSOptions = TLSOptions()
     proxy: str | None = None
     connect_timeout: float = 10.0
-    max_packet: int = 1024 * 1024
+    max_packet: int = DEFAULT_MAX_PACKET
     window: int = 100
     window_bytes: int = 8 * 1024 * 1024
     ack_timeout: float = 30.0

@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import NamedTuple
 
+DEFAULT_BUFFER = 5000  # messages (--buffer)
 DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024
 # What a queued message costs besides its payload and topic: the tuple, the bytes and
 # str objects (about 150 bytes in CPython), so that a flood of tiny messages is bounded

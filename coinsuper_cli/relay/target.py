@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..mqtt.codec import DEFAULT_MAX_PACKET
 from ..net.tls import TLSOptions
 
 DEFAULT_MAX_LEN = 100_000  # a Redis stream's length, about (MAXLEN ~)
@@ -62,7 +63,7 @@ class TargetSettings:
     keepalive: int = 60
     tls: TLSOptions = TLSOptions()
     proxy: str | None = None  # the proxy that applies to `url`, or None
-    max_packet: int = 1024 * 1024
+    max_packet: int = DEFAULT_MAX_PACKET
     log: Callable[[str], None] | None = None
     warn: Callable[[str], None] | None = None
 

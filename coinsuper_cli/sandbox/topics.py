@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from ..api import channels
 from ..api.exchange import INTERVALS, documented_steps
 
-_FIELD = re.compile(r"\{(\w+)\}")
-# What each template field may hold: one topic level, no wildcard (MQTT 3.1.1 §4.7.1).
-_FIELD_PATTERN = r"(?P<{}>[^/+#]+)"
 _RANGES = frozenset(INTERVALS.values())
 
 
@@ -50,15 +47,11 @@ _CHECKS: dict[str, Callable[[str, dict[str, str], Set[str]], bool]] = {
 
 
 def _compile(channel: channels.Channel) -> re.Pattern[str]:
-    parts = _FIELD.split(channel.subtopic)
-    # split() alternates literal text and field names: odd indexes are field names.
-    unchecked = set(parts[1::2]) - _CHECKS.keys()
+    unchecked = set(channel.fields) - _CHECKS.keys()
     if unchecked:  # a new field needs a rule here before the sandbox can serve it
         raise LookupError(f"sandbox/topics.py has no check for {', '.join(unchecked)} "
                           f"of channel {channel.name!r}")
-    regex = "".join(re.escape(p) if i % 2 == 0 else _FIELD_PATTERN.format(p)
-                    for i, p in enumerate(parts))
-    return re.compile(regex)
+    return re.compile(channels.subtopic_regex(channel))
 
 
 _PATTERNS = {name: _compile(channel) for name, channel in channels.CHANNELS.items()}
