@@ -34,6 +34,10 @@ class NotARecording(UsageError):
     """A file given to replay (or sandbox --replay) is not a recording."""
 
 
+class ConfigError(UsageError):
+    """The config file, or a value in it, cannot be used."""
+
+
 class MissingCredentials(UsageError):
     """A private channel was asked for without email, access key and secret key."""
 

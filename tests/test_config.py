@@ -11,10 +11,12 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from coinsuper_cli.cli import config
-from coinsuper_cli.cli.config import (ConfigError, Setting, describe, load,
-                                      run_secret_command)
+from coinsuper_cli.cli import config, config_display
+from coinsuper_cli.cli.config import Setting, load
+from coinsuper_cli.cli.config_display import describe
 from coinsuper_cli.cli.options import config_callback
+from coinsuper_cli.cli.secret_command import run_secret_command
+from coinsuper_cli.errors import ConfigError
 
 SECRET = "s3cr3t-VALUE-never-shown"
 
@@ -486,7 +488,7 @@ def assets(**values):
 @_options
 @click.pass_context
 def show_config(ctx, **values):
-    click.echo("\n".join(describe(config.rows(ctx, ctx.meta.get("coinsuper.settings", {})))))
+    click.echo("\n".join(describe(config_display.rows(ctx, ctx.meta.get("coinsuper.settings", {})))))
 
 
 @pytest.fixture
@@ -606,5 +608,5 @@ def test_an_empty_proxy_in_a_profile_is_none_over_the_top_level_proxy(tmp_path):
     found = load(path, {})
     assert found.settings()["proxy"].value == "http://proxy.example:3128"
     assert found.settings("home")["proxy"].value == ""
-    assert config.describe([("proxy", "", "profile home")]) == \
+    assert config_display.describe([("proxy", "", "profile home")]) == \
         ['proxy = "" (none)  (profile home)']

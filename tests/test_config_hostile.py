@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import EMPTY_CONFIG_HOME, clean_env, coinsuper_command
 
-from coinsuper_cli.cli import config
-from coinsuper_cli.cli.config import ConfigError, load, run_secret_command
+from coinsuper_cli.cli.config import load
 from coinsuper_cli.cli.main import main
+from coinsuper_cli.cli.secret_command import MAX_SECRET_OUTPUT, run_secret_command
+from coinsuper_cli.errors import ConfigError
 
 
 def refused_secret(argv, **kwargs) -> tuple[str, float]:
@@ -34,7 +35,8 @@ def test_endless_output_is_refused_at_once_in_flat_memory():
     # The peak is VmHWM, this process's own: ru_maxrss would count the pytest worker
     # that forked it (Linux keeps the forked copy's high-water mark across exec).
     code = ("import re\n"
-            "from coinsuper_cli.cli.config import ConfigError, run_secret_command\n"
+            "from coinsuper_cli.cli.secret_command import run_secret_command\n"
+            "from coinsuper_cli.errors import ConfigError\n"
             "try:\n"
             "    run_secret_command(['yes'], timeout=5)\n"
             "except ConfigError as error:\n"
@@ -61,7 +63,7 @@ def test_one_long_line_is_not_taken_as_the_secret():
 
 
 def test_a_secret_of_the_most_bytes_allowed_is_read():
-    secret = "k" * config.MAX_SECRET_OUTPUT
+    secret = "k" * MAX_SECRET_OUTPUT
     code = f"import sys; sys.stdout.write({secret!r})"
     assert run_secret_command([sys.executable, "-c", code]) == secret
 

@@ -1,5 +1,6 @@
 # The config file (PRODUCT.md, "Connecting from anywhere"): where it is, what it may hold,
-# and the settings a profile gives. Read once, checked whole: every problem is one
+# and the settings a profile gives (secret_command.py runs its secret_key_command, and
+# config_display.py shows the settings as `coinsuper config` prints them). Read once, checked whole: every problem is one
 # UsageError line naming the file and the key. The CLI feeds the settings to Click as
 # `default_map`, so Click's own order gives the contract's precedence: command line, then
 # environment, then the profile, then the top level, then built-in defaults.
@@ -8,21 +9,16 @@ from __future__ import annotations
 import functools
 import os
 import shlex
-import signal
 import stat
-import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import click
-from click.core import ParameterSource
-
-from ..errors import UsageError
+from ..errors import ConfigError, UsageError
 from ..printable import printable
 from . import toml_shape
-from .bounded_process import OutputTooLong, run_bounded
+from .secret_command import run_secret_command
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,8 +28,6 @@ else:  # pragma: no cover - Python 3.10
 # A config file is a few lines; anything bigger is the wrong file. (tomllib reads 1 MiB
 # of plain keys in 1-2 s; 64 KiB, a thousand lines, in a tenth of that.)
 MAX_BYTES = 64 * 1024
-SECRET_TIMEOUT = 30.0    # long enough to type a passphrase into pinentry, not forever
-MAX_SECRET_OUTPUT = 4096  # a secret key is one short line; `yes` must not fill memory
 
 KEYS = ("url", "env", "email", "access_key", "secret_key", "secret_key_command", "qos",
         "keepalive", "cafile", "cert", "key", "proxy")
@@ -46,10 +40,6 @@ PATH_KEYS = frozenset({"cafile", "cert", "key"})
 # either replaces both of the table beneath it.
 SECRET_KEYS = ("secret_key", "secret_key_command")
 INT_RANGES = {"qos": (0, 2), "keepalive": (0, 65535)}
-
-
-class ConfigError(UsageError):
-    """The config file, or a value in it, cannot be used (exit 2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,120 +385,6 @@ def _path(value: str, base: str, environ: Mapping[str, str]) -> str:
 def _home(environ: Mapping[str, str]) -> str:
     home = environ.get("HOME", "")
     return home if os.path.isabs(home) else os.path.expanduser("~")
-
-
-def run_secret_command(argv: list[str], timeout: float = SECRET_TIMEOUT) -> str:
-    """Runs secret_key_command without a shell (stdin /dev/null, stderr the user's, in a
-    session of its own that is killed whole when it ends) and returns its standard output
-    without the trailing newline. UsageError for a program that cannot run, fails, takes
-    too long, prints nothing or more than MAX_SECRET_OUTPUT bytes; no message holds what
-    it printed."""
-    what = f"secret_key_command {printable(shlex.join(argv))}"
-    try:
-        done = run_bounded(argv, limit=MAX_SECRET_OUTPUT, timeout=timeout)
-    except OutputTooLong:
-        raise ConfigError(f"{what}: printed more than {MAX_SECRET_OUTPUT} bytes; the "
-                          "secret key must be its only, short line") from None
-    except FileNotFoundError:
-        raise ConfigError(f"{what}: program {printable(argv[0])!r} not found") from None
-    except PermissionError:
-        raise ConfigError(f"{what}: program {printable(argv[0])!r} is not executable "
-                          "(chmod +x?)") from None
-    except subprocess.TimeoutExpired:
-        raise ConfigError(f"{what}: gave no answer within {timeout:g} s") from None
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise ConfigError(f"{what}: cannot run it: {reason}") from None
-    if done.returncode < 0:
-        try:
-            name = signal.Signals(-done.returncode).name
-        except ValueError:
-            name = f"signal {-done.returncode}"
-        raise ConfigError(f"{what}: killed by {name}")
-    if done.returncode != 0:
-        raise ConfigError(f"{what}: exited with status {done.returncode}")
-    out = done.stdout
-    out = out[:-2] if out.endswith(b"\r\n") else out[:-1] if out.endswith(b"\n") else out
-    if not out:
-        raise ConfigError(f"{what}: printed nothing; the secret key is its output")
-    if b"\n" in out:
-        raise ConfigError(f"{what}: printed more than one line; the secret key must be "
-                          "its only line")
-    try:
-        return out.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what}: printed something that is not UTF-8 text") from None
-
-
-def describe(rows: Iterable[tuple[str, Any, str | None]]) -> list[str]:
-    """`coinsuper config`'s lines, `key = value  (source)`, from (key, value, source)
-    rows; the source as the CLI names it ("command line", "environment COINSUPER_URL",
-    a Setting's source, "default"). The secret key is never shown, the access key is
-    masked, a command is shown as a command, and URLs lose any user:password."""
-    from ..net.plans import mask
-    from ..urls import redact_url
-
-    rows = list(rows)
-    width = max((len(key) for key, _, _ in rows), default=0)
-    lines = []
-    for key, value, source in rows:
-        if value is None:
-            shown = "(not set)"
-        elif key == "secret_key":
-            shown = "***"  # may be the callable that runs secret_key_command: not called
-        elif key == "access_key":
-            shown = mask(str(value))
-        elif value == "":
-            shown = '"" (none)'
-        elif isinstance(value, (list, tuple)):
-            shown = shlex.join(str(v) for v in value)
-        elif isinstance(value, str) and "://" in value:
-            shown = redact_url(value)
-        else:
-            shown = str(value)
-        suffix = f"  ({source})" if source else ""
-        lines.append(printable(f"{key:<{width}} = {shown}{suffix}"))
-    return lines
-
-
-def rows(ctx: click.Context, settings: Mapping[str, Setting]
-         ) -> list[tuple[str, Any, str | None]]:
-    """What `coinsuper config` shows: (key, value, source) for every key of the config
-    file, as Click resolved the options of `ctx`'s command (which took the config file
-    through `Config.default_map(..., secret=False)`: showing settings runs no program).
-    A key the command has no option for is shown as the file gives it."""
-    params = {param.name: param for param in ctx.command.params}
-    found: list[tuple[str, Any, str | None]] = []
-    for key in KEYS:
-        if key == "secret_key_command":
-            continue  # shown in secret_key's place when it is what gives the secret
-        param = params.get(key)
-        kind = ctx.get_parameter_source(key) if param is not None else None
-        value = ctx.params.get(key) if param is not None else None
-        if kind in (ParameterSource.COMMANDLINE, ParameterSource.PROMPT):
-            found.append((key, value, "command line"))
-        elif kind is ParameterSource.ENVIRONMENT:
-            envvar = param.envvar if isinstance(param.envvar, str) else None
-            found.append((key, value, f"environment {envvar}" if envvar else "environment"))
-        elif key == "secret_key" and any(name in settings for name in SECRET_KEYS):
-            name = next(name for name in SECRET_KEYS if name in settings)
-            found.append((name, settings[name].value, settings[name].source))
-        elif key in settings:
-            shown = value if kind is ParameterSource.DEFAULT_MAP else settings[key].value
-            found.append((key, shown, settings[key].source))
-        elif param is not None:
-            found.append((key, value, "default" if value is not None else None))
-    found += [(key, _market_text(settings[key].value), settings[key].source)
-              for key in MARKET_KEYS if key in settings]
-    return found
-
-
-def _market_text(value: tuple) -> str:
-    """The markets board's settings, one line: symbols, rules, or lots."""
-    from ..markets.portfolio import Lot
-
-    return ", ".join(f"{v.quantity} {v.symbol} at {v.unit_cost}" if isinstance(v, Lot)
-                     else getattr(v, "rule", v) for v in value)
 
 
 def _key(key: str) -> str:

@@ -166,12 +166,12 @@ def config_command(ctx, **options):
     the streaming commands' options, so `coinsuper config --profile prod` shows what
     `coinsuper trades BTC_USD --profile prod` would use."""
     from ..net.proxy import explain_proxy
-    from . import config
+    from . import config_display
 
-    rows = config.rows(ctx, ctx.meta.get("coinsuper.settings", {}))
+    rows = config_display.rows(ctx, ctx.meta.get("coinsuper.settings", {}))
     url = ctx.params.get("url")
     if url:  # the proxy the connection would really take, from the environment too
         rows = [(key, *explain_proxy(url, value, source, os.environ)) if key == "proxy"
                 else (key, value, source) for key, value, source in rows]
-    for line in config.describe(rows):
+    for line in config_display.describe(rows):
         click.echo(line)
