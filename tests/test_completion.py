@@ -1,5 +1,5 @@
 # Shell completion: the items each completer gives, and the bash script run through a real
-# bash against a throwaway command wired the way cli.py wires the real one.
+# bash against a throwaway command wired the way cli/ wires the real one.
 from __future__ import annotations
 
 import os

@@ -447,7 +447,7 @@ def test_describe_never_calls_a_lazy_secret_and_escapes_control_characters():
         "secret_key = ***  (x)", "env        = a\\x1b[2J  (default)"]
 
 
-# --- cli.py's Click wiring (its config_callback), on a throwaway command ---
+# --- cli/options.py's Click wiring (its config_callback), on a throwaway command ---
 
 
 def _options(command):

@@ -1,7 +1,7 @@
 # What the script-facing outputs (PRODUCT.md, "Output for scripts") make of a record: each
 # channel's keys in the jsonl order, the csv/tsv columns (book and depth levels one row
 # each), the time keys and how --time writes them, --fields and --template checked
-# against the channels of a command before it connects. Pure: the sinks in output.py
+# against the channels of a command before it connects. Pure: the sinks in sinks.py
 # write what this gives them.
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-# Reading a recording back (recording.py writes it), bounded in bytes whatever the file
+# Reading a recording back (writer.py writes it), bounded in bytes whatever the file
 # holds: a compressed stream is unpacked a bounded piece at a time, and a line longer than
 # any message coinsuper could have recorded is skipped, not gathered. A gzip member or
 # zstandard frame cut in the middle of the file (a killed recorder, then another run) is

@@ -1,6 +1,6 @@
 # Recordings (PRODUCT.md, "Record and replay"): JSON lines, one per message received or
 # connection event, in a plain, gzip or zstandard file chosen by the path's suffix. The
-# Recorder is a sink that keeps every message losslessly; recording_reader.py reads a
+# Recorder is a sink that keeps every message losslessly; reader.py reads a
 # recording back (read_lines, read_spans), a killed recorder's truncated end included.
 from __future__ import annotations
 
