@@ -249,7 +249,7 @@ def test_port_0_is_one_port_on_every_address_of_the_host(monkeypatch):
         sandbox = Sandbox(SandboxConfig(host="localhost", ws_port=0, tcp_port=0))
         await sandbox.start()
         try:
-            for listener in (sandbox._ws_server, sandbox._tcp_server):
+            for listener in sandbox.listeners:
                 names = [sock.getsockname() for sock in listener.sockets]
                 assert {address for address, _ in names} == {"127.0.0.1", "127.0.0.2"}
                 assert len({port for _, port in names}) == 1

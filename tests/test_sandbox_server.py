@@ -607,10 +607,11 @@ def test_the_websocket_server_sends_no_ping(sandbox):
     async def go():
         async with ws_connect(sandbox.ws_url, subprotocols=["mqtt"], ping_interval=None):
             deadline = time.monotonic() + 5
-            while not sandbox.sandbox._ws_server.connections:
+            ws_server = sandbox.sandbox.listeners[0]
+            while not ws_server.connections:
                 assert time.monotonic() < deadline, "the server never saw the connection"
                 await asyncio.sleep(0.01)
-            intervals = {conn.ping_interval for conn in sandbox.sandbox._ws_server.connections}
+            intervals = {conn.ping_interval for conn in ws_server.connections}
             assert intervals == {None}
     run(go())
 

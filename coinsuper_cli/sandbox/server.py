@@ -144,6 +144,11 @@ class Sandbox:
         return self.market.account if self.market is not None else None
 
     @property
+    def listeners(self) -> tuple:
+        """The WebSocket server (websockets') and the TCP one (asyncio's), once started."""
+        return self._ws_server, self._tcp_server
+
+    @property
     def beyond_loopback(self) -> list[str]:
         """The addresses listened on that other machines may reach."""
         return [address for address in self.addresses if not is_loopback(address)]
