@@ -69,9 +69,19 @@ def test_topics_watch_uses_four_connections(capsys):
     assert "/market/tickers/BTC_USD" in out and "/market/depth/BTC_USD" in out
 
 
-def test_topics_refuses_non_streaming_commands(capsys):
-    code, _, err = run(capsys, "topics", "topics", "x")
-    assert code == 2 and "not a streaming command" in err
+@pytest.mark.parametrize("command", ["topics", "replay", "export", "config", "sandbox",
+                                     "completion", "", "\x1b[2J"])
+def test_topics_refuses_non_streaming_commands(capsys, command):
+    # replay and export once ran for real under `topics`, which refused only itself
+    # and sandbox.
+    code, out, err = run(capsys, "topics", command, "x", "--out", "/nonexistent/dir")
+    assert code == 2 and "not a streaming command" in err and out == ""
+    assert err.count("\n") == 1 and "\x1b" not in err
+
+
+def test_a_bad_option_under_topics_points_at_the_command_that_takes_it(capsys):
+    code, _, err = run(capsys, "topics", "orderbook", "BTC_USD", "--step", "")
+    assert code == 2 and "(see 'coinsuper book --help')" in err
 
 
 def test_secret_key_on_the_command_line_warns(capsys):

@@ -11,6 +11,7 @@ import click
 
 from ..api import exchange
 from ..api.channels import CHANNELS, PRIVATE, PUBLIC, Channel
+from ..printable import printable
 from ..relay.queue import DEFAULT_BUFFER
 from . import core
 from .completion import (complete_public_channels, complete_streaming_commands,
@@ -190,11 +191,13 @@ def relay(app, symbols, to, channel_names, step, range_ms, private, to_qos, buff
 def topics(app, ctx, command, args):
     """Print the topics, client ids and user names COMMAND would use, without
     connecting (secrets masked). Example: coinsuper topics book BTC_USD --step 0.1"""
-    group = ctx.find_root().command
-    target = group.get_command(ctx, command)
+    root = ctx.find_root()
+    target = root.command.get_command(ctx, command)
     if target is None or not is_streaming(target):
-        raise click.BadParameter(f"not a streaming command: {command}",
+        raise click.BadParameter(f"not a streaming command: {printable(repr(command))}",
                                  param_hint="COMMAND")
-    with target.make_context(command, list(args), parent=ctx,
+    # A child of the group, not of `topics`: a bad option's hint is then
+    # `coinsuper book --help`, the command that takes it.
+    with target.make_context(target.name, list(args), parent=root,
                              obj=dataclasses.replace(app, dry_run=True)) as sub:
         target.invoke(sub)
