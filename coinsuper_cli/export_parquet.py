@@ -1,0 +1,152 @@
+# `coinsuper export --format parquet`: the tardis tables as Parquet, typed. Imported
+# only when Parquet is asked for (pyarrow is the optional extra `parquet`).
+#
+# The rows are the csv rows (export_tables.py), gathered as text and typed by Arrow's
+# csv reader in C++, a row group at a time: prices and amounts are parsed straight from
+# the exchange's digits into decimals (a value that does not fit is an error there, never
+# a rounding), with no Decimal and no float on the way.
+#
+# Decimals are decimal128(30, 12): the exchange sends prices with 2 decimals (fiat
+# quotes) or up to 8 (crypto quotes) and quantities with 4 (spec: "Payload fields"),
+# so 12 leaves room for a market listed with finer ticks, and 18 digits before the
+# point dwarf any price, amount or volume. Precision stays at most 38 so that DuckDB and
+# polars read the columns as DECIMAL (DuckDB reads a wider one as DOUBLE), and a product
+# in DuckDB (price * amount: DECIMAL(38, 24)) still holds 14 digits before the point.
+# A value with more decimals or digits than that (no recording of this exchange has one)
+# is a row left out, said once per file, never a rounded value.
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from .export_tables import COLUMNS
+
+PRECISION, SCALE = 30, 12
+DECIMAL = pa.decimal128(PRECISION, SCALE)
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+TEXT_COLUMNS = frozenset({"exchange", "symbol", "id", "side", "interval"})
+TIME_COLUMNS = frozenset({"timestamp", "local_timestamp"})
+# A row group is written when a file holds this many rows, or when all files together
+# hold BUFFER_BYTES of text (the fullest is written then): memory stays flat whatever
+# the recording's length and however many files are open.
+ROW_GROUP_ROWS = 100_000
+BUFFER_BYTES = 16 * 1024 * 1024
+_FITS = re.compile(rf"-?[0-9]{{1,{PRECISION - SCALE}}}(\.[0-9]{{1,{SCALE}}})?")
+
+
+def _type(column: str) -> pa.DataType:
+    if column in TEXT_COLUMNS:
+        return pa.string()
+    if column in TIME_COLUMNS:
+        return TIMESTAMP
+    return DECIMAL
+
+
+SCHEMAS = {kind: pa.schema([(name, _type(name)) for name in columns])
+           for kind, columns in COLUMNS.items()}
+
+
+class ParquetTables:
+    """Opens Parquet files that share one budget of buffered text."""
+
+    def __init__(self, *, warn: Callable[[str], None]) -> None:
+        self.warn = warn
+        self._open: list[ParquetTable] = []
+        self.buffered = 0  # bytes of text held by all open files
+
+    def open(self, path: str, kind: str) -> ParquetTable:
+        table = ParquetTable(self, path, kind)
+        self._open.append(table)
+        return table
+
+    def over_budget(self) -> None:
+        """Writes the fullest file's rows as a row group."""
+        max(self._open, key=lambda table: table.size).write_group()
+
+    def closed(self, table: ParquetTable) -> None:
+        self._open.remove(table)
+
+
+class ParquetTable:
+    """One Parquet file: csv lines in, a row group out every ROW_GROUP_ROWS rows (or
+    sooner, when the shared budget runs out)."""
+
+    def __init__(self, owner: ParquetTables, path: str, kind: str) -> None:
+        self._owner, self.path, self.kind = owner, path, kind
+        self.schema = SCHEMAS[kind]
+        self._lines: list[str] = []
+        self.size = 0
+        self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        self._convert = pa_csv.ConvertOptions(
+            column_types={name: pa.int64() if name in TIME_COLUMNS else kind_
+                          for name, kind_ in zip(self.schema.names, self.schema.types)},
+            strings_can_be_null=True)  # an empty cell is null, as in tardis's csv
+        self._read = pa_csv.ReadOptions(column_names=self.schema.names, use_threads=False)
+        self._said = False
+
+    def write(self, line: str) -> None:
+        self._lines.append(line)
+        self.size += len(line) + 1
+        owner = self._owner
+        owner.buffered += len(line) + 1
+        if len(self._lines) >= ROW_GROUP_ROWS:
+            self.write_group()
+        elif owner.buffered > BUFFER_BYTES:
+            owner.over_budget()
+
+    def write_group(self) -> None:
+        if not self._lines:
+            return
+        lines, self._lines = self._lines, []
+        self._owner.buffered -= self.size
+        self.size = 0
+        try:
+            table = self._typed(lines)
+        except pa.ArrowInvalid:
+            table = self._typed(self._fitting(lines))  # rare: find the rows that don't fit
+        if table.num_rows:
+            self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+    def _typed(self, lines: list[str]) -> pa.Table:
+        lines.append("")
+        read = pa_csv.read_csv(io.BytesIO("\n".join(lines).encode()),
+                               read_options=self._read, convert_options=self._convert)
+        # The csv reader gives the times as the integers they are (microseconds since
+        # the epoch); as timestamps they are the same 64 bits, cast without a copy.
+        return pa.Table.from_arrays(
+            [read.column(i).cast(TIMESTAMP) if name in TIME_COLUMNS else read.column(i)
+             for i, name in enumerate(self.schema.names)], schema=self.schema)
+
+    def _fitting(self, lines: list[str]) -> list[str]:
+        decimal_cells = [i for i, name in enumerate(self.schema.names)
+                         if self.schema.field(i).type == DECIMAL]
+        kept = []
+        for line in lines:
+            cells = line.split(",")
+            bad = [cells[i] for i in decimal_cells if cells[i] and not _FITS.fullmatch(
+                cells[i])]
+            if not bad:
+                kept.append(line)
+            elif not self._said:
+                self._said = True
+                self._owner.warn(f"left out of {self.kind} a row holding {bad[0][:40]}, which "
+                          f"decimal({PRECISION}, {SCALE}) cannot hold exactly (the csv "
+                          "format keeps it); further such rows of the file are left out "
+                          "without a word")
+        return kept
+
+    def close(self) -> None:
+        self.write_group()
+        self._writer.close()
+        self._owner.closed(self)
+
+    def discard(self) -> None:
+        self._owner.buffered -= self.size
+        self._lines = []
+        self._owner.closed(self)
+        self._writer.close()
