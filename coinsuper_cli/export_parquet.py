@@ -113,8 +113,7 @@ class ParquetTable:
             self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
 
     def _typed(self, lines: list[str]) -> pa.Table:
-        lines.append("")
-        read = pa_csv.read_csv(io.BytesIO("\n".join(lines).encode()),
+        read = pa_csv.read_csv(io.BytesIO(("\n".join(lines) + "\n").encode()),
                                read_options=self._read, convert_options=self._convert)
         # The csv reader gives the times as the integers they are (microseconds since
         # the epoch); as timestamps they are the same 64 bits, cast without a copy.
