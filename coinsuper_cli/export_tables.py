@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 
 from .exchange import INTERVALS
 from .payloads import decimal_text
@@ -27,26 +28,31 @@ COLUMNS = {
     "book_snapshot_15": BASE + _levels(15),
     "candles": BASE + ("interval", "open", "high", "low", "close", "volume"),
 }
+
+
 def _micros(ms: int | None) -> str:
     return "" if ms is None else str(ms * 1000)
 
 
-def _best(levels) -> tuple[str, str]:
-    """The best level's (price, amount) as sent, or empty cells for an empty side."""
+_NO_LEVEL = ("", "")  # a side shorter than the snapshot: empty cells
+
+
+def _side(levels, depth: int) -> tuple[tuple[str, str], ...]:
+    """A side's first `depth` levels as (price, amount) text as sent, padded with
+    empty ones."""
     text = levels.text if hasattr(levels, "text") else [
         (decimal_text(p), decimal_text(q)) for p, q in levels]
-    return tuple(text[0]) if text else ("", "")
+    text = tuple(text[:depth])
+    return text + (_NO_LEVEL,) * (depth - len(text))
 
 
-def _snapshot(book: Book, depth: int) -> list[str]:
-    asks, bids = (levels.text if hasattr(levels, "text") else [
-        (decimal_text(p), decimal_text(q)) for p, q in levels]
-        for levels in (book.asks, book.bids))
-    cells = []
-    for i in range(depth):
-        for side in (asks, bids):
-            cells += side[i] if i < len(side) else ("", "")
-    return cells
+def _snapshot(book: Book) -> list[str]:
+    """The cells of book_snapshot_15, in tardis's order (asks[0].price, asks[0].amount,
+    bids[0].price, bids[0].amount, asks[1].price, ...); book_snapshot_5's are its first
+    20, the quote's its first 4. One pass of zip and chain: a book push gives three rows
+    and this was the export's largest cost of its own."""
+    return list(chain.from_iterable(chain.from_iterable(zip(_side(book.asks, 15),
+                                                            _side(book.bids, 15)))))
 
 
 def rows(record: Record, local_us: str) -> Iterator[tuple[str, list[str]]]:
@@ -56,12 +62,12 @@ def rows(record: Record, local_us: str) -> Iterator[tuple[str, list[str]]]:
         yield "trades", [EXCHANGE, record.symbol, _micros(record.ts), local_us, "",
                          record.side, decimal_text(record.price), decimal_text(record.qty)]
     elif isinstance(record, Book):
-        (ask_price, ask_amount), (bid_price, bid_amount) = (_best(record.asks),
-                                                            _best(record.bids))
+        cells = _snapshot(record)
         head = [EXCHANGE, record.symbol, _micros(record.ts), local_us]
+        ask_price, ask_amount, bid_price, bid_amount = cells[:4]
         yield "quotes", head + [ask_amount, ask_price, bid_price, bid_amount]
-        yield "book_snapshot_5", head + _snapshot(record, 5)
-        yield "book_snapshot_15", head + _snapshot(record, 15)
+        yield "book_snapshot_5", head + cells[:20]
+        yield "book_snapshot_15", head + cells
     elif isinstance(record, Depth):
         # The depth gives the best prices but not what is offered at them (its points
         # are buckets of the chart, cumulative), nor a time of its own: empty cells.
