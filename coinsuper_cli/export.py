@@ -1,11 +1,11 @@
 # `coinsuper export`: recordings into the datasets that analysis and backtesting tools
-# read. tardis-format csv (the de facto layout of crypto market data, which pandas,
-# DuckDB and nautilus_trader's TardisCSVDataLoader load as they are): gzip csv, one file
-# per data type, symbol and UTC day of the local receive time; comma, LF, dot decimals,
-# timestamps in microseconds since the epoch, an empty cell where the exchange sends no
-# value. Read through replay's source, so trades are de-duplicated and parsed exactly as
-# a live run prints them. A file is complete under its final name or absent: rows go to
-# a temporary name, renamed when the file is done.
+# read, tardis-format csv (the de facto layout of crypto market data) or Parquet: one
+# file per data type, symbol and UTC day of the local receive time. Read through
+# replay's source, so trades are de-duplicated and parsed exactly as a live run prints
+# them. The tables are export_tables.py, the files and their temporary names
+# export_files.py, Parquet export_parquet.py (pyarrow, only when asked for), the bar on
+# a terminal export_progress.py (rich, only there); this module is the sink and the
+# command's checks.
 from __future__ import annotations
 
 import os
@@ -111,7 +111,7 @@ def check_format(fmt: str) -> None:
         raise UsageError(f"--format {printable(fmt)}: one of {', '.join(FORMATS)}")
     if fmt == "parquet":
         try:
-            import pyarrow.parquet  # noqa: F401  (only to learn that it is there)
+            from . import export_parquet  # noqa: F401  (imports pyarrow)
         except ImportError:
             raise UsageError(f"--format parquet needs pyarrow, which is not installed: "
                              f"{INSTALL_PARQUET}") from None

@@ -107,16 +107,15 @@ class Files:
         self._full = False
         self._tag = f"{socket.gethostname()}-{os.getpid()}"
 
-    def write(self, kind: str, symbol: str, day: str, row: list[str]) -> None:
+    def write(self, kind: str, symbol: str, day: str, line: str) -> None:
+        """One row, a csv line without its newline (export_tables.rows)."""
         key = (kind, symbol, day)
         target = self._open.get(key)
         if target is None:
             target = self._start(key)
             if target is None:
                 return
-        # No cell needs quoting: decimals, times, buy/sell, an interval name and a symbol
-        # that replay has checked to be BASE_QUOTE.
-        target.table.write(",".join(row))
+        target.table.write(line)
         target.rows += 1
 
     def _start(self, key: tuple[str, str, str]) -> Written | None:

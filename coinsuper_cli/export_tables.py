@@ -55,24 +55,30 @@ def _snapshot(book: Book) -> list[str]:
                                                             _side(book.bids, 15)))))
 
 
-def rows(record: Record, local_us: str) -> Iterator[tuple[str, list[str]]]:
-    """(data type, row) for each row a market record gives (candles aside: a candle is
-    written once it has closed, see CandleRows)."""
+def rows(record: Record, local_us: str) -> list[tuple[str, str]]:
+    """(data type, csv line without its newline) for each row a market record gives
+    (candles aside: a candle is written once it has closed, see CandleRows). No cell
+    needs quoting: decimals, times, buy/sell, an interval name and a symbol that replay
+    has checked to be BASE_QUOTE. Lines, not lists of cells: each is one f-string or
+    join, and a book's snapshot_15 line is its snapshot_5 line and more."""
     if isinstance(record, Trade):
-        yield "trades", [EXCHANGE, record.symbol, _micros(record.ts), local_us, "",
-                         record.side, decimal_text(record.price), decimal_text(record.qty)]
-    elif isinstance(record, Book):
+        return [("trades", f"{EXCHANGE},{record.symbol},{_micros(record.ts)},{local_us},,"
+                           f"{record.side},{decimal_text(record.price)},"
+                           f"{decimal_text(record.qty)}")]
+    if isinstance(record, Book):
         cells = _snapshot(record)
-        head = [EXCHANGE, record.symbol, _micros(record.ts), local_us]
+        head = f"{EXCHANGE},{record.symbol},{_micros(record.ts)},{local_us}"
+        five = ",".join(cells[:20])
         ask_price, ask_amount, bid_price, bid_amount = cells[:4]
-        yield "quotes", head + [ask_amount, ask_price, bid_price, bid_amount]
-        yield "book_snapshot_5", head + cells[:20]
-        yield "book_snapshot_15", head + cells
-    elif isinstance(record, Depth):
+        return [("quotes", f"{head},{ask_amount},{ask_price},{bid_price},{bid_amount}"),
+                ("book_snapshot_5", f"{head},{five}"),
+                ("book_snapshot_15", f"{head},{five},{','.join(cells[20:])}")]
+    if isinstance(record, Depth):
         # The depth gives the best prices but not what is offered at them (its points
         # are buckets of the chart, cumulative), nor a time of its own: empty cells.
-        yield "quotes", [EXCHANGE, record.symbol, "", local_us, "",
-                         decimal_text(record.best_ask), decimal_text(record.best_bid), ""]
+        return [("quotes", f"{EXCHANGE},{record.symbol},,{local_us},,"
+                           f"{decimal_text(record.best_ask)},{decimal_text(record.best_bid)},")]
+    return []
 
 
 class CandleRows:
@@ -102,7 +108,7 @@ class CandleRows:
                 yield kline, recv_ms
 
 
-def candle_row(kline: Kline, recv_ms: int) -> list[str]:
-    return [EXCHANGE, kline.symbol, _micros(kline.ts), _micros(recv_ms), kline.interval,
-            *(decimal_text(v) for v in (kline.open, kline.high, kline.low, kline.close,
-                                        kline.volume))]
+def candle_row(kline: Kline, recv_ms: int) -> str:
+    return ",".join([EXCHANGE, kline.symbol, _micros(kline.ts), _micros(recv_ms),
+                     kline.interval, *(decimal_text(v) for v in (
+                         kline.open, kline.high, kline.low, kline.close, kline.volume))])

@@ -217,6 +217,7 @@ def test_an_existing_file_is_refused_unless_overwrite_and_nothing_half_stays(tmp
     (["--out", "/dev/null/x"], "--out /dev/null/x"),
     (["--out", "/dev/null"], "--out /dev/null: not a folder"),
     (["--out", ""], "--out: give the folder"),
+    (["--format", "csv"], "--format"),
 ])
 def test_bad_usage_is_exit_2_in_one_line(tmp_path, args, says):
     rec = tmp_path / "r.jsonl"
