@@ -16,6 +16,7 @@
 # is a row left out, said once per file, never a rounded value.
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 from collections.abc import Callable
@@ -59,10 +60,23 @@ SCHEMAS = {kind: pa.schema([(name, _type(name)) for name in columns])
            for kind, columns in COLUMNS.items()}
 
 
+def _large_blocks_back_to_the_system() -> None:
+    """glibc raises its mmap threshold each time a large block is freed (up to 32 MB);
+    the row groups' buffers then come from the heap, where a few small objects left
+    between them keep freed memory resident, and the resident size grows with each row
+    group (measured over 400,000 pushes: 97 -> 104 MB; with 16 MB row groups 93 -> 119).
+    A fixed threshold keeps large blocks mmap'd, given back when freed (95 -> 98)."""
+    try:
+        ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD (malloc.h)
+    except (OSError, AttributeError, TypeError):
+        pass  # not glibc: no such threshold to fix
+
+
 class ParquetTables:
     """Opens Parquet files that share one budget of buffered text."""
 
     def __init__(self, *, warn: Callable[[str], None]) -> None:
+        _large_blocks_back_to_the_system()
         self.warn = warn
         self._open: list[ParquetTable] = []
         self.buffered = 0  # bytes of text held by all open files

@@ -1,7 +1,11 @@
 """`coinsuper export` keeps a flat memory: its peak (VmHWM, read by the exporting process
-itself at its end) is the same for 20,000 and 200,000 pushes of depth and order book,
-and the csv export stays under 80 MB. Parquet's floor is pyarrow's own: importing it
-takes 50-65 MB resident (bench/export_cases.py and README "Performance")."""
+itself at its end) is about the same for 50,000 and 250,000 pushes of depth and order
+book, and the csv export stays under 80 MB. Parquet's floor is pyarrow's own: importing
+it takes 50-65 MB resident (bench/export_cases.py and README "Performance"), and its
+peak settles within the first 100,000 pushes or so (measured: 101 MB at 20,000, 107.6
+at 200,000, 109.0 at 400,000): the row groups' transient buffers meet at their worst a
+few times before the peak is reached, and a Parquet file keeps each row group's
+metadata until it is closed at the end of its day."""
 from __future__ import annotations
 
 import gzip
@@ -53,9 +57,9 @@ def peak_mb(rec: Path, out: Path, fmt: str) -> float:
 @pytest.mark.parametrize("fmt, most", [("tardis", 80), ("parquet", 160)])
 def test_the_peak_does_not_grow_with_the_recording(tmp_path, fmt, most):
     short, long = tmp_path / "short.jsonl.gz", tmp_path / "long.jsonl.gz"
-    recording(short, 20)
-    recording(long, 200)
+    recording(short, 50)
+    recording(long, 250)
     small = peak_mb(short, tmp_path / "a", fmt)
     large = peak_mb(long, tmp_path / "b", fmt)
     assert large <= most, (small, large)
-    assert large - small <= 8, (small, large)  # flat: ten times the pushes, not more MB
+    assert large - small <= 6, (small, large)  # flat: five times the pushes, not more MB
