@@ -101,3 +101,21 @@ def test_the_temporary_files_of_running_exports_and_other_hosts_are_left_alone(t
     assert "removed 1 temporary file" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [mine.name, other.name, unrelated.name, "coinsuper_quotes_2026-12-03_BTC_USD.csv.gz"])
+
+
+@pytest.mark.parametrize("fmt", ["tardis", "parquet"])
+def test_a_recording_cut_short_is_said_and_what_came_before_is_written(tmp_path, fmt):
+    """A recorder killed mid-write leaves a cut gzip member: as replay does, the export
+    says so in one line and writes every whole line before the cut."""
+    rec = tmp_path / "cut.jsonl.gz"
+    long_recording(rec, 2)
+    data = rec.read_bytes()
+    rec.write_bytes(data[:len(data) - 200])  # into the second member
+    result = subprocess.run(coinsuper_command() + ["export", str(rec), "--out",
+                                                   str(tmp_path / "o"), "--format", fmt],
+                            capture_output=True, text=True, timeout=60, env=clean_env())
+    assert result.returncode == 0, result.stderr
+    said, summary = result.stderr.splitlines()
+    assert "ends in the middle of a compressed block" in said
+    rows = int(summary.split(", ")[1].split()[0].replace(",", ""))
+    assert 1000 <= rows < 2000 and summary.startswith("coinsuper: exported 1 file, ")
