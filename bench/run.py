@@ -271,7 +271,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000,
                         help="messages per throughput run")
     parser.add_argument("--only", choices=("throughput", "latency", "startup", "memory",
-                                           "live", "replay", "relay"), action="append")
+                                           "live", "replay", "relay", "export"),
+                        action="append")
     parser.add_argument("--replay-messages", type=int, default=100_000,
                         help="messages in each replayed recording")
     parser.add_argument("--relay-messages", type=int, default=None,
@@ -284,7 +285,7 @@ def main() -> None:
     args.memory_messages = 1_000_000 if args.full else 100_000
     args.live_seconds = 60 if args.full else 20
     parts = set(args.only or ("throughput", "latency", "startup", "memory", "live",
-                              "replay", "relay"))
+                              "replay", "relay", "export"))
 
     started = time.time()
     rows = []
@@ -308,6 +309,11 @@ def main() -> None:
             broker.stop()
         if "replay" in parts:
             rows += replay_rows(workdir, args)
+        if "export" in parts:
+            import export_cases  # bench/export_cases.py; also runs alone
+
+            rows += export_cases.speed_rows(workdir, args.replay_messages, args.repeat)
+            rows += export_cases.memory_rows(workdir, 1_000_000 if args.full else 100_000)
     if "live" in parts:
         rows += live_rows(args)
 

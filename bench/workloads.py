@@ -20,6 +20,7 @@ SYMBOL = "BTC_USD"
 START_MS = 1_700_010_000_000
 _PREFIX = b'"timestamp":17000'
 _LAP_SPAN_MS = 10**8  # what one step of the prefix adds
+BOOK_STEP = "0.01"
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,12 @@ class Workload:
     base: tuple[bytes, ...]
     records: tuple[int, ...]
     shift_laps: bool
+    step: str | None = None  # the book's aggregation step, part of its topic
 
     def topic(self, env: str) -> str:
-        return channels.get(self.channel).topic(env, symbol=SYMBOL)
+        fields = {"symbol": SYMBOL} if self.step is None else {"symbol": SYMBOL,
+                                                               "step": self.step}
+        return channels.get(self.channel).topic(env, **fields)
 
     def payload(self, i: int) -> bytes:
         lap, k = divmod(i, len(self.base))
@@ -91,6 +95,18 @@ def _simulate_depth(count: int, seed: int) -> list[bytes]:
     return payloads
 
 
+def _simulate_book(count: int, seed: int) -> list[bytes]:
+    from coinsuper_cli.sandbox.market import SimulatedExchange
+
+    market = SimulatedExchange(seed=seed, symbols=[SYMBOL], start_ms=START_MS)
+    payloads, now = [], START_MS
+    for _ in range(count):
+        now += 500
+        market.advance(now)
+        payloads.append(market.order_book(SYMBOL, BOOK_STEP))
+    return payloads
+
+
 def _cached(name: str, count: int, seed: int, simulate) -> list[bytes]:
     path = CACHE / f"{name}-{count}-seed{seed}.txt"
     if path.exists():
@@ -121,6 +137,12 @@ def trades(count: int = 5000, seed: int = 7) -> Workload:
 def depth(count: int = 2000, seed: int = 7) -> Workload:
     base = _cached("depth", count, seed, _simulate_depth)
     return Workload("depth", "depth", "depth", tuple(base), (1,) * len(base), False)
+
+
+def book(count: int = 2000, seed: int = 7) -> Workload:
+    """Order book pushes (15 levels a side): export writes three rows of each."""
+    base = _cached("book", count, seed, _simulate_book)
+    return Workload("book", "book", "book", tuple(base), (1,) * len(base), False, BOOK_STEP)
 
 
 # -- the relay's cost ------------------------------------------------------------------

@@ -1,12 +1,13 @@
-"""`coinsuper export`: a sandbox recording into tardis-format csv.gz files, each value
-equal, digit for digit, to what `replay` prints of it; one file per data type, symbol
+"""`coinsuper export`: a sandbox recording into tardis-format csv.gz files and into
+Parquet, each value equal, digit for digit, to what `replay` prints of it (csv: the same
+text; Parquet: the same decimal, read back by pyarrow); one file per data type, symbol
 and UTC day; files complete under their names or absent; bad usage is exit 2."""
 from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,33 @@ def recorded(tmp_path_factory) -> Path:
 
 
 def table(path: Path) -> list[dict]:
+    """A file's rows: csv as text; Parquet read back by pyarrow, decimals as Decimal and
+    times as integers (microseconds since the epoch), as the values they hold."""
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        read = pq.read_table(path)
+        columns = [read.column(i).cast(pa.int64()) if pa.types.is_timestamp(field.type)
+                   else read.column(i) for i, field in enumerate(read.schema)]
+        return pa.Table.from_arrays(columns, names=read.schema.names).to_pylist()
     with gzip.open(path, "rt", newline="") as text:
         return list(csv.DictReader(text))
+
+
+def same(path: Path):
+    """What a cell of `path` holds for the text replay printed: csv keeps the text
+    itself, Parquet its exact decimal (an empty cell: null). Times compare as ints."""
+    if path.suffix == ".parquet":
+        return lambda text: Decimal(text) if text else None
+    return lambda text: text
+
+
+def text_of(path: Path):
+    """What a text cell holds for `text`: Parquet writes an empty one as null."""
+    if path.suffix == ".parquet":
+        return lambda text: text or None
+    return lambda text: text
 
 
 def replayed(path: Path, channel: str) -> list[dict]:
@@ -38,10 +64,11 @@ def replayed(path: Path, channel: str) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-@pytest.fixture(scope="module")
-def exported(recorded, tmp_path_factory) -> dict[str, Path]:
+@pytest.fixture(scope="module", params=["tardis", "parquet"])
+def exported(recorded, tmp_path_factory, request) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("out")
-    result = run_coinsuper(["export", str(recorded), "--out", str(out)])
+    result = run_coinsuper(["export", str(recorded), "--out", str(out), "--format",
+                            request.param])
     assert result.returncode == 0, result.stderr
     files = {path.name.split("_20")[0].removeprefix("coinsuper_"): path
              for path in out.iterdir()}
@@ -54,49 +81,64 @@ def test_the_files_are_named_and_headed_as_tardis_does(exported):
     assert set(exported) >= set(COLUMNS) - {"candles"}
     for kind, path in exported.items():
         assert path.name.startswith(f"coinsuper_{kind}_20") and path.name.endswith(
-            "_BTC_USD.csv.gz")
-        with gzip.open(path, "rt", newline="") as text:
-            header = next(csv.reader(text))
+            ("_BTC_USD.csv.gz", "_BTC_USD.parquet"))
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            header = pq.read_schema(path).names
+        else:
+            with gzip.open(path, "rt", newline="") as text:
+                header = next(csv.reader(text))
         assert tuple(header) == COLUMNS[kind]
     assert COLUMNS["book_snapshot_5"][4:8] == ("asks[0].price", "asks[0].amount",
                                                "bids[0].price", "bids[0].amount")
 
 
 def test_trades_equal_the_replay_digit_for_digit(recorded, exported):
-    rows = table(exported["trades"])
+    path = exported["trades"]
+    rows, num, text = table(path), same(path), text_of(path)
     want = replayed(recorded, "trade")
     assert len(rows) == len(want) > 0
     for row, trade in zip(rows, want):
-        assert (row["exchange"], row["symbol"], row["id"]) == ("coinsuper", "BTC_USD", "")
+        assert (row["exchange"], row["symbol"], row["id"]) == ("coinsuper", "BTC_USD",
+                                                               text(""))
         assert int(row["timestamp"]) == trade["ts"] * 1000  # microseconds
         assert int(row["local_timestamp"]) // 1000 == trade["recv"]
         assert (row["side"], row["price"], row["amount"]) == (
-            trade["side"], trade["price"], trade["qty"])
+            trade["side"], num(trade["price"]), num(trade["qty"]))
 
 
 def test_book_snapshots_and_quotes_equal_the_books_levels(recorded, exported):
     books = replayed(recorded, "book")
+    num = same(exported["quotes"])
     fifteen, five = table(exported["book_snapshot_15"]), table(exported["book_snapshot_5"])
     assert len(fifteen) == len(five) == len(books) > 0
     for row, short, book in zip(fifteen, five, books):
         assert int(row["timestamp"]) == book["ts"] * 1000
+        assert int(row["local_timestamp"]) // 1000 == book["recv"]
         for i in range(15):
             for side in ("asks", "bids"):
-                level = book[side][i] if i < len(book[side]) else ["", ""]
+                level = [num(v) for v in (book[side][i] if i < len(book[side]) else
+                                          ["", ""])]
                 assert [row[f"{side}[{i}].price"], row[f"{side}[{i}].amount"]] == level
                 if i < 5:
-                    assert short[f"{side}[{i}].price"] == level[0]
+                    assert [short[f"{side}[{i}].price"], short[f"{side}[{i}].amount"]
+                            ] == level
     quotes = [q for q in table(exported["quotes"]) if q["timestamp"]]  # from the book
-    assert [(q["ask_price"], q["ask_amount"], q["bid_price"], q["bid_amount"])
-            for q in quotes] == [(b["asks"][0][0], b["asks"][0][1], b["bids"][0][0],
-                                  b["bids"][0][1]) for b in books]
+    assert [(int(q["timestamp"]), q["ask_price"], q["ask_amount"], q["bid_price"],
+             q["bid_amount"]) for q in quotes] == [
+        (b["ts"] * 1000, *map(num, (b["asks"][0][0], b["asks"][0][1], b["bids"][0][0],
+                                    b["bids"][0][1]))) for b in books]
     depths = replayed(recorded, "depth")
     from_depth = [q for q in table(exported["quotes"]) if not q["timestamp"]]
-    assert [(q["ask_price"], q["bid_price"], q["ask_amount"]) for q in from_depth] == [
-        (d["best_ask"], d["best_bid"], "") for d in depths]  # no amount: it sends none
+    assert [(int(q["local_timestamp"]) // 1000, q["ask_price"], q["bid_price"],
+             q["ask_amount"], q["bid_amount"]) for q in from_depth] == [
+        (d["recv"], num(d["best_ask"]), num(d["best_bid"]), num(""), num(""))
+        for d in depths]  # no amount: it sends none
 
 
-def test_each_closed_candle_once_as_last_seen(tmp_path):
+@pytest.mark.parametrize("fmt", ["tardis", "parquet"])
+def test_each_closed_candle_once_as_last_seen(tmp_path, fmt):
     sample = json.loads((SAMPLES / "kline.json").read_bytes())
     minute = sample["timestamp"] - sample["timestamp"] % 60_000
 
@@ -111,13 +153,15 @@ def test_each_closed_candle_once_as_last_seen(tmp_path):
         (at + 61 * 10**9, topic, candle(minute, "6616.99")),  # a late old push: ignored
     ])
     out = tmp_path / "out"
-    export(ExportOptions((str(rec),), str(out)), warn=print)
+    export(ExportOptions((str(rec),), str(out), fmt=fmt), warn=print)
     [path] = out.iterdir()
-    rows = table(path)  # the second candle was still open when the recording ended
+    rows, num = table(path), same(path)  # the second candle was open at the end
     assert [(int(r["timestamp"]), int(r["local_timestamp"]), r["interval"], r["close"])
-            for r in rows] == [(minute * 1000, (at + 1) // 1000, "1m", "6616.42")]
+            for r in rows] == [(minute * 1000, (at + 1) // 1000, "1m", num("6616.42"))]
+    assert (rows[0]["exchange"], rows[0]["symbol"]) == ("coinsuper", "BTC_USD")
     assert (rows[0]["open"], rows[0]["high"], rows[0]["low"], rows[0]["volume"]) == (
-        sample["first"], sample["max"], sample["min"], sample["quantity"])
+        num(sample["first"]), num(sample["max"]), num(sample["min"]),
+        num(sample["quantity"]))
 
 
 def write_recording(path: Path, lines: list[tuple[int, str, bytes]]) -> None:
@@ -127,7 +171,8 @@ def write_recording(path: Path, lines: list[tuple[int, str, bytes]]) -> None:
     path.write_text("\n".join(out) + "\n")
 
 
-def test_a_recording_across_midnight_gives_a_file_for_each_utc_day(tmp_path):
+@pytest.mark.parametrize("fmt, suffix", [("tardis", ".csv.gz"), ("parquet", ".parquet")])
+def test_a_recording_across_midnight_gives_a_file_for_each_utc_day(tmp_path, fmt, suffix):
     trades = (SAMPLES / "tickers.json").read_bytes()
     depth = (SAMPLES / "depth.json").read_bytes()
     before, after = 1_796_255_999_000_000_000, 1_796_256_001_000_000_000  # 23:59:59, 00:00:01
@@ -136,12 +181,13 @@ def test_a_recording_across_midnight_gives_a_file_for_each_utc_day(tmp_path):
                           (before + 1, ENV + "depth/BTC_USD", depth),
                           (after, ENV + "depth/BTC_USD", depth)])
     out = tmp_path / "out"
-    done = export(ExportOptions((str(rec),), str(out)), warn=print)
+    done = export(ExportOptions((str(rec),), str(out), fmt=fmt), warn=print)
     names = sorted(path.name for path in out.iterdir())
-    assert names == ["coinsuper_quotes_2026-12-02_BTC_USD.csv.gz",
-                     "coinsuper_quotes_2026-12-03_BTC_USD.csv.gz",
-                     "coinsuper_trades_2026-12-02_BTC_USD.csv.gz"]
+    assert names == [f"coinsuper_quotes_2026-12-02_BTC_USD{suffix}",
+                     f"coinsuper_quotes_2026-12-03_BTC_USD{suffix}",
+                     f"coinsuper_trades_2026-12-02_BTC_USD{suffix}"]
     assert sum(file.rows for file in done) == len(json.loads(trades)) + 2
+    assert [len(table(out / name)) for name in names] == [1, 1, len(json.loads(trades))]
 
 
 def test_an_existing_file_is_refused_unless_overwrite_and_nothing_half_stays(tmp_path):
@@ -171,6 +217,7 @@ def test_an_existing_file_is_refused_unless_overwrite_and_nothing_half_stays(tmp
     (["--out", "/dev/null/x"], "--out /dev/null/x"),
     (["--out", "/dev/null"], "--out /dev/null: not a folder"),
     (["--out", ""], "--out: give the folder"),
+    (["--format", "csv"], "--format"),
 ])
 def test_bad_usage_is_exit_2_in_one_line(tmp_path, args, says):
     rec = tmp_path / "r.jsonl"
@@ -190,7 +237,8 @@ def test_a_file_that_is_not_a_recording_is_exit_2_and_writes_nothing(tmp_path):
     assert list(out.iterdir()) == []
 
 
-def test_an_export_cut_short_leaves_no_file_under_a_final_name(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fmt", ["tardis", "parquet"])
+def test_an_export_cut_short_leaves_no_file_under_a_final_name(tmp_path, monkeypatch, fmt):
     from coinsuper_cli.recordings import export as module
 
     rec = tmp_path / "r.jsonl"
@@ -205,7 +253,7 @@ def test_an_export_cut_short_leaves_no_file_under_a_final_name(tmp_path, monkeyp
         return original(record, local_us)
     monkeypatch.setattr(module, "rows", failing)
     with pytest.raises(KeyboardInterrupt):
-        export(ExportOptions((str(rec),), str(tmp_path / "out")), warn=print)
+        export(ExportOptions((str(rec),), str(tmp_path / "out"), fmt=fmt), warn=print)
     assert list((tmp_path / "out").iterdir()) == []
     with pytest.raises(UsageError):
         export(ExportOptions((str(tmp_path / "missing.jsonl"),), str(tmp_path / "o2")),

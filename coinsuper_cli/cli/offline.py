@@ -57,24 +57,31 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, max_ga
     replay_markets(app.env, options, MarketsOptions(alerts=alerts, only_alerts=only_alerts))
 
 
-@click.command(short_help="Write recordings as tardis-format csv datasets, for analysis.")
+@click.command(short_help="Write recordings as tardis-format csv or Parquet datasets.")
 @click.argument("files", nargs=-1, required=True, metavar="REC...")
 @click.option("--out", required=True, metavar="DIR",
               help="The folder the files go in (made if missing).")
+@click.option("--format", "fmt", type=click.Choice(("tardis", "parquet")),
+              default="tardis", show_default=True,
+              help="tardis: gzip csv; parquet: typed columns, exact decimals (needs "
+                   "pip install 'coinsuper-cli[parquet]').")
 @selection_options(f"Only these channels: {', '.join(PUBLIC)}.")
 @click.option("--overwrite", is_flag=True, help="Replace files that are there already.")
 @pass_app
-def export(app, files, out, channel_names, symbols, start, end, overwrite):
+def export(app, files, out, fmt, channel_names, symbols, start, end, overwrite):
     """Write recordings made with --record as the datasets analysis and backtesting
-    tools read: tardis-format csv, gzip, one file per data type, symbol and UTC day
-    (coinsuper_trades_2026-12-03_BTC_USD.csv.gz). Types: trades, quotes (book and depth
-    pushes), book_snapshot_5 and book_snapshot_15 (book pushes), candles (kline, each
-    candle as last seen before it closed). Timestamps are microseconds since the epoch;
-    decimals keep the exchange's digits. A file is complete under its name or absent."""
+    tools read: tardis-format csv, gzip, or Parquet; one file per data type, symbol and
+    UTC day (coinsuper_trades_2026-12-03_BTC_USD.csv.gz). Types: trades, quotes (book and
+    depth pushes), book_snapshot_5 and book_snapshot_15 (book pushes), candles (kline,
+    each candle as last seen before it closed). Timestamps are microseconds since the
+    epoch; decimals keep the exchange's digits. A file is complete under its name or
+    absent. A progress bar on a terminal; a line of what was written at the end."""
     from ..recordings.export import ExportOptions, export as run_export
 
+    stderr = app.env.stderr
     done = run_export(ExportOptions(files, out, overwrite, channel_names, symbols or (),
-                                    start, end), warn=warn)
+                                    start, end, fmt), warn=warn,
+                      progress_to=stderr if stderr.isatty() else None)
     rows = sum(file.rows for file in done)
     warn(f"exported {len(done)} file{'s' if len(done) != 1 else ''}, {rows:,} rows, into "
          f"{out}")
