@@ -81,7 +81,7 @@ def test_a_value_the_decimal_type_cannot_hold_is_left_out_and_said_never_rounded
     rows = pq.read_table(tmp_path / "pq" / "coinsuper_trades_2026-12-03_BTC_USD.parquet"
                          ).to_pylist()
     assert [r["price"] for r in rows] == [Decimal("6089.34"), Decimal("0.000000000001")]
-    assert len(said) == 1 and "0.0000000000001" in said[0] and "decimal(30, 12)" in said[0]
+    assert len(said) == 1 and "0.0000000000001" in said[0] and "decimal128(30, 12)" in said[0]
     # csv keeps every value as sent
     export(ExportOptions((str(rec),), str(tmp_path / "csv")), warn=said.append)
     text = (tmp_path / "csv" / "coinsuper_trades_2026-12-03_BTC_USD.csv.gz").read_bytes()

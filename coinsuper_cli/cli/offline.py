@@ -8,7 +8,7 @@ import os
 import click
 
 from ..api import exchange
-from ..api.channels import CHANNELS, PUBLIC
+from ..api.channels import CHANNELS, PRIVATE, PUBLIC
 from . import core
 from .completion import complete_symbol_list
 from .options import (VERBOSE_OPTION, Finite, alerts_option, checked, connection_options,
@@ -65,22 +65,27 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, max_ga
               default="tardis", show_default=True,
               help="tardis: gzip csv; parquet: typed columns, exact decimals (needs "
                    "pip install 'coinsuper-cli[parquet]').")
-@selection_options(f"Only these channels: {', '.join(PUBLIC)}.")
+@selection_options(f"Only these channels: {', '.join(PUBLIC)} (with --private also "
+                   f"{', '.join(PRIVATE)}).")
+@click.option("--private", is_flag=True,
+              help="Also your own fills, orders and balances, into tables of their own "
+                   "(not tardis types): whoever reads the files reads them.")
 @click.option("--overwrite", is_flag=True, help="Replace files that are there already.")
 @pass_app
-def export(app, files, out, fmt, channel_names, symbols, start, end, overwrite):
+def export(app, files, out, fmt, channel_names, symbols, start, end, private, overwrite):
     """Write recordings made with --record as the datasets analysis and backtesting
     tools read: tardis-format csv, gzip, or Parquet; one file per data type, symbol and
     UTC day (coinsuper_trades_2026-12-03_BTC_USD.csv.gz). Types: trades, quotes (book and
     depth pushes), book_snapshot_5 and book_snapshot_15 (book pushes), candles (kline,
     each candle as last seen before it closed). Timestamps are microseconds since the
     epoch; decimals keep the exchange's digits. A file is complete under its name or
-    absent. A progress bar on a terminal; a line of what was written at the end."""
+    absent. With --private, also fills, orders and balances (a file per currency). A
+    progress bar on a terminal; a line of what was written at the end."""
     from ..recordings.export import ExportOptions, export as run_export
 
     stderr = app.env.stderr
     done = run_export(ExportOptions(files, out, overwrite, channel_names, symbols or (),
-                                    start, end, fmt), warn=warn,
+                                    start, end, fmt, private), warn=warn,
                       progress_to=stderr if stderr.isatty() else None)
     rows = sum(file.rows for file in done)
     warn(f"exported {len(done)} file{'s' if len(done) != 1 else ''}, {rows:,} rows, into "

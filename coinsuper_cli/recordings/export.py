@@ -14,17 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from ..api.channels import PRIVATE, PUBLIC
 from ..api.records import Kline, Record
 from ..api.stream import Message, Sink
 from ..errors import UsageError
 from ..printable import printable
 from .export_files import Files, Written
+from .export_private import private_rows
 from .export_tables import COLUMNS, CandleRows, candle_row, rows
 
 __all__ = ["CHANNELS", "COLUMNS", "ExportOptions", "ExportSink", "export"]
 
-# What each channel gives; private channels have no tardis type, and are not exported.
-CHANNELS = ("trade", "book", "depth", "kline")
+# What each channel gives. The private ones have no tardis type: they are exported only
+# with --private, into tables of their own (export_private.py).
+CHANNELS = PUBLIC
 FORMATS = ("tardis", "parquet")
 INSTALL_PARQUET = "pip install 'coinsuper-cli[parquet]'"
 DAY_NS = 86_400 * 10**9
@@ -41,6 +44,7 @@ class ExportSink(Sink):
         self._day_ends = 0  # recv_ns where self._day ends: no strftime per message
         self.last_ms = 0
         self.messages = 0
+        self._said_bad = False
 
     def write(self, message: Message, records: list[Record] | None) -> None:
         self.messages += 1
@@ -55,8 +59,23 @@ class ExportSink(Sink):
                 for kline, recv_ms in self.candles.add(record, self.last_ms):
                     self._candle(kline, recv_ms)
             else:
-                for kind, row in rows(record, local_us):
-                    write(kind, record.symbol, day, row)
+                found = rows(record, local_us)
+                if found:
+                    for kind, row in found:
+                        write(kind, record.symbol, day, row)
+                else:  # only --private lets the account's records through
+                    self._private(record, local_us, day)
+
+    def _private(self, record: Record, local_us: str, day: str) -> None:
+        try:
+            found = private_rows(record, local_us)
+        except ValueError as error:
+            if not self._said_bad:
+                self._said_bad = True
+                self.files.warn(f"left out {error}; further ones without a word")
+            return
+        for kind, symbol, row in found:
+            self.files.write(kind, symbol, day, row)
 
     def _new_day(self, recv_ns: int) -> None:
         day = time.strftime("%Y-%m-%d", time.gmtime(recv_ns // 1_000_000_000))
@@ -103,6 +122,7 @@ class ExportOptions:
     start_ns: int | None = None
     end_ns: int | None = None
     fmt: str = "tardis"
+    private: bool = False
 
 
 def check_format(fmt: str) -> None:
@@ -145,11 +165,13 @@ def export(opts: ExportOptions, *, warn: Callable[[str], None],
 
     check_format(opts.fmt)
     check_out(opts.out)
-    wanted = [name for name in opts.channels if name not in CHANNELS]
+    allowed = CHANNELS + PRIVATE if opts.private else CHANNELS
+    wanted = [name for name in opts.channels if name not in allowed]
     if wanted:
         raise UsageError(f"--channel {wanted[0]}: export writes the market channels "
-                         f"({', '.join(CHANNELS)})")
-    selection = Selection(frozenset(opts.channels or CHANNELS), frozenset(opts.symbols),
+                         f"({', '.join(CHANNELS)}), and with --private your own "
+                         f"({', '.join(PRIVATE)})")
+    selection = Selection(frozenset(opts.channels or allowed), frozenset(opts.symbols),
                           opts.start_ns, opts.end_ns)
     paths = expand(opts.files)
     progress = None

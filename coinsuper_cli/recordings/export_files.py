@@ -17,7 +17,8 @@ from typing import Protocol
 
 from ..errors import UsageError
 from ..printable import printable
-from .export_tables import COLUMNS, EXCHANGE
+from .export_private import ALL_COLUMNS
+from .export_tables import EXCHANGE
 
 MAX_OPEN = 64  # files written at once: a recording of this exchange has tens of topics
 SUFFIXES = {"tardis": ".csv.gz", "parquet": ".parquet"}
@@ -51,7 +52,7 @@ class CsvTable:
 
     def __init__(self, path: str, kind: str) -> None:
         self._stream = gzip.GzipFile(path, "wb", compresslevel=COMPRESS_LEVEL, mtime=0)
-        self._lines = [",".join(COLUMNS[kind])]
+        self._lines = [",".join(ALL_COLUMNS[kind])]
 
     def write(self, line: str) -> None:
         lines = self._lines

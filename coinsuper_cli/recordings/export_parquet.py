@@ -16,7 +16,9 @@
 # is a row left out, said once per file, never a rounded value.
 from __future__ import annotations
 
+import csv
 import ctypes
+import io
 import os
 import re
 from collections.abc import Callable
@@ -32,32 +34,52 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from .export_tables import COLUMNS  # noqa: E402
+from .export_private import ALL_COLUMNS, PRIVATE_COLUMNS  # noqa: E402
 
 PRECISION, SCALE = 30, 12
 DECIMAL = pa.decimal128(PRECISION, SCALE)
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-TEXT_COLUMNS = frozenset({"exchange", "symbol", "id", "side", "interval"})
-TIME_COLUMNS = frozenset({"timestamp", "local_timestamp"})
+TEXT_COLUMNS = frozenset({"exchange", "symbol", "id", "side", "interval", "currency",
+                          "order_id", "order_type", "liquidity", "state"})
+TIME_COLUMNS = frozenset({"timestamp", "local_timestamp", "created_timestamp"})
 # A row group is written when a file holds this many rows, or when all files together
 # hold BUFFER_BYTES of text (the fullest is written then): memory stays flat whatever
 # the recording's length and however many files are open.
 ROW_GROUP_ROWS = 100_000
 BUFFER_BYTES = 4 * 1024 * 1024
 CHUNK_ROWS = 64  # lines joined into bytes at a time (64 files x 64 rows: under 4 MB)
-_FITS = re.compile(rf"-?[0-9]{{1,{PRECISION - SCALE}}}(\.[0-9]{{1,{SCALE}}})?")
 
 
-def _type(column: str) -> pa.DataType:
+def _fits(kind: pa.Decimal128Type | pa.Decimal256Type) -> Callable[[str], bool]:
+    """Whether a decimal's text fits `kind` exactly: digits before and after the point
+    within its precision and scale."""
+    whole, scale = kind.precision - kind.scale, kind.scale
+    return re.compile(rf"-?[0-9]{{1,{whole}}}(\.[0-9]{{1,{scale}}})?").fullmatch
+
+
+# Balances arrive as JSON numbers with up to 30 decimals (spec: "Payload fields"): a
+# wider decimal of their own. DuckDB reads it as DOUBLE; the file keeps every digit.
+BALANCE = pa.decimal256(60, 30)
+
+
+def _type(kind: str, column: str) -> pa.DataType:
     if column in TEXT_COLUMNS:
         return pa.string()
     if column in TIME_COLUMNS:
         return TIMESTAMP
-    return DECIMAL
+    return BALANCE if kind == "balances" else DECIMAL
 
 
-SCHEMAS = {kind: pa.schema([(name, _type(name)) for name in columns])
-           for kind, columns in COLUMNS.items()}
+def _read_as(column: str, kind: pa.DataType) -> pa.DataType:
+    """What Arrow's csv reader reads a column as: times as integers, and balances as
+    text (it converts to decimal128 only), each cast to its own type afterwards."""
+    if column in TIME_COLUMNS:
+        return pa.int64()
+    return pa.string() if kind == BALANCE else kind
+
+
+SCHEMAS = {kind: pa.schema([(name, _type(kind, name)) for name in columns])
+           for kind, columns in ALL_COLUMNS.items()}
 
 
 def _large_blocks_back_to_the_system() -> None:
@@ -112,10 +134,13 @@ class ParquetTable:
                                         use_dictionary=sorted(TEXT_COLUMNS & set(
                                             self.schema.names)))
         self._convert = pa_csv.ConvertOptions(
-            column_types={name: pa.int64() if name in TIME_COLUMNS else kind_
+            column_types={name: _read_as(name, kind_)
                           for name, kind_ in zip(self.schema.names, self.schema.types)},
             strings_can_be_null=True)  # an empty cell is null, as in tardis's csv
         self._read = pa_csv.ReadOptions(column_names=self.schema.names, use_threads=False)
+        # The account's tables quote the exchange's text, which may hold a line break;
+        # the market tables hold none, and parse faster without looking for one.
+        self._parse = pa_csv.ParseOptions(newlines_in_values=kind in PRIVATE_COLUMNS)
         self._said = False
 
     def write(self, line: str) -> None:
@@ -147,7 +172,7 @@ class ParquetTable:
         try:
             table = self._typed(text)
         except pa.ArrowInvalid:  # rare: find the rows that don't fit
-            text = self._fitting(text.decode().split("\n")[:-1])
+            text = self._fitting(text.decode())
             table = self._typed(text) if text else None
         del text
         if table is not None:
@@ -159,30 +184,35 @@ class ParquetTable:
 
     def _typed(self, text: bytes) -> pa.Table:
         read = pa_csv.read_csv(pa.BufferReader(text), read_options=self._read,
-                               convert_options=self._convert)
+                               parse_options=self._parse, convert_options=self._convert)
         # The csv reader gives the times as the integers they are (microseconds since
-        # the epoch); as timestamps they are the same 64 bits, cast without a copy.
+        # the epoch); as timestamps they are the same 64 bits, cast without a copy. A
+        # balance comes as its text, cast exactly (ArrowInvalid if it does not fit).
         return pa.Table.from_arrays(
-            [read.column(i).cast(TIMESTAMP) if name in TIME_COLUMNS else read.column(i)
-             for i, name in enumerate(self.schema.names)], schema=self.schema)
+            [read.column(i) if read.schema.field(i).type == field.type
+             else read.column(i).cast(field.type) for i, field in enumerate(self.schema)],
+            schema=self.schema)
 
-    def _fitting(self, lines: list[str]) -> bytes:
-        decimal_cells = [i for i, name in enumerate(self.schema.names)
-                         if self.schema.field(i).type == DECIMAL]
-        kept = []
-        for line in lines:
-            cells = line.split(",")
-            bad = [cells[i] for i in decimal_cells if cells[i] and not _FITS.fullmatch(
-                cells[i])]
+    def _fitting(self, text: str) -> bytes:
+        """The rows of `text` whose decimals fit their columns, as csv again. Read with
+        the csv module: an account's table may quote a comma or a line break."""
+        checks = [(i, _fits(field.type)) for i, field in enumerate(self.schema)
+                  if pa.types.is_decimal(field.type)]
+        out = io.StringIO()
+        kept = csv.writer(out, lineterminator="\n")
+        for cells in csv.reader(io.StringIO(text, newline="")):
+            bad = [cells[i] for i, fits in checks if cells[i] and not fits(cells[i])]
             if not bad:
-                kept.append(line)
+                kept.writerow(cells)
             elif not self._said:
                 self._said = True
+                kind = self.schema.field(next(i for i, fits in checks
+                                              if cells[i] == bad[0])).type
                 self._owner.warn(
                     f"left out of {self.kind} a row holding {bad[0][:40]}, which "
-                    f"decimal({PRECISION}, {SCALE}) cannot hold exactly (the csv format "
-                    "keeps it); further such rows of the file are left out without a word")
-        return ("\n".join(kept) + "\n").encode() if kept else b""
+                    f"{kind} cannot hold exactly (the csv format keeps it); further such "
+                    "rows of the file are left out without a word")
+        return out.getvalue().encode()
 
     def close(self) -> None:
         self.write_group()
