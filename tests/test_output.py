@@ -158,3 +158,17 @@ def test_decimals_are_written_in_plain_notation(text):
     assert "E" not in written and Decimal(written) == Decimal(text)
     if "E" not in text:
         assert written == text
+
+
+@pytest.mark.parametrize("trade", [
+    Trade("BTC_USD", 5, Decimal("0.00000010"), Decimal("1E+2"), "sell"),
+    Trade('a"\x1b\u2028é', 0, Decimal("-0"), Decimal("1E-7"), "\\"),
+    Trade("BTC_USD", 5, 1, "2", "buy"),  # types a parser never gives: the long way
+    Trade("BTC_USD", True, Decimal("1"), Decimal("2"), "buy"),
+])
+def test_trade_lines_in_one_step_are_what_json_dumps_writes(trade):
+    assert record_json(trade, 7) == json.dumps(
+        {"channel": "trade", "recv": 7, **{
+            name: plain(value) if isinstance(value, Decimal) else value
+            for name, value in dataclasses.asdict(trade).items()}},
+        ensure_ascii=False, separators=(",", ":"))

@@ -22,7 +22,7 @@ from .records import Asset, Book, Depth, Fill, Kline, Levels, Order, Trade
 
 # Plain decimal notation only: format(Decimal(text), "f") then gives the text back.
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_is_decimal_text = _DECIMAL_TEXT.fullmatch
+is_decimal_text = _DECIMAL_TEXT.fullmatch
 # A plain decimal that decimal_text(Decimal(text)) gives back unchanged: no leading zero
 # ("007.5" would come back as "7.5"). No possessive quantifiers: `re` has them only from
 # Python 3.11. None is needed: every number is followed by a character no number holds
@@ -30,7 +30,7 @@ _is_decimal_text = _DECIMAL_TEXT.fullmatch
 # the work stays linear in the text.
 _EXACT = r"-?(?!0[0-9])[0-9]+(?:\.[0-9]+)?"
 _EXACT_LINES = re.compile(rf"(?:{_EXACT}\n)*")
-_SIDES = {"BUY": "buy", "SELL": "sell"}
+SIDES = {"BUY": "buy", "SELL": "sell"}
 _ROLES = {"MAKER": "maker", "TAKER": "taker"}
 
 
@@ -227,7 +227,7 @@ def depth_records(payload: bytes) -> list[Depth]:
         numbers = (push.asksMinPrice, push.bidsMaxPrice, push.depthPercent)
         asks = maybe_exact_levels([(p.price, p.quantity) for p in push.asks])
         bids = maybe_exact_levels([(p.price, p.quantity) for p in push.bids])
-        if asks is not None and bids is not None and all(map(_is_decimal_text, numbers)):
+        if asks is not None and bids is not None and all(map(is_decimal_text, numbers)):
             return [Depth(topic_symbol(push.symbol), *map(Decimal, numbers), asks, bids)]
     return [parse_depth(load_json(payload))]
 
@@ -238,7 +238,7 @@ def book_records(payload: bytes) -> list[Book]:
     if push is not None:
         asks = maybe_exact_levels([(p.limitPrice, p.quantity) for p in push.asks])
         bids = maybe_exact_levels([(p.limitPrice, p.quantity) for p in push.bids])
-        if asks is not None and bids is not None and _is_decimal_text(push.step):
+        if asks is not None and bids is not None and is_decimal_text(push.step):
             return [Book(topic_symbol(push.symbol), push.timestamp, Decimal(push.step),
                          asks, bids)]
     return [parse_book(load_json(payload))]
@@ -254,7 +254,7 @@ def parse_kline(data, range_ms: int) -> Kline:
 
 def trade_record(item) -> Trade:
     return Trade(_symbol(item), _millis(item, "timestamp"), _decimal(item, "price"),
-                 _decimal(item, "quantity"), _choice(item, "action", _SIDES))
+                 _decimal(item, "quantity"), _choice(item, "action", SIDES))
 
 
 def trade_list(data) -> list:
@@ -279,7 +279,7 @@ def parse_assets(data) -> list[Asset]:
 
 def parse_order(data) -> Order:
     return Order(
-        _symbol(data), _text(data, "orderNo"), _choice(data, "action", _SIDES),
+        _symbol(data), _text(data, "orderNo"), _choice(data, "action", SIDES),
         _text(data, "state"), _decimal(data, "priceLimit"), _decimal(data, "quantity"),
         _decimal(data, "quantityRemaining"), _decimal(data, "priceAverage"),
         _decimal(data, "amount"), _decimal(data, "amountRemaining"), _decimal(data, "fee"),
@@ -291,7 +291,7 @@ def parse_fill(data) -> Fill:
     return Fill(
         _symbol(data), _text(data, "dealNo"), _text(data, "orderNo"),
         _text(data, "orderType"), _choice(data, "matchType", _ROLES),
-        _choice(data, "action", _SIDES), _decimal(data, "price"),
+        _choice(data, "action", SIDES), _decimal(data, "price"),
         _decimal(data, "quantity"), _millis(data, "utcDeal"),
     )
 
