@@ -77,6 +77,21 @@ class TradeDeduplicator:
     def knows(self, key: tuple) -> bool:
         return key in self._seen
 
+    def take_unseen(self, keys: list[tuple]) -> list[int] | None:
+        """select and commit at once, for keys of which none is known yet (a push's new
+        head); None, and nothing remembered, if one is. For such keys select gives every
+        index but those older than the forgotten, and the count of each key."""
+        seen = self._seen
+        if any(map(seen.__contains__, keys)):
+            return None
+        forgotten_before = self._forgotten_before
+        fresh = [i for i, key in enumerate(keys) if key[0] >= forgotten_before]
+        counts: dict[tuple, int] = {}
+        for i in fresh:
+            counts[keys[i]] = counts.get(keys[i], 0) + 1
+        self.commit(counts)
+        return fresh
+
     def commit(self, updates: dict[tuple, int]) -> None:
         seen, order = self._seen, self._order
         order.extend([key for key in updates if key not in seen])
@@ -159,14 +174,13 @@ class TradeParser:
         if not items:
             return None  # let the full path judge, and name the problem
         items.reverse()  # oldest first, as trade_list gives them
-        keys = [(t.timestamp, t.price, t.quantity, t.action) for t in items]
-        if any(self.dedup.knows(key) for key in keys):
-            return None  # a repeat in the head: the full path counts it exactly
         trades = [_maybe_trade(item) for item in items]
         if any(trade is None for trade in trades):
             return None  # the full path names the bad field
-        fresh, updates = self.dedup.select(keys)
-        self.dedup.commit(updates)
+        fresh = self.dedup.take_unseen([(t.timestamp, t.price, t.quantity, t.action)
+                                        for t in items])
+        if fresh is None:
+            return None  # a repeat in the head: the full path counts it exactly
         self._remember_first(body, bytes(elements[0]))
         return [trades[i] for i in fresh]
 
