@@ -134,9 +134,11 @@ def _levels(obj, key: str, price_key: str) -> Levels:
 # The depth and book payloads as the exchange writes them, every number a string, for
 # msgspec to read. Every field is named (forbid_unknown_fields), so that nothing is
 # skipped unread: json, which the others take, would refuse what nests too deeply.
+# gc=False: a point holds only strings, so no cycle can pass through it, and the cyclic
+# collector need not track the hundred points of every push.
 
 
-class _DepthPoint(msgspec.Struct, forbid_unknown_fields=True):
+class _DepthPoint(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     price: str
     quantity: str
     stepValue: str | None = None  # not read
@@ -151,7 +153,7 @@ class _DepthPush(msgspec.Struct, forbid_unknown_fields=True):
     bids: list[_DepthPoint]
 
 
-class _BookPoint(msgspec.Struct, forbid_unknown_fields=True):
+class _BookPoint(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     limitPrice: str
     quantity: str
     amount: str | None = None  # deprecated, not read

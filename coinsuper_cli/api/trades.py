@@ -17,8 +17,9 @@ from .records import Trade
 _first_element = json.JSONDecoder().raw_decode
 
 
-class _PushedTrade(msgspec.Struct, forbid_unknown_fields=True):
-    """A trade as the exchange writes it, for msgspec to read (payloads.maybe_typed)."""
+class _PushedTrade(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A trade as the exchange writes it, for msgspec to read (payloads.maybe_typed);
+    not tracked by the cyclic collector (gc=False), as it holds no container."""
 
     symbol: str
     price: str
