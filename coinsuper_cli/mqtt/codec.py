@@ -84,10 +84,11 @@ def _encode_connect(p: Connect) -> bytes:
 
 def _encode_publish(p: Publish) -> bytes:
     first = PUBLISH << 4 | (0x08 if p.dup else 0) | p.qos << 1 | (1 if p.retain else 0)
-    body = _string(p.topic)
+    head = _string(p.topic)
     if p.qos:
-        body += _PACK_ID.pack(p.packet_id)
-    return _frame(first, body + p.payload)
+        head += _PACK_ID.pack(p.packet_id)
+    # One join: the payload, most of the bytes, is copied once.
+    return b"".join((bytes((first,)), _length(len(head) + len(p.payload)), head, p.payload))
 
 
 def _ack_encoder(packet_type: int):
