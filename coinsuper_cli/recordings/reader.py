@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import queue
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -208,6 +210,59 @@ def _next_member(raw: BinaryIO, path: str, magic: bytes, start: int,
     return end
 
 
+AHEAD = 4  # pieces unpacked ahead of the reader, UNPACK_SIZE each at most
+_END, _SAY, _FAILED = object(), object(), object()
+
+
+def _ahead(pieces: Callable[[Callable[[str], None]], Iterator[bytes | None]],
+           on_corrupt: Callable[[str], None]) -> Iterator[bytes | None]:
+    """`pieces(on_corrupt)`, unpacked in a thread of its own up to AHEAD pieces ahead:
+    zlib and zstandard unpack with the GIL released, so a replay parses on one core
+    while the next pieces are unpacked on another. What it says (on_corrupt) and
+    raises reaches the caller's thread in order, after the pieces before it; closing
+    this generator ends the thread."""
+    handoff: queue.Queue = queue.Queue(AHEAD)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def work() -> None:
+        source = pieces(lambda text: put((_SAY, text)))
+        try:
+            for piece in source:
+                if not put((piece, None)):
+                    return
+            put((_END, None))
+        except BaseException as error:  # raised in the reader's thread
+            put((_FAILED, error))
+        finally:
+            source.close()
+
+    thread = threading.Thread(target=work, name="coinsuper-unpack", daemon=True)
+    thread.start()
+    try:
+        while True:
+            piece, detail = handoff.get()
+            if piece is _END:
+                return
+            if piece is _SAY:
+                on_corrupt(detail)
+            elif piece is _FAILED:
+                raise detail
+            else:
+                yield piece
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _ignore(text: str) -> None:
     pass
 
@@ -238,7 +293,9 @@ def _spans(path: str, rest: list[bytes], on_long_line: Callable[[str], None],
     """read_spans; `rest` holds the line in hand at the end."""
     size = 0  # of rest
     skipping = False  # in a line longer than LINE_LIMIT
-    for chunk in _chunks(path, on_corrupt):
+    chunks = (_chunks(path, on_corrupt) if _format(path) is None
+              else _ahead(lambda say: _chunks(path, say), on_corrupt))
+    for chunk in chunks:
         if chunk is None:  # a corrupt stretch: the line in hand is not whole
             rest.clear()
             size, skipping = 0, False
