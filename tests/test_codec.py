@@ -100,6 +100,19 @@ def test_remaining_length_uses_several_bytes():
     assert decode_all(wire) == [packet]
 
 
+@pytest.mark.parametrize("length, digits", [
+    (0, [0]), (127, [0x7F]), (128, [0x80, 0x01]), (16383, [0xFF, 0x7F]),
+    (16384, [0x80, 0x80, 0x01]), (2_097_151, [0xFF, 0xFF, 0x7F]),
+    (2_097_152, [0x80, 0x80, 0x80, 0x01])])
+def test_remaining_length_at_each_number_of_digits(length, digits):
+    """MQTT 3.1.1 §2.2.3's table: the edges of one to four digits."""
+    wire = encode(Publish("t", b"x" * (length - 3))) if length >= 3 else None
+    if wire is not None:
+        assert list(wire[1:1 + len(digits)]) == digits
+    from coinsuper_cli.mqtt.codec import _length
+    assert list(_length(length)) == digits
+
+
 @pytest.mark.parametrize("wire, message", [
     (b"\x30\xff\xff\xff\xff\x01", "longer than 4 bytes"),
     (b"\x36\x05\x00\x01t\x00\x01", "QoS 3"),

@@ -86,17 +86,24 @@ class TradeDeduplicator:
         if any(map(seen.__contains__, keys)):
             return None
         forgotten_before = self._forgotten_before
-        fresh = [i for i, key in enumerate(keys) if key[0] >= forgotten_before]
-        counts: dict[tuple, int] = {}
-        for i in fresh:
-            counts[keys[i]] = counts.get(keys[i], 0) + 1
-        self.commit(counts)
+        fresh, counts = [], {}
+        for i, key in enumerate(keys):
+            if key[0] >= forgotten_before:
+                fresh.append(i)
+                counts[key] = counts.get(key, 0) + 1
+        self._order.extend(counts)  # commit(counts), every key new
+        seen.update(counts)
+        self._forget_beyond_capacity()
         return fresh
 
     def commit(self, updates: dict[tuple, int]) -> None:
-        seen, order = self._seen, self._order
-        order.extend([key for key in updates if key not in seen])
+        seen = self._seen
+        self._order.extend([key for key in updates if key not in seen])
         seen.update(updates)
+        self._forget_beyond_capacity()
+
+    def _forget_beyond_capacity(self) -> None:
+        seen, order = self._seen, self._order
         while len(seen) > self._capacity:
             oldest = order.popleft()
             del seen[oldest]

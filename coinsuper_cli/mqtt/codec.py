@@ -38,6 +38,8 @@ def packet_name(packet_type: int) -> str:
 # ---------------------------------------------------------------------------- encoding
 
 def _length(n: int) -> bytes:
+    if n < 16384:  # one or two digits: every packet but the largest, without a loop
+        return bytes((n,)) if n < 128 else bytes((n & 0x7F | 0x80, n >> 7))
     if n > MAX_REMAINING_LENGTH:
         raise PacketTooLarge(f"packet of {n} bytes exceeds MQTT's limit")
     out = bytearray()
