@@ -33,12 +33,16 @@ _elements = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _pushed_trades = msgspec.json.Decoder(list[_PushedTrade]).decode
 
 
-def _maybe_trade(item: _PushedTrade) -> Trade | None:
-    """trade_record of the same fields, when they are good; None when it would raise."""
+class _NotAsSent(Exception):
+    """A pushed trade that trade_record would refuse: the full path names the field."""
+
+
+def _trade(item: _PushedTrade) -> Trade:
+    """trade_record of the same fields; _NotAsSent where it would raise."""
     side = SIDES.get(item.action)
     price, quantity = item.price, item.quantity
     if side is None or not is_decimal_text(price) or not is_decimal_text(quantity):
-        return None
+        raise _NotAsSent
     return Trade(item.symbol.replace("/", "_"), item.timestamp, Decimal(price),
                  Decimal(quantity), side)
 
@@ -182,8 +186,9 @@ class TradeParser:
         if not items:
             return None  # let the full path judge, and name the problem
         items.reverse()  # oldest first, as trade_list gives them
-        trades = [_maybe_trade(item) for item in items]
-        if any(trade is None for trade in trades):
+        try:
+            trades = [_trade(item) for item in items]
+        except _NotAsSent:
             return None  # the full path names the bad field
         fresh = self.dedup.take_unseen([(t.timestamp, t.price, t.quantity, t.action)
                                         for t in items])
