@@ -172,3 +172,17 @@ def test_trade_lines_in_one_step_are_what_json_dumps_writes(trade):
             name: plain(value) if isinstance(value, Decimal) else value
             for name, value in dataclasses.asdict(trade).items()}},
         ensure_ascii=False, separators=(",", ":"))
+
+
+def test_depth_lines_in_one_step_are_what_json_dumps_writes():
+    from coinsuper_cli.payloads import depth_records
+    from coinsuper_cli.records import Depth
+
+    [parsed] = depth_records((SAMPLES / "depth.json").read_bytes())
+    assert parsed.asks.json is not None  # the one-step line is taken
+    odd = dataclasses.replace(parsed, symbol='a"\x1b\u2028é', best_ask=Decimal("1E-7"),
+                              depth_percent=Decimal("-0"))
+    as_tuples = Depth(parsed.symbol, parsed.best_ask, parsed.best_bid,
+                      parsed.depth_percent, tuple(parsed.asks), tuple(parsed.bids))
+    for record in (parsed, odd, as_tuples):
+        assert record_json(record, 7) == dumps_of(record, 7)
