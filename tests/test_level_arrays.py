@@ -181,7 +181,7 @@ def test_maybe_exact_levels_takes_exactly_what_the_regex_takes(pairs):
 
 
 def test_levels_read_by_msgspec_are_written_as_levels_json_writes_them():
-    from coinsuper_cli.shape import levels_json
+    from coinsuper_cli.output.shape import levels_json
 
     pairs = [("6681.39", "25.1470"), ("-0", "0.000000000000000000000000000001")]
     levels = payloads.maybe_exact_levels(pairs)

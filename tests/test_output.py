@@ -175,8 +175,8 @@ def test_trade_lines_in_one_step_are_what_json_dumps_writes(trade):
 
 
 def test_depth_lines_in_one_step_are_what_json_dumps_writes():
-    from coinsuper_cli.payloads import depth_records
-    from coinsuper_cli.records import Depth
+    from coinsuper_cli.api.payloads import depth_records
+    from coinsuper_cli.api.records import Depth
 
     [parsed] = depth_records((SAMPLES / "depth.json").read_bytes())
     assert parsed.asks.json is not None  # the one-step line is taken

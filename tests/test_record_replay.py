@@ -515,20 +515,29 @@ def test_compressed_recordings_are_unpacked_ahead_in_a_thread_that_ends_with_the
     import gzip
     import threading
 
-    from coinsuper_cli import recording_reader
+    from coinsuper_cli.recordings import reader as recording_reader
 
     path = tmp_path / "many.jsonl.gz"
     lines = [json.dumps({"recv_ns": i, "topic": "t", "payload": "x" * (i % 5000)}).encode()
              for i in range(3000)]
     path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
     unpacked_in = set()
-    pieces = recording_reader._Gzip.pieces
+    decompressobj = recording_reader.zlib.decompressobj
 
-    def noting(member, data):
-        unpacked_in.add(threading.current_thread().name)
-        yield from pieces(member, data)
+    class Noting:
+        """A gzip member's decompressor that notes the thread it unpacks in."""
 
-    monkeypatch.setattr(recording_reader._Gzip, "pieces", staticmethod(noting))
+        def __init__(self, *args, **kwargs):
+            self.inner = decompressobj(*args, **kwargs)
+
+        def decompress(self, *args):
+            unpacked_in.add(threading.current_thread().name)
+            return self.inner.decompress(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(recording_reader.zlib, "decompressobj", Noting)
     assert list(recording_reader.read_lines(str(path))) == lines
     assert unpacked_in == {"coinsuper-unpack"}
     reading = recording_reader.read_lines(str(path))

@@ -12,9 +12,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coinsuper_cli.channels import Feed, new_parser
-from coinsuper_cli.output import JsonlSink
-from coinsuper_cli.stream import ListSource, Message, pump
+from coinsuper_cli.api.channels import Feed, new_parser
+from coinsuper_cli.api.stream import ListSource, Message, pump
+from coinsuper_cli.output.sinks import JsonlSink
 
 _LOOSE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 SIDES = {"BUY": "buy", "SELL": "sell"}
