@@ -166,3 +166,16 @@ def test_a_head_trade_equal_to_one_gone_from_the_window_is_judged_as_the_referen
     # 1, then 50 of the next 54 (the first 4 were never pushed), then 6; the last
     # trade(1) is taken for a repeat of the first
     assert [len(lines) for lines in expected] == [1, 50, 6, 0]
+
+
+def test_a_head_nested_past_the_recursion_limit_is_a_skipped_push():
+    """msgspec reads a new head's elements whole before their fields: one nested too
+    deeply must reach the json path, which names it, not end the command."""
+    previous = b'[{"symbol":"BTC/USD","price":"1","quantity":"1","action":"BUY","timestamp":1}]'
+    deep = b"[" + b"[" * 5000 + b"]" * 5000 + b"," + previous[1:]
+    out, skipped = io.BytesIO(), []
+    feed = Feed("t", "trade", "BTC_USD", new_parser("trade"))
+    pump(ListSource([[Message(feed, previous, 0)], [Message(feed, deep, 0)]]),
+         JsonlSink(out, warn=skipped.append))
+    assert len(out.getvalue().splitlines()) == 1
+    assert len(skipped) == 1 and "nested too deeply" in skipped[0]

@@ -176,8 +176,8 @@ def maybe_typed(decode: Callable[[bytes], Any], payload: bytes) -> Any | None:
     msgspec refuses more (NaN, lone surrogates, UTF-16)."""
     try:
         return decode(payload)
-    except msgspec.DecodeError:  # ValidationError is one
-        return None
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError;
+        return None  # a msgspec.Raw is read to its end, however deeply it nests
 
 
 _read_depth = msgspec.json.Decoder(_DepthPush).decode
