@@ -544,3 +544,6 @@ def test_compressed_recordings_are_unpacked_ahead_in_a_thread_that_ends_with_the
     assert next(reading) == lines[0]  # then stopped early, the unpacking full ahead
     reading.close()
     assert not [t for t in threading.enumerate() if t.name == "coinsuper-unpack"]
+    unpacked_in.clear()
+    assert recording_reader.first_time(str(path)) == 0  # one line: nothing ahead
+    assert unpacked_in == {threading.current_thread().name}

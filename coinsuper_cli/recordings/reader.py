@@ -268,7 +268,7 @@ def _ignore(text: str) -> None:
 
 
 def read_spans(path: str, *, on_long_line: Callable[[str], None] = _ignore,
-               on_corrupt: Callable[[str], None] = _ignore
+               on_corrupt: Callable[[str], None] = _ignore, ahead: bool = True
                ) -> Iterator[tuple[bytes, int, int]]:
     """The complete lines of a recording as spans of the decompressed bytes: `(data,
     start, end)`, where data[start:end] is whole lines, each ending in a newline. Nothing
@@ -276,10 +276,11 @@ def read_spans(path: str, *, on_long_line: Callable[[str], None] = _ignore,
     and told to `on_long_line` (an empty span is handed over for each read of it, so
     that a caller can keep its deadline); a corrupt compressed stretch passed over is told
     to `on_corrupt`. Raises Truncated at a cut-off end (a killed recorder), after every
-    complete line before it."""
+    complete line before it. `ahead`: a compressed file is unpacked ahead in a thread
+    (_ahead); False for a reader of a line or two, who would wait for a megabyte."""
     rest: list[bytes] = []  # the start of a line cut across reads
     try:
-        yield from _spans(path, rest, on_long_line, on_corrupt)
+        yield from _spans(path, rest, on_long_line, on_corrupt, ahead)
     except Truncated as cut:
         raise Truncated(f"{cut}: " + ("its last, incomplete line was skipped" if rest else
                                       "every line before the cut was read")) from None
@@ -289,12 +290,13 @@ def read_spans(path: str, *, on_long_line: Callable[[str], None] = _ignore,
 
 
 def _spans(path: str, rest: list[bytes], on_long_line: Callable[[str], None],
-           on_corrupt: Callable[[str], None]) -> Iterator[tuple[bytes, int, int]]:
+           on_corrupt: Callable[[str], None], ahead: bool
+           ) -> Iterator[tuple[bytes, int, int]]:
     """read_spans; `rest` holds the line in hand at the end."""
     size = 0  # of rest
     skipping = False  # in a line longer than LINE_LIMIT
-    chunks = (_chunks(path, on_corrupt) if _format(path) is None
-              else _ahead(lambda say: _chunks(path, say), on_corrupt))
+    chunks = (_ahead(lambda say: _chunks(path, say), on_corrupt)
+              if ahead and _format(path) is not None else _chunks(path, on_corrupt))
     for chunk in chunks:
         if chunk is None:  # a corrupt stretch: the line in hand is not whole
             rest.clear()
@@ -362,7 +364,7 @@ def first_time(path: str) -> int:
                       f"{LINE_LIMIT:,} bytes")
 
     try:
-        for line in read_lines(path, on_long_line=too_long):
+        for line in read_lines(path, on_long_line=too_long, ahead=False):
             try:
                 return read_line(line)[0]
             except BadLine as bad:
