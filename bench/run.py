@@ -198,8 +198,8 @@ def relay_rows(broker, publisher, workdir, args) -> list[str]:
     coinsuper = coinsuper_command()
     n, few = args.relay_messages, 1000
     try:
-        per_k: dict[str, list[float]] = {"raw": [], "relay": []}
-        rss: dict[str, int] = {"raw": 0, "relay": 0}
+        per_k: dict[str, list[float]] = {"raw": [], "relay": [], "normalized": []}
+        rss: dict[str, int] = {"raw": 0, "relay": 0, "normalized": 0}
         for rep in range(args.repeat):
             big = workloads.relay_costs(broker, target, publisher, workloads.trades(), n,
                                         f"relay_big_{rep}", coinsuper)
@@ -209,13 +209,18 @@ def relay_rows(broker, publisher, workdir, args) -> list[str]:
                 per_k[name].append((big[name][0] - small[name][0]) / (n - few) * 1000)
                 rss[name] = max(rss[name], big[name][1])
             print(f"  relay rep {rep + 1}: raw {per_k['raw'][-1]:.3f}, relay "
-                  f"{per_k['relay'][-1]:.3f} CPU s per 1,000", file=sys.stderr)
+                  f"{per_k['relay'][-1]:.3f}, --normalized {per_k['normalized'][-1]:.3f} "
+                  "CPU s per 1,000", file=sys.stderr)
     finally:
         target.stop()
     ratio = [r / w for r, w in zip(per_k["relay"], per_k["raw"])]
+    normalized = [r / w for r, w in zip(per_k["normalized"], per_k["relay"])]
     return [f"| relay: `coinsuper relay` of {n:,} trade pushes into a second mosquitto | "
             f"{spread(per_k['relay'], '{:.3f}')} CPU s per 1,000, peak RSS "
             f"{rss['relay'] / 2**20:.1f} MB | × raw {spread(ratio, '{:.2f}')} | |",
+            f"| relay: the same with `--normalized` | "
+            f"{spread(per_k['normalized'], '{:.3f}')} CPU s per 1,000, peak RSS "
+            f"{rss['normalized'] / 2**20:.1f} MB | × relay {spread(normalized, '{:.2f}')} | |",
             f"| relay: `coinsuper trades --format raw` of the same | "
             f"{spread(per_k['raw'], '{:.3f}')} CPU s per 1,000, peak RSS "
             f"{rss['raw'] / 2**20:.1f} MB | | |"]

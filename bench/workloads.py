@@ -174,6 +174,9 @@ def relay_costs(source, target, publisher, workload, n: int, env: str,
         "relay": [coinsuper, "relay", "BTC_USD", "--channels", "trade",
                   "--to", target.tcp_url, "--buffer", str(n + 10), *common],
     }
+    # Each record of each push as a jsonl line too, ~1.9 a push, each its own message.
+    subjects["normalized"] = [*subjects["relay"], "--normalized",
+                              "--buffer", str(3 * n + 10)]
     results = {}
     for name, command in subjects.items():
         process = subprocess.Popen(command, stdout=subprocess.PIPE,

@@ -100,6 +100,22 @@ def test_remaining_length_uses_several_bytes():
     assert decode_all(wire) == [packet]
 
 
+@pytest.mark.parametrize("length, digits", [
+    (3, [0x03]), (127, [0x7F]), (128, [0x80, 0x01]), (16383, [0xFF, 0x7F]),
+    (16384, [0x80, 0x80, 0x01]), (2_097_151, [0xFF, 0xFF, 0x7F]),
+    (2_097_152, [0x80, 0x80, 0x80, 0x01])])
+def test_remaining_length_at_each_number_of_digits(length, digits):
+    """MQTT 3.1.1 §2.2.3's table: the edges of one to four digits (a PUBLISH on topic
+    "t" is 3 bytes and its payload)."""
+    packet = Publish("t", b"x" * (length - 3))
+    wire = encode(packet)
+    assert list(wire[1:1 + len(digits)]) == digits
+    assert len(wire) == 1 + len(digits) + length
+    decoder = Decoder.for_client(max_packet=len(wire))
+    decoder.feed(wire)
+    assert decoder.next_packet() == packet
+
+
 @pytest.mark.parametrize("wire, message", [
     (b"\x30\xff\xff\xff\xff\x01", "longer than 4 bytes"),
     (b"\x36\x05\x00\x01t\x00\x01", "QoS 3"),

@@ -1,8 +1,9 @@
-"""Depth and book levels read straight from the payload's text (payloads._LevelArrays):
+"""Depth and book levels read by msgspec (payloads.maybe_typed, maybe_exact_levels):
 whatever the text, the parser gives what the JSON path gives, the same records, the
-same jsonl bytes, or the same PayloadError; the exchange's own payloads take the text
+same jsonl bytes, or the same PayloadError; the exchange's own payloads take the msgspec
 path."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,34 @@ def test_rebuilt_payloads_give_what_the_json_path_gives(channel, data):
 def test_other_encodings_that_json_reads_give_the_same(encoding):
     for channel, payload in SAMPLE.items():
         assert assert_same_as_the_json_path(channel, payload.decode().encode(encoding))
+
+
+# maybe_exact_levels against the regex it stands for: plain decimals, no leading zero.
+EXACT = re.compile(r"-?(?!0[0-9])[0-9]+(?:\.[0-9]+)?")
+number_like = st.one_of(
+    st.from_regex(r"-?[0-9]{1,4}(\.[0-9]{0,3})?", fullmatch=True),
+    st.text(alphabet="0123456789.-,[]\"\\ eE+nafiNI\x00é", max_size=6),
+    st.sampled_from(["", "-", "-0", "0", "00", "01", "-01", "1.", ".5", "1e5", "nan",
+                     "inf", "1,2", "1],[2", '1"', "9" * 400, "1.2.3", "--1", "-.5"]))
+
+
+@given(st.lists(st.tuples(number_like, number_like), max_size=8))
+@settings(max_examples=2000)
+def test_maybe_exact_levels_takes_exactly_what_the_regex_takes(pairs):
+    levels = payloads.maybe_exact_levels(pairs)
+    if all(EXACT.fullmatch(p) and EXACT.fullmatch(q) for p, q in pairs):
+        # a number too long for a float goes the slow way, which writes it the same
+        if levels is not None or any(len(n) > 300 for pair in pairs for n in pair):
+            return
+        raise AssertionError(f"refused {pairs}")
+    assert levels is None, pairs
+
+
+def test_levels_read_by_msgspec_are_written_as_levels_json_writes_them():
+    from coinsuper_cli.output.shape import levels_json
+
+    pairs = [("6681.39", "25.1470"), ("-0", "0.000000000000000000000000000001")]
+    levels = payloads.maybe_exact_levels(pairs)
+    assert levels.json == levels_json(payloads.Levels(tuple(pairs))) == json.dumps(
+        pairs, separators=(",", ":"))
+    assert payloads.maybe_exact_levels([]).json == "[]"

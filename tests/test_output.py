@@ -158,3 +158,31 @@ def test_decimals_are_written_in_plain_notation(text):
     assert "E" not in written and Decimal(written) == Decimal(text)
     if "E" not in text:
         assert written == text
+
+
+@pytest.mark.parametrize("trade", [
+    Trade("BTC_USD", 5, Decimal("0.00000010"), Decimal("1E+2"), "sell"),
+    Trade('a"\x1b\u2028é', 0, Decimal("-0"), Decimal("1E-7"), "\\"),
+    Trade("BTC_USD", 5, 1, "2", "buy"),  # types a parser never gives: the long way
+    Trade("BTC_USD", True, Decimal("1"), Decimal("2"), "buy"),
+])
+def test_trade_lines_in_one_step_are_what_json_dumps_writes(trade):
+    assert record_json(trade, 7) == json.dumps(
+        {"channel": "trade", "recv": 7, **{
+            name: plain(value) if isinstance(value, Decimal) else value
+            for name, value in dataclasses.asdict(trade).items()}},
+        ensure_ascii=False, separators=(",", ":"))
+
+
+def test_depth_lines_in_one_step_are_what_json_dumps_writes():
+    from coinsuper_cli.api.payloads import depth_records
+    from coinsuper_cli.api.records import Depth
+
+    [parsed] = depth_records((SAMPLES / "depth.json").read_bytes())
+    assert parsed.asks.json is not None  # the one-step line is taken
+    odd = dataclasses.replace(parsed, symbol='a"\x1b\u2028é', best_ask=Decimal("1E-7"),
+                              depth_percent=Decimal("-0"))
+    as_tuples = Depth(parsed.symbol, parsed.best_ask, parsed.best_bid,
+                      parsed.depth_percent, tuple(parsed.asks), tuple(parsed.bids))
+    for record in (parsed, odd, as_tuples):
+        assert record_json(record, 7) == dumps_of(record, 7)

@@ -508,3 +508,42 @@ def test_max_speed_batches_hold_every_message_in_order_and_events_go_to_on_event
     played = [m.payload for batch in Recording([str(path)], selection=selection,
                                                 warn=pytest.fail).batches() for m in batch]
     assert played == [b"[%d]" % i for i in range(2, 7)]
+
+
+def test_compressed_recordings_are_unpacked_ahead_in_a_thread_that_ends_with_the_read(
+        tmp_path, monkeypatch):
+    import gzip
+    import threading
+
+    from coinsuper_cli.recordings import reader as recording_reader
+
+    path = tmp_path / "many.jsonl.gz"
+    lines = [json.dumps({"recv_ns": i, "topic": "t", "payload": "x" * (i % 5000)}).encode()
+             for i in range(3000)]
+    path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    unpacked_in = set()
+    decompressobj = recording_reader.zlib.decompressobj
+
+    class Noting:
+        """A gzip member's decompressor that notes the thread it unpacks in."""
+
+        def __init__(self, *args, **kwargs):
+            self.inner = decompressobj(*args, **kwargs)
+
+        def decompress(self, *args):
+            unpacked_in.add(threading.current_thread().name)
+            return self.inner.decompress(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(recording_reader.zlib, "decompressobj", Noting)
+    assert list(recording_reader.read_lines(str(path))) == lines
+    assert unpacked_in == {"coinsuper-unpack"}
+    reading = recording_reader.read_lines(str(path))
+    assert next(reading) == lines[0]  # then stopped early, the unpacking full ahead
+    reading.close()
+    assert not [t for t in threading.enumerate() if t.name == "coinsuper-unpack"]
+    unpacked_in.clear()
+    assert recording_reader.first_time(str(path)) == 0  # one line: nothing ahead
+    assert unpacked_in == {threading.current_thread().name}

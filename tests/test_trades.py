@@ -89,3 +89,22 @@ def test_dedup_passes_each_trade_once_and_keeps_equal_trades_within_a_push():
         fresh, updates = dedup.select(batch)
         dedup.commit(updates)
         assert fresh == expected
+
+
+@given(st.lists(st.lists(st.tuples(st.integers(0, 9), st.sampled_from("ab")), max_size=6),
+                max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_take_unseen_is_select_and_commit_for_keys_not_seen(pushes):
+    """With a small capacity, so that keys are forgotten and old ones dropped."""
+    one, other = TradeDeduplicator(capacity=5), TradeDeduplicator(capacity=5)
+    for keys in pushes:
+        if any(one.knows(key) for key in keys):
+            assert other.take_unseen(keys) is None
+            fresh, updates = one.select(keys)
+            one.commit(updates)
+            other.commit(updates)
+            continue
+        fresh, updates = one.select(keys)
+        one.commit(updates)
+        assert other.take_unseen(keys) == fresh
+        assert one._seen == other._seen and one._forgotten_before == other._forgotten_before

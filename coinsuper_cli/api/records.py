@@ -25,14 +25,18 @@ class Levels(Sequence):
         text: (price, quantity) strings, each in plain notation exactly as
             `payloads.decimal_text` writes its Decimal (no exponent, no leading zero).
         decimals: the pairs as Decimals, when the parser has them already.
+        json: `[["price","quantity"],...]`, what jsonl writes of them, when the parser
+            has it already.
     """
 
-    __slots__ = ("text", "_decimals")
+    __slots__ = ("text", "_decimals", "json")
 
     def __init__(self, text: tuple[tuple[str, str], ...],
-                 decimals: tuple[Level, ...] | None = None) -> None:
+                 decimals: tuple[Level, ...] | None = None, *,
+                 json: str | None = None) -> None:
         self.text = text
         self._decimals = decimals
+        self.json = json
 
     @property
     def decimals(self) -> tuple[Level, ...]:

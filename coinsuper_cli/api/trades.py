@@ -4,12 +4,47 @@
 from __future__ import annotations
 
 import json
+from collections import deque
+from decimal import Decimal
+
+import msgspec
 
 from ..errors import PayloadError
-from .payloads import load_json, trade_list, trade_record
+from .payloads import (SIDES, is_decimal_text, load_json, maybe_typed, trade_list,
+                       trade_record)
 from .records import Trade
 
 _first_element = json.JSONDecoder().raw_decode
+
+
+class _PushedTrade(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A trade as the exchange writes it, for msgspec to read (payloads.maybe_typed);
+    not tracked by the cyclic collector (gc=False), as it holds no container."""
+
+    symbol: str
+    price: str
+    quantity: str
+    action: str
+    timestamp: int
+
+
+# A push's new head, each element's text and the trade msgspec reads of it.
+_elements = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_pushed_trades = msgspec.json.Decoder(list[_PushedTrade]).decode
+
+
+class _NotAsSent(Exception):
+    """A pushed trade that trade_record would refuse: the full path names the field."""
+
+
+def _trade(item: _PushedTrade) -> Trade:
+    """trade_record of the same fields; _NotAsSent where it would raise."""
+    side = SIDES.get(item.action)
+    price, quantity = item.price, item.quantity
+    if side is None or not is_decimal_text(price) or not is_decimal_text(quantity):
+        raise _NotAsSent
+    return Trade(item.symbol.replace("/", "_"), item.timestamp, Decimal(price),
+                 Decimal(quantity), side)
 
 
 class TradeDeduplicator:
@@ -23,6 +58,9 @@ class TradeDeduplicator:
 
     def __init__(self, capacity: int = 2000) -> None:
         self._seen: dict[tuple, int] = {}
+        # The keys in the order they were first seen: the dict's own order, but popped
+        # from the left in O(1) (next(iter(dict)) walks past every key deleted before).
+        self._order: deque[tuple] = deque()
         self._capacity = capacity
         self._forgotten_before = -1
 
@@ -44,11 +82,34 @@ class TradeDeduplicator:
     def knows(self, key: tuple) -> bool:
         return key in self._seen
 
+    def take_unseen(self, keys: list[tuple]) -> list[int] | None:
+        """select and commit at once, for keys of which none is known yet (a push's new
+        head); None, and nothing remembered, if one is. For such keys select gives every
+        index but those older than the forgotten, and the count of each key."""
+        seen = self._seen
+        if any(map(seen.__contains__, keys)):
+            return None
+        forgotten_before = self._forgotten_before
+        fresh, counts = [], {}
+        for i, key in enumerate(keys):
+            if key[0] >= forgotten_before:
+                fresh.append(i)
+                counts[key] = counts.get(key, 0) + 1
+        self._order.extend(counts)  # commit(counts), every key new
+        seen.update(counts)
+        self._forget_beyond_capacity()
+        return fresh
+
     def commit(self, updates: dict[tuple, int]) -> None:
         seen = self._seen
+        self._order.extend([key for key in updates if key not in seen])
         seen.update(updates)
+        self._forget_beyond_capacity()
+
+    def _forget_beyond_capacity(self) -> None:
+        seen, order = self._seen, self._order
         while len(seen) > self._capacity:
-            oldest = next(iter(seen))
+            oldest = order.popleft()
             del seen[oldest]
             self._forgotten_before = max(self._forgotten_before, oldest[0])
 
@@ -101,7 +162,7 @@ class TradeParser:
         trades = self._parse_head(payload)
         if trades is None:
             trades = parse_new_trades(load_json(payload), self.dedup)
-            self._remember(payload, None)
+            self._remember(payload)
         return trades
 
     def _parse_head(self, payload: bytes) -> list[Trade] | None:
@@ -120,29 +181,37 @@ class TradeParser:
         head = body[:at - 1] if at else b""
         if not head:
             return []
-        try:
-            items = load_json(b"[" + head + b"]")
-            keys = [_trade_key(item) for item in trade_list(items)]
-        except PayloadError:
+        elements = maybe_typed(_elements, b"[" + head + b"]")
+        items = elements and maybe_typed(_pushed_trades, b"[" + head + b"]")
+        if not items:
             return None  # let the full path judge, and name the problem
-        if any(self.dedup.knows(key) for key in keys):
+        items.reverse()  # oldest first, as trade_list gives them
+        try:
+            trades = [_trade(item) for item in items]
+        except _NotAsSent:
+            return None  # the full path names the bad field
+        fresh = self.dedup.take_unseen([(t.timestamp, t.price, t.quantity, t.action)
+                                        for t in items])
+        if fresh is None:
             return None  # a repeat in the head: the full path counts it exactly
-        fresh, updates = self.dedup.select(keys)
-        trades = [trade_record(item) for item in trade_list(items)]
-        self.dedup.commit(updates)
-        self._remember(payload, head)
+        self._remember_first(body, bytes(elements[0]))
         return [trades[i] for i in fresh]
 
-    def _remember(self, payload: bytes, head: bytes | None) -> None:
-        """Keep what the next push is compared with; with `head`, its first element is
-        found there, else the whole payload is scanned for it."""
+    def _remember_first(self, body: bytes, first: bytes) -> None:
+        """Keep the push's body and its first element, as sent, for the next push."""
+        if body.startswith(first):
+            self._body, self._first = body, first
+        else:  # spaces before it: the full path, then, for the next push
+            self._body = self._first = b""
+
+    def _remember(self, payload: bytes) -> None:
+        """Keep what the next push is compared with, after the full path."""
         self._body = self._first = b""
         body = payload[1:-1]
-        source = body if head is None else head
-        if payload[:1] != b"[" or not source.isascii():
+        if payload[:1] != b"[" or not body.isascii():
             return  # raw_decode counts characters: ASCII keeps them equal to bytes
         try:
-            _, end = _first_element(source.decode("ascii"))
+            _, end = _first_element(body.decode("ascii"))
         except ValueError:
             return
         self._body, self._first = body, body[:end]

@@ -38,6 +38,8 @@ def packet_name(packet_type: int) -> str:
 # ---------------------------------------------------------------------------- encoding
 
 def _length(n: int) -> bytes:
+    if n < 16384:  # one or two digits: every packet but the largest, without a loop
+        return bytes((n,)) if n < 128 else bytes((n & 0x7F | 0x80, n >> 7))
     if n > MAX_REMAINING_LENGTH:
         raise PacketTooLarge(f"packet of {n} bytes exceeds MQTT's limit")
     out = bytearray()
@@ -84,10 +86,11 @@ def _encode_connect(p: Connect) -> bytes:
 
 def _encode_publish(p: Publish) -> bytes:
     first = PUBLISH << 4 | (0x08 if p.dup else 0) | p.qos << 1 | (1 if p.retain else 0)
-    body = _string(p.topic)
+    head = _string(p.topic)
     if p.qos:
-        body += _PACK_ID.pack(p.packet_id)
-    return _frame(first, body + p.payload)
+        head += _PACK_ID.pack(p.packet_id)
+    # One join: the payload, most of the bytes, is copied once.
+    return b"".join((bytes((first,)), _length(len(head) + len(p.payload)), head, p.payload))
 
 
 def _ack_encoder(packet_type: int):
@@ -129,12 +132,16 @@ _ENCODERS = {
 class _Reader:
     """Reads the fields of one packet body; running past its end is a malformed packet."""
 
-    __slots__ = ("data", "pos", "name")
+    __slots__ = ("data", "pos", "packet_type")
 
-    def __init__(self, data: bytes, name: str) -> None:
+    def __init__(self, data: bytes, packet_type: int) -> None:
         self.data = data
         self.pos = 0
-        self.name = name
+        self.packet_type = packet_type
+
+    @property
+    def name(self) -> str:  # only errors need it: not made for every packet
+        return packet_name(self.packet_type)
 
     def remaining(self) -> int:
         return len(self.data) - self.pos
@@ -233,13 +240,23 @@ def _decode_publish(r: _Reader, flags: int) -> Publish:
     dup = bool(flags & 0x08)
     if dup and not qos:
         raise MalformedPacket("PUBLISH at QoS 0 with DUP set")  # §3.3.1-2
-    topic = r.string()
+    # What r.string(), r.packet_id() and r.rest() read, without a call for each: every
+    # message received is one of these.
+    data = r.data
+    start = 2 + (data[0] << 8 | data[1] if len(data) >= 2 else len(data))
+    if start > len(data):
+        raise MalformedPacket("PUBLISH ends inside a field")
+    topic = decode_string(data[2:start], "PUBLISH")
     if not topic:
         raise MalformedPacket("PUBLISH with an empty topic")  # §4.7.3-1
     if "+" in topic or "#" in topic:
         raise MalformedPacket("PUBLISH topic contains a wildcard")  # §3.3.2-2
-    packet_id = r.packet_id() if qos else None
-    return Publish(topic, r.rest(), qos, bool(flags & 1), dup, packet_id)
+    packet_id = None
+    if qos:
+        r.pos = start
+        packet_id = r.packet_id()
+        start += 2
+    return Publish(topic, data[start:], qos, bool(flags & 1), dup, packet_id)
 
 
 def _decode_id_only(make):
@@ -383,7 +400,8 @@ class Decoder:
         end = i + length
         if end > size:
             return None
-        body = bytes(buf[i:end])
+        with memoryview(buf) as view:  # one copy, not a bytearray's and then bytes'
+            body = bytes(view[i:end])
         self._pos = end
         if end == size:
             buf.clear()
@@ -391,7 +409,7 @@ class Decoder:
         elif end > 65536:
             del buf[:end]
             self._pos = 0
-        return _DECODERS[packet_type](_Reader(body, packet_name(packet_type)), flags)
+        return _DECODERS[packet_type](_Reader(body, packet_type), flags)
 
     def packets(self, data: bytes = b""):
         """Feed `data`, then yield every whole packet now buffered."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 CONNECT = 1
 CONNACK = 2
@@ -66,8 +67,10 @@ class ConnAck:
     type = CONNACK
 
 
-@dataclass(frozen=True, slots=True)
-class Publish:
+class Publish(NamedTuple):
+    """A named tuple, unlike the other packets: every message received is one, and a
+    tuple is built at C speed (a frozen dataclass sets each field by a call)."""
+
     topic: str
     payload: bytes
     qos: int = 0

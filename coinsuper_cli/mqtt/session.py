@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .codec import DEFAULT_MAX_PACKET, Decoder, encode
 from .errors import (AcknowledgementTimeout, ConnectionRefused, KeepaliveTimeout,
@@ -20,8 +21,9 @@ class Connected:
     session_present: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
+    """A message received; a named tuple, as Publish is, for speed."""
+
     topic: str
     payload: bytes
     qos: int

@@ -73,6 +73,8 @@ def _records(channel_names: Sequence[str]) -> str:
 def levels_json(levels) -> str:
     """[[price, quantity], ...] as JSON, from the text of Levels: plain decimals, which
     JSON strings hold without escapes."""
+    if type(levels) is Levels and levels.json is not None:
+        return levels.json  # written by the parser already
     text = level_text(levels)
     if not text:
         return "[]"

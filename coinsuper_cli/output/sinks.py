@@ -8,10 +8,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import fields
 from decimal import Decimal
+from operator import attrgetter
 from typing import BinaryIO, Callable
 
 from ..api.payloads import decimal_text as _text
-from ..api.records import Levels, Record
+from ..api.records import Depth, Levels, Record, Trade
 from ..api.stream import Message, Sink
 from ..printable import escape_json_line, printable_bytes
 from .shape import TIME_KEYS, Rows, Template, levels_json
@@ -44,11 +45,52 @@ def _keys(kind: type) -> tuple[tuple[str, str], ...]:
     return keys
 
 
+_TRADE_FIELDS = attrgetter("symbol", "ts", "price", "qty", "side")
+_TRADE_LINE = ('{"channel":"trade","recv":%d,"symbol":%s,"ts":%d,"price":"%s","qty":"%s",'
+               '"side":%s}')
+
+
+def _maybe_trade_json(trade: Trade, recv: int) -> str | None:
+    """record_json of a trade in one step, when its fields hold the types they are
+    declared with (what the parser builds): trades are most lines, a few a push."""
+    symbol, ts, price, qty, side = _TRADE_FIELDS(trade)
+    if (type(recv) is int and type(ts) is int and type(symbol) is str and type(side) is str
+            and type(price) is Decimal and type(qty) is Decimal):
+        return _TRADE_LINE % (recv, _string(symbol), ts, _text(price), _text(qty),
+                              _string(side))
+    return None
+
+
+_DEPTH_FIELDS = attrgetter("symbol", "best_ask", "best_bid", "depth_percent", "asks", "bids")
+_DEPTH_LINE = ('{"channel":"depth","recv":%d,"symbol":%s,"best_ask":"%s","best_bid":"%s",'
+               '"depth_percent":"%s","asks":%s,"bids":%s}')
+
+
+def _maybe_depth_json(depth: Depth, recv: int) -> str | None:
+    """record_json of a depth record in one step, when it is as the parser builds it:
+    its levels' JSON written already (records.Levels.json)."""
+    symbol, ask, bid, percent, asks, bids = _DEPTH_FIELDS(depth)
+    if (type(recv) is int and type(symbol) is str and type(ask) is Decimal
+            and type(bid) is Decimal and type(percent) is Decimal and type(asks) is Levels
+            and type(bids) is Levels and asks.json is not None and bids.json is not None):
+        return _DEPTH_LINE % (recv, _string(symbol), _text(ask), _text(bid), _text(percent),
+                              asks.json, bids.json)
+    return None
+
+
+_ONE_STEP = {Trade: _maybe_trade_json, Depth: _maybe_depth_json}
+
+
 def record_json(record: Record, recv: int) -> str:
     """One jsonl line, without its newline: `channel`, `recv`, then the record's fields.
     Byte for byte what _dumps writes of that object with each Decimal as the string
     of its digits; written piece by piece so that levels need no list of lists."""
     kind = type(record)
+    one_step = _ONE_STEP.get(kind)
+    if one_step is not None:
+        line = one_step(record, recv)
+        if line is not None:
+            return line
     keys = _KEYS.get(kind) or _keys(kind)
     to_json = _JSON.get
     parts = ['{"channel":', _string(kind.channel), ',"recv":']

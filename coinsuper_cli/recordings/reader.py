@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import queue
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -208,12 +210,65 @@ def _next_member(raw: BinaryIO, path: str, magic: bytes, start: int,
     return end
 
 
+AHEAD = 4  # pieces unpacked ahead of the reader, UNPACK_SIZE each at most
+_END, _SAY, _FAILED = object(), object(), object()
+
+
+def _ahead(pieces: Callable[[Callable[[str], None]], Iterator[bytes | None]],
+           on_corrupt: Callable[[str], None]) -> Iterator[bytes | None]:
+    """`pieces(on_corrupt)`, unpacked in a thread of its own up to AHEAD pieces ahead:
+    zlib and zstandard unpack with the GIL released, so a replay parses on one core
+    while the next pieces are unpacked on another. What it says (on_corrupt) and
+    raises reaches the caller's thread in order, after the pieces before it; closing
+    this generator ends the thread."""
+    handoff: queue.Queue = queue.Queue(AHEAD)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def work() -> None:
+        source = pieces(lambda text: put((_SAY, text)))
+        try:
+            for piece in source:
+                if not put((piece, None)):
+                    return
+            put((_END, None))
+        except BaseException as error:  # raised in the reader's thread
+            put((_FAILED, error))
+        finally:
+            source.close()
+
+    thread = threading.Thread(target=work, name="coinsuper-unpack", daemon=True)
+    thread.start()
+    try:
+        while True:
+            piece, detail = handoff.get()
+            if piece is _END:
+                return
+            if piece is _SAY:
+                on_corrupt(detail)
+            elif piece is _FAILED:
+                raise detail
+            else:
+                yield piece
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _ignore(text: str) -> None:
     pass
 
 
 def read_spans(path: str, *, on_long_line: Callable[[str], None] = _ignore,
-               on_corrupt: Callable[[str], None] = _ignore
+               on_corrupt: Callable[[str], None] = _ignore, ahead: bool = True
                ) -> Iterator[tuple[bytes, int, int]]:
     """The complete lines of a recording as spans of the decompressed bytes: `(data,
     start, end)`, where data[start:end] is whole lines, each ending in a newline. Nothing
@@ -221,10 +276,11 @@ def read_spans(path: str, *, on_long_line: Callable[[str], None] = _ignore,
     and told to `on_long_line` (an empty span is handed over for each read of it, so
     that a caller can keep its deadline); a corrupt compressed stretch passed over is told
     to `on_corrupt`. Raises Truncated at a cut-off end (a killed recorder), after every
-    complete line before it."""
+    complete line before it. `ahead`: a compressed file is unpacked ahead in a thread
+    (_ahead); False for a reader of a line or two, who would wait for a megabyte."""
     rest: list[bytes] = []  # the start of a line cut across reads
     try:
-        yield from _spans(path, rest, on_long_line, on_corrupt)
+        yield from _spans(path, rest, on_long_line, on_corrupt, ahead)
     except Truncated as cut:
         raise Truncated(f"{cut}: " + ("its last, incomplete line was skipped" if rest else
                                       "every line before the cut was read")) from None
@@ -234,11 +290,14 @@ def read_spans(path: str, *, on_long_line: Callable[[str], None] = _ignore,
 
 
 def _spans(path: str, rest: list[bytes], on_long_line: Callable[[str], None],
-           on_corrupt: Callable[[str], None]) -> Iterator[tuple[bytes, int, int]]:
+           on_corrupt: Callable[[str], None], ahead: bool
+           ) -> Iterator[tuple[bytes, int, int]]:
     """read_spans; `rest` holds the line in hand at the end."""
     size = 0  # of rest
     skipping = False  # in a line longer than LINE_LIMIT
-    for chunk in _chunks(path, on_corrupt):
+    chunks = (_ahead(lambda say: _chunks(path, say), on_corrupt)
+              if ahead and _format(path) is not None else _chunks(path, on_corrupt))
+    for chunk in chunks:
         if chunk is None:  # a corrupt stretch: the line in hand is not whole
             rest.clear()
             size, skipping = 0, False
@@ -305,7 +364,7 @@ def first_time(path: str) -> int:
                       f"{LINE_LIMIT:,} bytes")
 
     try:
-        for line in read_lines(path, on_long_line=too_long):
+        for line in read_lines(path, on_long_line=too_long, ahead=False):
             try:
                 return read_line(line)[0]
             except BadLine as bad:

@@ -27,9 +27,21 @@ def normalized_topic(record: Record) -> str:
     fill's symbol, an asset's currency; coinsuper/v1/{channel} when that level would
     be empty or hold a wildcard (a currency name is the exchange's to choose)."""
     key = getattr(record, "symbol", None) or getattr(record, "currency", None)
+    found = _TOPICS.get((record.channel, key))
+    if found is None:
+        if len(_TOPICS) >= 1000:  # a bound on what a stream of odd symbols can fill
+            _TOPICS.clear()
+        found = _TOPICS[record.channel, key] = _normalized_topic(record.channel, key)
+    return found
+
+
+_TOPICS: dict[tuple[str, str | None], str] = {}  # every record asks: a few markets
+
+
+def _normalized_topic(channel: str, key: str | None) -> str:
     if not key or any(char in key for char in _WILDCARDS):
-        return f"{NORMALIZED_PREFIX}/{record.channel}"
-    return f"{NORMALIZED_PREFIX}/{record.channel}/{key}"
+        return f"{NORMALIZED_PREFIX}/{channel}"
+    return f"{NORMALIZED_PREFIX}/{channel}/{key}"
 
 
 class RelaySink(Sink):
