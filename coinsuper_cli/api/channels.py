@@ -11,10 +11,8 @@ from dataclasses import KW_ONLY, dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from . import payloads
 from .exchange import INTERVALS
 from .records import Asset, Book, Depth, Fill, Kline, Order, Record, Trade
-from .trades import TradeParser
 
 Parser = Callable[[bytes], list[Record]]
 
@@ -98,15 +96,30 @@ class Channel:
         return env + self.subtopic.format(**fields)
 
 
-def _deduplicated(parse: Callable[[object], list[Record]], key: Callable[[Record], object]
-                  ) -> Callable[[dict[str, str]], Parser]:
+def _payloads():
+    """payloads.py, imported when the first parser is made: the command line reads this
+    registry for its commands and their help, and needs no parser (nor msgspec) for
+    that."""
+    from . import payloads
+
+    return payloads
+
+
+def _trade_parser(fields: dict[str, str]) -> Parser:
+    from .trades import TradeParser  # as _payloads: on the first parser
+
+    return TradeParser()
+
+
+def _deduplicated(parse_of: Callable[[Any], Callable[[object], list[Record]]],
+                  key: Callable[[Record], object]) -> Callable[[dict[str, str]], Parser]:
     """The exchange warns that private pushes may be repeated: a parser that drops a
     record whose key it has seen lately. Two changes can share a millisecond (a partial
-    fill and the next one), so the values that change are part of each key."""
-    load_json = payloads.load_json
-
+    fill and the next one), so the values that change are part of each key.
+    `parse_of(payloads)`: the parse function of payloads.py to use."""
     def new_parser(fields: dict[str, str]) -> Parser:
-        seen = payloads.RecentKeys()
+        payloads = _payloads()
+        parse, load_json, seen = parse_of(payloads), payloads.load_json, payloads.RecentKeys()
         return lambda payload: [r for r in parse(load_json(payload)) if seen.add(key(r))]
     return new_parser
 
@@ -120,14 +133,15 @@ def _candle_end(kline: Kline) -> int:
 
 def _kline_parser(fields: dict[str, str]) -> Parser:
     range_ms = int(fields["range"])
-    load_json = payloads.load_json
-    return lambda payload: [payloads.parse_kline(load_json(payload), range_ms)]
+    payloads = _payloads()
+    load_json, parse_kline = payloads.load_json, payloads.parse_kline
+    return lambda payload: [parse_kline(load_json(payload), range_ms)]
 
 
 CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
     Channel(
         "depth", "/api/ws/v1/market/depth/{symbol}", Depth,
-        lambda fields: payloads.depth_records, cadence=1.0,
+        lambda fields: _payloads().depth_records, cadence=1.0,
         view=View("state:DepthState", "state:reduce_depth", "depth_chart:DepthChart",
                   "Depth", 40),
         when=lambda record: None,
@@ -135,7 +149,7 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
         command="depth", help="Market depth: cumulative bids and asks around the mid price."),
     Channel(
         "book", "/api/ws/v1/market/orderBook/{symbol}/{step}", Book,
-        lambda fields: payloads.book_records, cadence=2.0,
+        lambda fields: _payloads().book_records, cadence=2.0,
         view=View("state:BookState", "state:reduce_book", "ladder:BookLadder", "Book", 38),
         when=attrgetter("ts"),
         simulate=lambda market, ref: market.order_book(ref.symbol, ref.step),
@@ -154,7 +168,7 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
     Channel(
         # "tickers" in the exchange's topic; each push repeats the latest 50 trades.
         "trade", "/api/ws/v1/market/tickers/{symbol}", Trade,
-        lambda fields: TradeParser(), cadence=2.0,
+        _trade_parser, cadence=2.0,
         view=View("state:TapeState", "state:reduce_trades", "tape:TradeTape", "Trades", 38),
         when=attrgetter("ts"),
         simulate=lambda market, ref: market.tickers(ref.symbol),
@@ -163,7 +177,7 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
              "50, oldest first."),
     Channel(
         "asset", "/api/ws/personal/v1/asset/change/{email}", Asset,
-        _deduplicated(payloads.parse_assets,
+        _deduplicated(lambda payloads: payloads.parse_assets,
                       lambda r: (r.currency, r.updated, r.total, r.available)),
         cadence=None,
         view=View("account_state:AssetsState", "account_state:reduce_assets",
@@ -173,7 +187,7 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
     Channel(
         # The private order and fill topics really have no /api prefix.
         "order", "/ws/personal/v1/order/change/{email}", Order,
-        _deduplicated(lambda data: [payloads.parse_order(data)],
+        _deduplicated(lambda payloads: lambda data: [payloads.parse_order(data)],
                       lambda r: (r.order_no, r.state, r.updated, r.qty_remaining)),
         cadence=None,
         view=View("account_state:OrdersState", "account_state:reduce_orders",
@@ -182,7 +196,8 @@ CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (
         command="orders", help="Your orders as they change (needs credentials)."),
     Channel(
         "fill", "/ws/personal/v1/trade/change/{email}", Fill,
-        _deduplicated(lambda data: [payloads.parse_fill(data)], lambda r: r.deal_no),
+        _deduplicated(lambda payloads: lambda data: [payloads.parse_fill(data)],
+                      lambda r: r.deal_no),
         cadence=None,
         view=View("account_state:FillsState", "account_state:reduce_fills",
                   "fills_tape:FillsTape", "Fills", 70),

@@ -3,9 +3,7 @@
 # the two cannot drift apart.
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -152,6 +150,8 @@ def validate_env(text: str) -> str:
 
 
 def md5_hex(text: str) -> str:
+    import hashlib  # here: OpenSSL's load is most of this module's import otherwise
+
     return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
@@ -171,6 +171,8 @@ def public_sign_in(full_topic: str, *, access_key: str | None = None,
     user's connection (a broker drops the older of two equal client ids, §3.1.4-2).
     """
     if access_key is None or email is None:
+        import secrets
+
         access_key = access_key or secrets.token_hex(16)
         email = email or secrets.token_hex(16)
     client_id = md5_hex(access_key) + md5_hex(email) + md5_hex(full_topic)

@@ -17,7 +17,7 @@ import click
 
 from ..api import exchange
 from ..errors import UsageError
-from ..mqtt.codec import DEFAULT_MAX_PACKET
+from ..mqtt import DEFAULT_MAX_PACKET
 from ..output.options import FORMATS, OutputOptions
 from ..output.times import TIME_FORMATS
 from ..printable import printable

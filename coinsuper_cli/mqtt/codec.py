@@ -16,9 +16,9 @@ from .packets import (
     ConnAck, Connect, Disconnect, Packet, PingReq, PingResp, PubAck, PubComp, Publish,
     PubRec, PubRel, SubAck, Subscribe, UnsubAck, Unsubscribe, Will,
 )
+from . import DEFAULT_MAX_PACKET
 
 MAX_REMAINING_LENGTH = 268_435_455  # four bytes of variable length (§2.2.3)
-DEFAULT_MAX_PACKET = 1024 * 1024
 
 _PACKET_NAMES = {
     1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC", 6: "PUBREL",

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .codec import DEFAULT_MAX_PACKET, Decoder, encode
+from . import DEFAULT_MAX_PACKET
+from .codec import Decoder, encode
 from .errors import (AcknowledgementTimeout, ConnectionRefused, KeepaliveTimeout,
                      ProtocolViolation)
 from .packets import (

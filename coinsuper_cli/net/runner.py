@@ -19,7 +19,7 @@ from ..api import channels
 from ..api.stream import Message, Stopped
 from ..errors import (CoinsuperError, ConnectFailed, ConnectionClosed, SignInRefused,
                       SubscriptionRefused)
-from ..mqtt.codec import DEFAULT_MAX_PACKET
+from ..mqtt import DEFAULT_MAX_PACKET
 from ..mqtt.errors import ConnectionRefused, KeepaliveTimeout, MQTTError
 from ..mqtt.packets import SUBACK_FAILURE
 from ..mqtt.session import (ClientSession, Connected, Message as Received, Repeated,

@@ -14,7 +14,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..errors import ConnectFailed, ConnectionClosed
-from ..mqtt.codec import DEFAULT_MAX_PACKET
+from ..mqtt import DEFAULT_MAX_PACKET
 from ..mqtt.errors import MQTTError
 from ..urls import DEFAULT_PORTS, redact_url
 from .handshake import HandshakeFailed, HandshakeRefused, WebSocketRequest

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ..errors import ConnectionClosed
-from ..mqtt.codec import DEFAULT_MAX_PACKET
+from ..mqtt import DEFAULT_MAX_PACKET
 from ..mqtt.errors import ProtocolViolation
 
 # WebSocket opcodes (RFC 6455 §5.2); websockets' Opcode members are IntEnums equal to them.

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ..errors import NotARecording, UsageError
-from ..mqtt.codec import DEFAULT_MAX_PACKET
+from ..mqtt import DEFAULT_MAX_PACKET
 
 # The largest line a recording can hold. One line is one message: its topic and payload
 # together fit in one PUBLISH of at most --max-packet bytes (1 MiB unless told; MQTT 3.1.1

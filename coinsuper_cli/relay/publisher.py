@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConnectFailed, SignInRefused
-from ..mqtt.codec import DEFAULT_MAX_PACKET
+from ..mqtt import DEFAULT_MAX_PACKET
 from ..mqtt.errors import AcknowledgementTimeout, ConnectionRefused, MQTTError
 from ..mqtt.session import ClientSession, Delivered
 from ..net.reconnect import NEVER_CONNECTED, GiveUp, Lost, ReconnectPolicy, ReconnectState

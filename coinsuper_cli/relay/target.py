@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..mqtt.codec import DEFAULT_MAX_PACKET
+from ..mqtt import DEFAULT_MAX_PACKET
 from ..net.tls import TLSOptions
 
 DEFAULT_MAX_LEN = 100_000  # a Redis stream's length, about (MAXLEN ~)
