@@ -258,3 +258,31 @@ def test_an_export_cut_short_leaves_no_file_under_a_final_name(tmp_path, monkeyp
     with pytest.raises(UsageError):
         export(ExportOptions((str(tmp_path / "missing.jsonl"),), str(tmp_path / "o2")),
                warn=print)
+
+
+@pytest.mark.parametrize("fmt", ["tardis", "parquet"])
+def test_tardis_exchange_fills_the_exchange_column_and_nothing_else(tmp_path, fmt):
+    """For nautilus_trader's TardisCSVDataLoader, which reads only tardis's exchanges."""
+    rec = tmp_path / "r.jsonl"
+    write_recording(rec, [(1_796_256_001_000_000_000, ENV + "tickers/BTC_USD",
+                           (SAMPLES / "tickers.json").read_bytes())])
+    plain, renamed = tmp_path / "plain", tmp_path / "renamed"
+    export(ExportOptions((str(rec),), str(plain), fmt=fmt), warn=pytest.fail)
+    done = export(ExportOptions((str(rec),), str(renamed), fmt=fmt,
+                                tardis_exchange="binance"), warn=pytest.fail)
+    assert [Path(f.path).name for f in done] == [p.name for p in plain.iterdir()]
+    before, after = table(next(plain.iterdir())), table(Path(done[0].path))
+    assert {row["exchange"] for row in after} == {"binance"}
+    assert [{**row, "exchange": "coinsuper"} for row in after] == before
+
+
+@pytest.mark.parametrize("name", ["", "Binance", "bin,ance", "bin ance", "../x",
+                                  "\x1b[2J", "-x", "a" * 41])
+def test_a_tardis_exchange_that_is_no_exchange_name_is_exit_2(tmp_path, name):
+    rec = tmp_path / "r.jsonl"
+    write_recording(rec, [(1, ENV + "tickers/BTC_USD", (SAMPLES / "tickers.json").read_bytes())])
+    result = run_coinsuper(["export", str(rec), "--out", str(tmp_path / "o"),
+                            "--tardis-exchange", name])
+    assert result.returncode == 2 and b"--tardis-exchange" in result.stderr
+    assert result.stderr.count(b"\n") == 1 and b"\x1b" not in result.stderr
+    assert not (tmp_path / "o").exists()

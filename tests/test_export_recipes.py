@@ -1,6 +1,7 @@
 """The README's "Export" recipes, read from the README and run as they are written: its
 shell lines export a recording (zstandard, in data/2026-12-03/) as tardis csv and as
-Parquet, then the pandas, polars, DuckDB and nautilus_trader recipes load the files, and
+Parquet (and as csv for nautilus_trader's own loader, with --tardis-exchange), then the
+pandas, polars, DuckDB and nautilus_trader recipes load the files, and
 what they get is checked against the replay with Python's Decimal. nautilus_trader is
 not in the test extra (a 190 MB wheel, CPython 3.12 and later only): its recipe runs
 where it is installed, and is skipped elsewhere."""
@@ -148,6 +149,7 @@ def test_nautilus_trader_gets_trade_ticks(folder, monkeypatch):
     btc = [t for t in trades if t["symbol"] == "BTC_USD"]
     assert len(ticks) == len(btc) == 300
     for tick, want in zip(ticks, btc):
+        assert str(tick.instrument_id) == "BTC_USD.COINSUPER"
         assert (str(tick.price), str(tick.size)) == (want["price"], want["qty"])
         assert tick.ts_event == want["ts"] * 1_000_000
         assert tick.aggressor_side.name == ("BUYER" if want["side"] == "buy" else "SELLER")

@@ -70,9 +70,13 @@ def replay(app, files, output, speed, channel_names, symbols, start, end, max_ga
 @click.option("--private", is_flag=True,
               help="Also your own fills, orders and balances, into tables of their own "
                    "(not tardis types): whoever reads the files reads them.")
+@click.option("--tardis-exchange", metavar="NAME", default="coinsuper", show_default=True,
+              help="The exchange column's value: nautilus_trader's TardisCSVDataLoader "
+                   "reads only exchanges tardis.dev serves (give it instrument_id=...).")
 @click.option("--overwrite", is_flag=True, help="Replace files that are there already.")
 @pass_app
-def export(app, files, out, fmt, channel_names, symbols, start, end, private, overwrite):
+def export(app, files, out, fmt, channel_names, symbols, start, end, private,
+           tardis_exchange, overwrite):
     """Write recordings made with --record as the datasets analysis and backtesting
     tools read: tardis-format csv, gzip, or Parquet; one file per data type, symbol and
     UTC day (coinsuper_trades_2026-12-03_BTC_USD.csv.gz). Types: trades, quotes (book and
@@ -85,7 +89,7 @@ def export(app, files, out, fmt, channel_names, symbols, start, end, private, ov
 
     stderr = app.env.stderr
     done = run_export(ExportOptions(files, out, overwrite, channel_names, symbols or (),
-                                    start, end, fmt, private), warn=warn,
+                                    start, end, fmt, private, tardis_exchange), warn=warn,
                       progress_to=stderr if stderr.isatty() else None)
     rows = sum(file.rows for file in done)
     warn(f"exported {len(done)} file{'s' if len(done) != 1 else ''}, {rows:,} rows, into "

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from ..errors import UsageError
 from ..printable import printable
 from .export_files import Files, Written
 from .export_private import private_rows
-from .export_tables import COLUMNS, CandleRows, candle_row, rows
+from .export_tables import COLUMNS, EXCHANGE, CandleRows, candle_row, rows
 
 __all__ = ["CHANNELS", "COLUMNS", "ExportOptions", "ExportSink", "export"]
 
@@ -31,6 +32,7 @@ CHANNELS = PUBLIC
 FORMATS = ("tardis", "parquet")
 INSTALL_PARQUET = "pip install 'coinsuper-cli[parquet]'"
 DAY_NS = 86_400 * 10**9
+_EXCHANGE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 
 class ExportSink(Sink):
@@ -123,6 +125,7 @@ class ExportOptions:
     end_ns: int | None = None
     fmt: str = "tardis"
     private: bool = False
+    tardis_exchange: str = EXCHANGE
 
 
 def check_format(fmt: str) -> None:
@@ -135,6 +138,14 @@ def check_format(fmt: str) -> None:
         except ImportError:
             raise UsageError(f"--format parquet needs pyarrow, which is not installed: "
                              f"{INSTALL_PARQUET}") from None
+
+
+def check_exchange(name: str) -> None:
+    """UsageError unless `name` can stand in the exchange column: a tardis exchange's
+    spelling (lower case, digits, dashes), which no csv reader splits or quotes."""
+    if not _EXCHANGE_NAME.fullmatch(name):
+        raise UsageError(f"--tardis-exchange {printable(repr(name))}: give an exchange as "
+                         "tardis.dev spells it, like binance or bitmex")
 
 
 def check_out(out: str) -> None:
@@ -164,6 +175,7 @@ def export(opts: ExportOptions, *, warn: Callable[[str], None],
     from .replay import Recording, Selection, expand
 
     check_format(opts.fmt)
+    check_exchange(opts.tardis_exchange)
     check_out(opts.out)
     allowed = CHANNELS + PRIVATE if opts.private else CHANNELS
     wanted = [name for name in opts.channels if name not in allowed]
@@ -182,7 +194,8 @@ def export(opts: ExportOptions, *, warn: Callable[[str], None],
         warn = progress.say  # lines above the bar, not through it
     try:
         recording = Recording(paths, selection=selection, warn=warn)
-        files = Files(opts.out, overwrite=opts.overwrite, warn=warn, fmt=opts.fmt)
+        files = Files(opts.out, overwrite=opts.overwrite, warn=warn, fmt=opts.fmt,
+                      exchange=opts.tardis_exchange)
         files.remove_stale()
         sink = ExportSink(files, progress=progress)
         try:

@@ -94,14 +94,19 @@ class Written:
 _PARTIAL = re.compile(r"\.coinsuper_.*\.partial-(.+)-([0-9]+)\Z")
 
 
+_OURS = len(EXCHANGE)  # every row begins with it, then a comma
+
+
 class Files:
     """The files being written, by (data type, symbol, day); each under a temporary name
     until `finish`, which renames it. A file already there is refused unless
     `overwrite`; whatever ends the export early (an error, Ctrl-C) leaves none of them."""
 
     def __init__(self, directory: str, *, overwrite: bool, warn: Callable[[str], None],
-                 fmt: str = "tardis") -> None:
+                 fmt: str = "tardis", exchange: str = EXCHANGE) -> None:
         self.directory, self.overwrite, self.warn, self.fmt = directory, overwrite, warn, fmt
+        # --tardis-exchange: the name in every row's first cell, in place of ours.
+        self._exchange = None if exchange == EXCHANGE else exchange
         self._open_table = table_maker(fmt, warn)
         self._open: dict[tuple[str, str, str], Written] = {}
         self.done: list[Written] = []
@@ -116,6 +121,8 @@ class Files:
             target = self._start(key)
             if target is None:
                 return
+        if self._exchange is not None:
+            line = self._exchange + line[_OURS:]
         target.table.write(line)
         target.rows += 1
 
