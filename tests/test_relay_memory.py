@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import clean_env, coinsuper_command, wait_until
@@ -19,6 +20,15 @@ from coinsuper_cli.mqtt.packets import ConnAck, Connect, Publish
 
 MB = 1_000_000
 FLOOD = 400  # 1 MB pushes: 400 MB through a relay that may keep under 100 MB
+
+
+def in_socket_buffers() -> int:
+    """How many 1 MB pushes a loopback connection's buffers can hold at most: the
+    receiver's and the sender's, as Linux autotunes them up to their maximum (32 MB and
+    4 MB here; a fixed allowance of 16 failed in CI with 19 held)."""
+    most = sum(int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[2])
+               for name in ("tcp_rmem", "tcp_wmem"))
+    return most // MB + 1
 
 
 def depth_push(i: int) -> bytes:
@@ -78,7 +88,7 @@ def test_a_flood_of_1_mb_pushes_into_a_target_that_never_acknowledges_stays_unde
     assert peak < 100 * 2**20, (peak, summary)
     received, dropped = (int(re.search(rf"{word} ([\d,]+)", summary)[1].replace(",", ""))
                          for word in ("in", "dropped"))
-    # The peer's last send returns once the kernel holds it, so Ctrl-C may come while a
-    # few pushes still wait in the socket buffers (a few MB: a handful of pushes).
-    assert FLOOD - 16 <= received <= FLOOD, summary
+    # The peer's last send returns once the kernel holds it, so Ctrl-C may come while
+    # pushes still wait in the socket buffers: as many as those can hold.
+    assert FLOOD - in_socket_buffers() <= received <= FLOOD, summary
     assert dropped > 0  # the oldest went, and were counted
