@@ -178,4 +178,7 @@ def test_a_head_nested_past_the_recursion_limit_is_a_skipped_push():
     pump(ListSource([[Message(feed, previous, 0)], [Message(feed, deep, 0)]]),
          JsonlSink(out, warn=skipped.append))
     assert len(out.getvalue().splitlines()) == 1
-    assert len(skipped) == 1 and "nested too deeply" in skipped[0]
+    # What json says depends on the Python: up to 3.12 its recursion limit ("nested too
+    # deeply"); 3.13's parser reads 5,000 levels, and the head is a list, not a trade.
+    assert len(skipped) == 1 and skipped[0].startswith("skipped a message on t: ")
+    assert "nested too deeply" in skipped[0] or "got list" in skipped[0]
