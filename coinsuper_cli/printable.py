@@ -1,7 +1,8 @@
 # Text from the network, made safe for a terminal. A payload field, a topic or a close
 # reason can hold escape sequences (ESC ] 0 ; title BEL retitles the terminal, ESC [ 2 J
 # clears it, and C1 controls such as U+009B act as ESC [ on many terminals): every such
-# string passes through `printable` before it reaches a screen or stderr.
+# string passes through `printable` before it reaches a screen or stderr. And text made
+# safe for the formats that carry it: a JSON line, a csv field.
 from __future__ import annotations
 
 import re
@@ -39,3 +40,11 @@ def escape_json_line(line: str) -> str:
     if line.isascii() or _C1_OR_SURROGATE.search(line) is None:  # isascii() costs nothing
         return line
     return _C1_OR_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+
+
+def csv_field(field: str, delimiter: str = ",") -> str:
+    """A text value as one csv field (RFC 4180): quoted when it holds a quote, the
+    delimiter or a line break, so that no value can add a field or a row."""
+    if '"' in field or delimiter in field or "\n" in field or "\r" in field:
+        return '"' + field.replace('"', '""') + '"'
+    return field

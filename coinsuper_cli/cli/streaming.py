@@ -27,10 +27,11 @@ def run_stream(opts: core.StreamOptions, wanted: Wanted) -> None:
     core.stream(app.env, opts, wanted, dry_run=app.dry_run)
 
 
-# What a topic field becomes on the command line: the option that asks for it, and the
-# Wanted keyword it fills. `symbol` is the SYMBOL... argument; `email` comes with the
-# credentials, which every streaming command takes.
-FIELD_OPTIONS = {"step": (step_option, "step"), "range": (interval_option, "range_ms")}
+# What a topic field becomes on the command line: the option that asks for it, whose
+# parameter name is the Wanted field it fills (step, range_ms). `symbol` is the
+# SYMBOL... argument; `email` comes with the credentials, which every streaming command
+# takes.
+FIELD_OPTIONS = {"step": step_option, "range": interval_option}
 
 
 def channel_command(channel: Channel) -> click.Command:
@@ -44,9 +45,7 @@ def channel_command(channel: Channel) -> click.Command:
     command = stream_options(stream)
     for field in reversed(channel.fields):
         if field in FIELD_OPTIONS:
-            option, keyword = FIELD_OPTIONS[field]
-            command = option()(command)
-            assert keyword in {f.name for f in dataclasses.fields(Wanted)}
+            command = FIELD_OPTIONS[field]()(command)
         elif field == "symbol":
             command = symbols_argument(command)
         elif field != "email":

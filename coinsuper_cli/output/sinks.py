@@ -14,7 +14,7 @@ from typing import BinaryIO, Callable
 from ..api.payloads import decimal_text as _text
 from ..api.records import Depth, Levels, Record, Trade
 from ..api.stream import Message, Sink
-from ..printable import escape_json_line, printable_bytes
+from ..printable import csv_field, escape_json_line, printable_bytes
 from .shape import TIME_KEYS, Rows, Template, levels_json
 from .times import TIME_TEXT
 
@@ -213,7 +213,7 @@ class TableSink(Sink):
         self._lines: list[str] = []  # joined and encoded once a message
         self._delimiter = delimiter
         self._escape = _tsv_field if delimiter == "\t" else \
-            (lambda field: _csv_field(field, delimiter))
+            (lambda field: csv_field(field, delimiter))
         self._special = "\\" if delimiter == "\t" else '"'
         self._skipped_channels: set[str] = set()
         self._heads = {side: _level_heads(side, delimiter, 64) for side in ("ask", "bid")}
@@ -297,12 +297,6 @@ class TableSink(Sink):
 
     def flush(self) -> None:
         self._stream.flush()
-
-
-def _csv_field(field: str, delimiter: str) -> str:
-    if '"' in field or delimiter in field or "\n" in field or "\r" in field:
-        return '"' + field.replace('"', '""') + '"'
-    return field
 
 
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

@@ -201,17 +201,15 @@ class ParquetTable:
         out = io.StringIO()
         kept = csv.writer(out, lineterminator="\n")
         for cells in csv.reader(io.StringIO(text, newline="")):
-            bad = [cells[i] for i, fits in checks if cells[i] and not fits(cells[i])]
+            bad = [i for i, fits in checks if cells[i] and not fits(cells[i])]
             if not bad:
                 kept.writerow(cells)
             elif not self._said:
                 self._said = True
-                kind = self.schema.field(next(i for i, fits in checks
-                                              if cells[i] == bad[0])).type
                 self._owner.warn(
-                    f"left out of {self.kind} a row holding {bad[0][:40]}, which "
-                    f"{kind} cannot hold exactly (the csv format keeps it); further such "
-                    "rows of the file are left out without a word")
+                    f"left out of {self.kind} a row holding {cells[bad[0]][:40]}, which "
+                    f"{self.schema.field(bad[0]).type} cannot hold exactly (the csv format "
+                    "keeps it); further such rows of the file are left out without a word")
         return out.getvalue().encode()
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from ..api.exchange import validate_currency
 from ..api.payloads import decimal_text
 from ..api.records import Asset, Fill, Order, Record
 from ..errors import UsageError
+from ..printable import csv_field
 from .export_tables import BASE, COLUMNS, EXCHANGE
 
 PRIVATE_COLUMNS = {
@@ -22,17 +23,6 @@ PRIVATE_COLUMNS = {
                  "available"),
 }
 ALL_COLUMNS = {**COLUMNS, **PRIVATE_COLUMNS}
-_SPECIAL = frozenset(',"\r\n')
-
-
-def text_cell(text: str) -> str:
-    """A text value as one csv cell (RFC 4180): quoted when it holds a comma, a quote or
-    a line break."""
-    if _SPECIAL.isdisjoint(text):
-        return text
-    return '"' + text.replace('"', '""') + '"'
-
-
 def private_rows(record: Record, local_us: str) -> list[tuple[str, str, str]]:
     """(data type, the file's symbol, csv line) for a private record; none for any
     other. ValueError for a balance whose currency is no code, which cannot name a
@@ -40,13 +30,13 @@ def private_rows(record: Record, local_us: str) -> list[tuple[str, str, str]]:
     if isinstance(record, Fill):
         return [("fills", record.symbol, ",".join((
             EXCHANGE, record.symbol, str(record.ts * 1000), local_us,
-            text_cell(record.deal_no), text_cell(record.order_no),
-            text_cell(record.order_type), text_cell(record.role), text_cell(record.side),
+            csv_field(record.deal_no), csv_field(record.order_no),
+            csv_field(record.order_type), csv_field(record.role), csv_field(record.side),
             decimal_text(record.price), decimal_text(record.qty))))]
     if isinstance(record, Order):
         return [("orders", record.symbol, ",".join((
             EXCHANGE, record.symbol, str(record.updated * 1000), local_us,
-            text_cell(record.order_no), text_cell(record.side), text_cell(record.state),
+            csv_field(record.order_no), csv_field(record.side), csv_field(record.state),
             *map(decimal_text, (record.price, record.qty, record.qty_remaining,
                                 record.avg_price, record.amount, record.amount_remaining,
                                 record.fee)),
